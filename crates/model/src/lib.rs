@@ -1,0 +1,1 @@
+//! The fleet inventory: typed, documented, and checked while it is read.

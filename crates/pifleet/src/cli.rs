@@ -1,0 +1,67 @@
+//! The command-line surface: clap definitions, logging set-up and exit codes.
+//!
+//! Each subcommand lives in its own file under `command/`; this file only wires them together so the
+//! flow stays model → check → render → deploy/flash → CLI.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::command;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (warnings may have been printed)
+  1  the command ran and found problems: errors in the inventory, drift, a failed host
+  2  usage, input or I/O error: the command could not do its job";
+
+/// Run a fleet of Raspberry Pis and other NixOS machines declaratively from one workstation.
+#[derive(Debug, Parser)]
+#[command(name = "pifleet", version, about, after_help = EXIT_CODES)]
+pub(crate) struct Opts {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    Completions(command::completions::Args),
+}
+
+/// What a subcommand reports back: success, or "ran, but found problems" (exit 1).
+/// Errors that stop a command from doing its job are `Err` and exit 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Clean,
+    Problems,
+}
+
+pub(crate) fn run() -> ExitCode {
+    init_logging();
+    let opts = Opts::parse();
+    let result = match opts.command {
+        Command::Completions(args) => command::completions::run(args),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `PIFLEET_LOG` (default: warnings), with colour only on a terminal.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIFLEET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,3 @@
+//! One module per subcommand, each with its own clap `Args` and a `run` function.
+
+pub(crate) mod completions;

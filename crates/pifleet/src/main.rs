@@ -1,0 +1,8 @@
+//! The `pifleet` binary: parse the command line, run one subcommand, map the outcome to an exit code.
+
+mod cli;
+mod command;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}
