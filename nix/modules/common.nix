@@ -1,0 +1,27 @@
+# Headless defaults for every host in the fleet. Everything is a default: the generated host module
+# and hand-written modules win.
+{ lib, ... }:
+
+{
+  # No desktop: these machines are reached over SSH.
+  services.xserver.enable = lib.mkDefault false;
+  fonts.fontconfig.enable = lib.mkDefault false;
+  documentation.nixos.enable = lib.mkDefault false;
+
+  # Wi-Fi and GPU firmware (the Pi's Broadcom Wi-Fi needs it).
+  hardware.enableRedistributableFirmware = lib.mkDefault true;
+
+  # Keep the journal from filling a small card. A drop-in, so the host can still use the
+  # journald options.
+  environment.etc."systemd/journald.conf.d/50-pifleet.conf".text = lib.mkDefault ''
+    [Journal]
+    SystemMaxUse=128M
+    RuntimeMaxUse=32M
+    MaxRetentionSec=1month
+  '';
+
+  boot.tmp.cleanOnBoot = lib.mkDefault true;
+
+  # pifleet deploys with flakes; `nix` on the host should understand them too.
+  nix.settings.experimental-features = [ "nix-command" "flakes" ];
+}
