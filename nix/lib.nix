@@ -56,8 +56,11 @@ in
       here = toString ./lib.nix;
 
       boardModule = name: host:
-        let board = host.board or (throw "pifleet: host ${name} has no board in hosts/default.nix"); in
-        boards.${board} or (throw "pifleet: host ${name} has unknown board ${board}");
+        let
+          board = host.board or (throw "pifleet: host ${name} has no board in hosts/default.nix");
+        in
+        if boards ? ${board} then boards.${board}
+        else throw "pifleet: host ${name} has unknown board ${board}";
 
       hardwareModules = name: host:
         let
@@ -77,7 +80,9 @@ in
         ];
 
       platformModule = name: host:
-        let cross = host.crossCompile or crossCompile; in
+        let
+          cross = host.crossCompile or crossCompile;
+        in
         {
           _file = "${here}#platform";
           nixpkgs = {

@@ -2,5 +2,4 @@
 # with `fileSystems` and `boot.loader` in the host's `modules` (or use disko).
 { ... }:
 
-{
-}
+{ }
