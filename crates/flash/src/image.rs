@@ -1,0 +1,465 @@
+//! Opening an image and checking it before a single byte reaches the card.
+//!
+//! A card that was half written with a broken image is worse than one left alone, so [`Image::open`]
+//! finds every problem it can cheaply: the format is told by magic bytes (a `.img.zst` that is not zstd
+//! is an error, and so is an image compressed with something we can't stream), and a zstd file has its
+//! frame structure walked block by block without decompressing. That walk catches a truncated download
+//! or a cut-off copy in milliseconds, and yields the decoded size when the frame header records it (the
+//! `zstd` CLI and the NixOS SD image builder always do). Corruption inside a compressed block can only
+//! be seen by decoding it; the writer reports that with the number of bytes already on the card.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// The four bytes that open a zstd frame (RFC 8878), little endian `0xFD2FB528`.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// How the image file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The bytes of the disk, as they go on the card.
+    Raw,
+    /// One or more zstd frames that decode to the bytes of the disk.
+    Zstd,
+}
+
+/// An image file that passed the checks that can be made without decoding it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    path: PathBuf,
+    format: Format,
+    file_len: u64,
+    size: Option<u64>,
+}
+
+/// Why an image can't be flashed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The file could not be opened or read.
+    #[error("cannot read image {path}")]
+    Io {
+        /// The image file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The image has no bytes.
+    #[error("image {path} is empty")]
+    Empty {
+        /// The image file.
+        path: PathBuf,
+    },
+    /// The image is compressed in a format that is not streamed here.
+    #[error(
+        "image {path} is compressed with {format}; decompress it first (or recompress it with zstd)"
+    )]
+    Unsupported {
+        /// The image file.
+        path: PathBuf,
+        /// The compression that was recognised.
+        format: &'static str,
+    },
+    /// The file is named `.zst` but does not start with the zstd magic bytes.
+    #[error("image {path} is named .zst but is not zstd data (it starts with {start})")]
+    NotZstd {
+        /// The image file.
+        path: PathBuf,
+        /// The first bytes, in hex.
+        start: String,
+    },
+    /// The zstd data ends before its last frame does: an interrupted download or copy.
+    #[error(
+        "image {path} is truncated: {detail} (at byte {offset} of {len}); download or build it again"
+    )]
+    Truncated {
+        /// The image file.
+        path: PathBuf,
+        /// Where the structure broke off.
+        offset: u64,
+        /// The file's length.
+        len: u64,
+        /// What was expected there.
+        detail: String,
+    },
+    /// The zstd data is malformed.
+    #[error("image {path} is corrupt: {detail} (at byte {offset}); download or build it again")]
+    Corrupt {
+        /// The image file.
+        path: PathBuf,
+        /// Where the problem is.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl Image {
+    /// Opens `path`, tells its format by its first bytes, and for zstd walks every frame to prove the
+    /// file is complete and to learn the decoded size.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, ImageError> {
+        let path = path.as_ref().to_path_buf();
+        let io_err = |source| ImageError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(io_err)?;
+        let file_len = file.metadata().map_err(io_err)?.len();
+        if file_len == 0 {
+            return Err(ImageError::Empty { path });
+        }
+        let mut head = [0u8; 6];
+        let got = read_up_to(&file, 0, &mut head).map_err(io_err)?;
+        let head = &head[..got];
+        if head.starts_with(&ZSTD_MAGIC) || skippable_magic(head) {
+            let size = walk_zstd(&file, file_len).map_err(|e| e.into_error(&path, file_len))?;
+            return Ok(Self {
+                path,
+                format: Format::Zstd,
+                file_len,
+                size,
+            });
+        }
+        if let Some(format) = other_compression(head) {
+            return Err(ImageError::Unsupported { path, format });
+        }
+        if path.extension().is_some_and(|e| e == "zst" || e == "zstd") {
+            let start = head.iter().map(|b| format!("{b:02x}")).collect();
+            return Err(ImageError::NotZstd { path, start });
+        }
+        Ok(Self {
+            path,
+            format: Format::Raw,
+            file_len,
+            size: Some(file_len),
+        })
+    }
+
+    /// The image file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the file is stored.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The length of the file itself (compressed, for zstd).
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// The number of bytes that go on the card, when known: the file length for a raw image, the sum
+    /// of the frames' recorded content sizes for zstd (unknown if any frame leaves it out).
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// A stream of the bytes that go on the card.
+    pub fn reader(&self) -> Result<Box<dyn Read + Send>, ImageError> {
+        let file = File::open(&self.path).map_err(|source| ImageError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        // Large reads: the file is read sequentially once, and fewer syscalls keep up with dd.
+        let file = BufReader::with_capacity(1 << 20, file);
+        Ok(match self.format {
+            Format::Raw => Box::new(file),
+            Format::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(
+                |source| ImageError::Io {
+                    path: self.path.clone(),
+                    source,
+                },
+            )?),
+        })
+    }
+}
+
+fn read_up_to(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn skippable_magic(head: &[u8]) -> bool {
+    head.len() >= 4 && head[0] & 0xF0 == 0x50 && head[1..4] == [0x2A, 0x4D, 0x18]
+}
+
+fn other_compression(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0x00]) {
+        Some("xz")
+    } else if head.starts_with(&[0x1F, 0x8B]) {
+        Some("gzip")
+    } else if head.starts_with(b"BZh") {
+        Some("bzip2")
+    } else if head.starts_with(&[0x04, 0x22, 0x4D, 0x18]) {
+        Some("lz4")
+    } else {
+        None
+    }
+}
+
+/// A structural problem found while walking zstd frames.
+enum WalkError {
+    Io(io::Error),
+    Truncated { offset: u64, detail: String },
+    Corrupt { offset: u64, detail: String },
+}
+
+impl WalkError {
+    fn into_error(self, path: &Path, len: u64) -> ImageError {
+        let path = path.to_path_buf();
+        match self {
+            Self::Io(source) => ImageError::Io { path, source },
+            Self::Truncated { offset, detail } => ImageError::Truncated {
+                path,
+                offset,
+                len,
+                detail,
+            },
+            Self::Corrupt { offset, detail } => ImageError::Corrupt {
+                path,
+                offset,
+                detail,
+            },
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`, or says what was cut off.
+fn read_field(file: &File, offset: u64, buf: &mut [u8], what: &str) -> Result<(), WalkError> {
+    let got = read_up_to(file, offset, buf).map_err(WalkError::Io)?;
+    if got < buf.len() {
+        return Err(WalkError::Truncated {
+            offset: offset + got as u64,
+            detail: format!("the file ends inside {what}"),
+        });
+    }
+    Ok(())
+}
+
+/// Walks every frame (RFC 8878 section 3.1): headers are read, block contents are skipped by offset.
+/// Returns the total decoded size when every frame records it.
+fn walk_zstd(file: &File, len: u64) -> Result<Option<u64>, WalkError> {
+    let mut offset = 0u64;
+    let mut total = Some(0u64);
+    let mut frames = 0u32;
+    while offset < len {
+        let mut magic = [0u8; 4];
+        read_field(file, offset, &mut magic, "a frame's magic number")?;
+        if skippable_magic(&magic) {
+            let mut size = [0u8; 4];
+            read_field(file, offset + 4, &mut size, "a skippable frame's header")?;
+            offset += 8 + u64::from(u32::from_le_bytes(size));
+            if offset > len {
+                return Err(WalkError::Truncated {
+                    offset: len,
+                    detail: "the file ends inside a skippable frame".into(),
+                });
+            }
+            continue;
+        }
+        if magic != ZSTD_MAGIC {
+            return Err(WalkError::Corrupt {
+                offset,
+                detail: format!(
+                    "expected a zstd frame, found bytes {}",
+                    magic.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ),
+            });
+        }
+        let (content_size, end) = walk_frame(file, offset, len)?;
+        total = total.zip(content_size).map(|(t, c)| t + c);
+        frames += 1;
+        offset = end;
+    }
+    if frames == 0 {
+        return Err(WalkError::Corrupt {
+            offset: 0,
+            detail: "no zstd frame in the file".into(),
+        });
+    }
+    Ok(total)
+}
+
+/// Walks one frame starting at `start`; returns its recorded content size and where it ends.
+fn walk_frame(file: &File, start: u64, len: u64) -> Result<(Option<u64>, u64), WalkError> {
+    let mut descriptor = [0u8; 1];
+    read_field(file, start + 4, &mut descriptor, "a frame header")?;
+    let fhd = descriptor[0];
+    if fhd & 0x08 != 0 {
+        return Err(WalkError::Corrupt {
+            offset: start + 4,
+            detail: "a frame header has its reserved bit set".into(),
+        });
+    }
+    let fcs_flag = fhd >> 6;
+    let single_segment = fhd & 0x20 != 0;
+    let checksum = fhd & 0x04 != 0;
+    let dict_len = [0u64, 1, 2, 4][usize::from(fhd & 0x03)];
+    let window_len = if single_segment { 0 } else { 1 };
+    let fcs_len: u64 = match (fcs_flag, single_segment) {
+        (0, false) => 0,
+        (0, true) => 1,
+        (1, _) => 2,
+        (2, _) => 4,
+        _ => 8,
+    };
+    let fcs_at = start + 5 + window_len + dict_len;
+    let content_size = if fcs_len == 0 {
+        None
+    } else {
+        let mut raw = [0u8; 8];
+        let field = &mut raw[..fcs_len as usize];
+        read_field(file, fcs_at, field, "a frame header")?;
+        let value = u64::from_le_bytes(raw);
+        Some(if fcs_len == 2 { value + 256 } else { value })
+    };
+    let mut offset = fcs_at + fcs_len;
+    loop {
+        let mut header = [0u8; 3];
+        read_field(file, offset, &mut header, "a block header")?;
+        let header = u32::from(header[0]) | u32::from(header[1]) << 8 | u32::from(header[2]) << 16;
+        let last = header & 1 != 0;
+        let block_type = (header >> 1) & 3;
+        let block_size = u64::from(header >> 3);
+        let content = match block_type {
+            0 | 2 => block_size,
+            1 => 1,
+            _ => {
+                return Err(WalkError::Corrupt {
+                    offset,
+                    detail: "a block has the reserved block type".into(),
+                });
+            }
+        };
+        offset += 3 + content;
+        if offset > len {
+            return Err(WalkError::Truncated {
+                offset: len,
+                detail: "the file ends inside a compressed block".into(),
+            });
+        }
+        if last {
+            break;
+        }
+    }
+    if checksum {
+        offset += 4;
+        if offset > len {
+            return Err(WalkError::Truncated {
+                offset: len,
+                detail: "the file ends before the frame's checksum".into(),
+            });
+        }
+    }
+    Ok((content_size, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        let mut f = File::create(&path).expect("create");
+        f.write_all(bytes).expect("write");
+        path
+    }
+
+    /// Compresses like the `zstd` CLI does for a file: content size and checksum in the frame.
+    fn compress(data: &[u8]) -> Vec<u8> {
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 3).expect("encoder");
+        enc.set_pledged_src_size(Some(data.len() as u64))
+            .expect("pledge");
+        enc.include_checksum(true).expect("checksum");
+        enc.write_all(data).expect("compress");
+        enc.finish().expect("finish")
+    }
+
+    fn sample() -> Vec<u8> {
+        (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn raw_image_has_its_file_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "a.img", &sample());
+        let image = Image::open(&path).expect("open");
+        assert_eq!(image.format(), Format::Raw);
+        assert_eq!(image.size(), Some(1_200_000));
+    }
+
+    #[test]
+    fn zstd_is_told_by_magic_not_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = sample();
+        let path = write(dir.path(), "disk.img", &compress(&data));
+        let image = Image::open(&path).expect("open");
+        assert_eq!(image.format(), Format::Zstd);
+        assert_eq!(image.size(), Some(data.len() as u64));
+        // A streamed frame (`zstd < in > out`) records no size: unknown, not wrong.
+        let streamed = zstd::encode_all(&data[..], 3).expect("encode");
+        let path = write(dir.path(), "streamed.img.zst", &streamed);
+        assert_eq!(Image::open(&path).expect("open").size(), None);
+    }
+
+    #[test]
+    fn concatenated_frames_add_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = sample();
+        let mut packed = compress(&data);
+        packed.extend(compress(&data[..1000]));
+        let path = write(dir.path(), "a.img.zst", &packed);
+        assert_eq!(
+            Image::open(&path).expect("open").size(),
+            Some(data.len() as u64 + 1000)
+        );
+    }
+
+    #[test]
+    fn truncated_zstd_is_refused_before_writing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let packed = compress(&sample());
+        for cut in [5, 20, packed.len() / 2, packed.len() - 1] {
+            let path = write(dir.path(), "a.img.zst", &packed[..cut]);
+            let err = Image::open(&path).expect_err("truncated");
+            assert!(
+                matches!(err, ImageError::Truncated { .. }),
+                "cut at {cut}: {err}"
+            );
+            assert!(err.to_string().contains("truncated"), "{err}");
+        }
+    }
+
+    #[test]
+    fn misnamed_and_foreign_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "a.img.zst", b"not zstd at all");
+        assert!(matches!(
+            Image::open(&path),
+            Err(ImageError::NotZstd { .. })
+        ));
+        let path = write(dir.path(), "a.img.xz", b"\xFD7zXZ\x00rest");
+        assert!(matches!(
+            Image::open(&path),
+            Err(ImageError::Unsupported { format: "xz", .. })
+        ));
+        let path = write(dir.path(), "empty.img", b"");
+        assert!(matches!(Image::open(&path), Err(ImageError::Empty { .. })));
+    }
+}

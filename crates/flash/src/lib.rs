@@ -1,0 +1,23 @@
+//! Writing disk images (`.img`, `.img.zst`) to SD cards and other block devices, safely.
+//!
+//! Flashing is the one pifleet action that can destroy a workstation's data, and the one whose
+//! failure (a silently bad card) is found only when a Pi doesn't boot. So the library is built as
+//! separate, testable steps:
+//!
+//! 1. [`Image::open`] tells the format by magic bytes and walks zstd frames, so a truncated or
+//!    foreign file is refused before anything is written, and learns the decoded size.
+//! 2. [`SystemView::target`] and [`SystemView::check`] read sysfs and mountinfo and list every
+//!    reason not to touch a device: mounted, holds the running system, not removable, too small.
+//! 3. [`write_image`] streams the image in 4 MiB chunks with no temporary copy, hashing as it goes,
+//!    and fsyncs the target.
+//! 4. [`verify`] reads the target back from the medium and compares SHA-256s.
+
+mod device;
+mod image;
+mod write;
+
+pub use device::{Device, DeviceError, Refusal, SystemView, Target};
+pub use image::{Format, Image, ImageError};
+pub use write::{
+    CHUNK, NoProgress, Progress, VerifyError, WriteError, Written, verify, write_image, write_to,
+};

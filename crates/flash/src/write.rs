@@ -1,0 +1,325 @@
+//! Streaming an image onto a target, then proving the target holds it.
+//!
+//! Decoding and writing run on two threads joined by a small pool of 4 MiB buffers, the way
+//! `zstd -dc | dd bs=4M` overlaps its two processes; without that overlap a single thread spends
+//! the decoder's time and the card's time one after the other. The SHA-256 is taken from the decoded
+//! bytes before they are written, so it describes the image, not whatever reached the target. Every
+//! chunk but the last is a full 4 MiB at a 4 MiB-aligned offset, which keeps the block layer and the
+//! card's erase blocks happy. Writing and verifying are separate public steps ([`write_to`],
+//! [`write_image`], [`verify`]) so that a caller, or a test, can see and act between them.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::num::NonZeroU64;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use sha2::{Digest, Sha256};
+
+use crate::image::{Image, ImageError};
+
+/// The size of every read and write.
+pub const CHUNK: usize = 4 << 20;
+
+/// Receives progress while an image is written or read back.
+pub trait Progress {
+    /// `done` bytes of `total` (when known) have been processed.
+    fn update(&mut self, done: u64, total: Option<u64>);
+}
+
+impl<F: FnMut(u64, Option<u64>)> Progress for F {
+    fn update(&mut self, done: u64, total: Option<u64>) {
+        self(done, total)
+    }
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn update(&mut self, _done: u64, _total: Option<u64>) {}
+}
+
+/// What was written: how many bytes, and the SHA-256 of the image's decoded bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written from the start of the target.
+    pub len: u64,
+    /// SHA-256 of those bytes as they came out of the image.
+    pub sha256: [u8; 32],
+}
+
+impl Written {
+    /// The SHA-256 in lowercase hex.
+    pub fn sha256_hex(&self) -> String {
+        hex(&self.sha256)
+    }
+}
+
+/// Why writing stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The image could not be opened.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The target could not be opened.
+    #[error("cannot open {path} for writing")]
+    Open {
+        /// The target.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// Decoding failed part way: the image is corrupt or truncated inside a block.
+    #[error(
+        "the image is corrupt or truncated after {written} decoded bytes; the target is now partially written, flash it again with a good image"
+    )]
+    Decode {
+        /// Bytes already on the target.
+        written: u64,
+        /// What the decoder said.
+        #[source]
+        source: io::Error,
+    },
+    /// The image decoded to a different length than its header promised.
+    #[error(
+        "the image decoded to {actual} bytes but its header says {expected}; it is corrupt and the target is now partially written"
+    )]
+    SizeMismatch {
+        /// The size in the header.
+        expected: u64,
+        /// The size decoded.
+        actual: u64,
+    },
+    /// Writing to the target failed.
+    #[error(
+        "writing to the target failed after {written} bytes; the target is now partially written"
+    )]
+    Target {
+        /// Bytes already on the target.
+        written: u64,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The final flush to stable storage failed.
+    #[error("flushing {path} to stable storage failed; its contents can't be trusted")]
+    Sync {
+        /// The target.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why the read-back check failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The target could not be read.
+    #[error("cannot read {path} back")]
+    Io {
+        /// The target.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The target ended before the written length.
+    #[error("{path} holds only {found} bytes, {expected} were written")]
+    Short {
+        /// The target.
+        path: PathBuf,
+        /// Bytes written.
+        expected: u64,
+        /// Bytes read back.
+        found: u64,
+    },
+    /// The bytes read back differ from the bytes written.
+    #[error(
+        "verification failed: {path} reads back with SHA-256 {actual}, the image has {expected}; the card may be failing or counterfeit, try another"
+    )]
+    Mismatch {
+        /// The target.
+        path: PathBuf,
+        /// SHA-256 of the image.
+        expected: String,
+        /// SHA-256 of what was read back.
+        actual: String,
+    },
+}
+
+/// Streams the decoded image into `out` and returns what was written. Does not flush or sync:
+/// [`write_image`] does that for files and devices.
+pub fn write_to<W: Write + ?Sized>(
+    image: &Image,
+    out: &mut W,
+    progress: &mut dyn Progress,
+) -> Result<Written, WriteError> {
+    let mut reader = image.reader()?;
+    let total = image.size();
+    // Three buffers: one being decoded, one queued, one being written.
+    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(3);
+    for _ in 0..3 {
+        let _ = empty_tx.send(vec![0u8; CHUNK]);
+    }
+    let mut written = 0u64;
+    let sha256 = std::thread::scope(|scope| {
+        let decoder = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            while let Ok(mut buf) = empty_rx.recv() {
+                buf.resize(CHUNK, 0);
+                match fill(&mut reader, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        hasher.update(&buf);
+                        if full_tx.send(Ok(buf)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            let digest: [u8; 32] = hasher.finalize().into();
+            digest
+        });
+        // The writer runs here; dropping `full_rx` on error stops the decoder.
+        let result = (|| -> Result<(), WriteError> {
+            for buf in &full_rx {
+                let buf = buf.map_err(|source| WriteError::Decode { written, source })?;
+                out.write_all(&buf)
+                    .map_err(|source| WriteError::Target { written, source })?;
+                written += buf.len() as u64;
+                progress.update(written, total);
+                let _ = empty_tx.send(buf);
+            }
+            Ok(())
+        })();
+        drop(full_rx);
+        drop(empty_tx);
+        let digest = decoder.join();
+        result.map(|()| digest)
+    })?;
+    let sha256 = sha256.map_err(|_| WriteError::Decode {
+        written,
+        source: io::Error::other("the decoder thread panicked"),
+    })?;
+    if let Some(expected) = total
+        && expected != written
+    {
+        return Err(WriteError::SizeMismatch {
+            expected,
+            actual: written,
+        });
+    }
+    Ok(Written {
+        len: written,
+        sha256,
+    })
+}
+
+/// Writes the image to `target` (a block device, or a regular file that is created or truncated),
+/// then flushes it to stable storage.
+pub fn write_image(
+    image: &Image,
+    target: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Written, WriteError> {
+    let open_err = |source| WriteError::Open {
+        path: target.to_path_buf(),
+        source,
+    };
+    let is_device = std::fs::metadata(target).is_ok_and(|m| m.file_type().is_block_device());
+    let mut file = if is_device {
+        OpenOptions::new().write(true).open(target)
+    } else {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(target)
+    }
+    .map_err(open_err)?;
+    let written = write_to(image, &mut file, progress)?;
+    file.sync_all().map_err(|source| WriteError::Sync {
+        path: target.to_path_buf(),
+        source,
+    })?;
+    Ok(written)
+}
+
+/// Reads the first `written.len` bytes of `target` back from the medium and compares their SHA-256
+/// with the image's.
+pub fn verify(
+    target: &Path,
+    written: &Written,
+    progress: &mut dyn Progress,
+) -> Result<(), VerifyError> {
+    let io_err = |source| VerifyError::Io {
+        path: target.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(target).map_err(io_err)?;
+    // The page cache still holds what we just wrote; drop it so the bytes come from the card.
+    // Best effort: the pages are clean after the fsync, and a file system may ignore the advice.
+    let _ = rustix::fs::fadvise(
+        &file,
+        0,
+        NonZeroU64::new(written.len),
+        rustix::fs::Advice::DontNeed,
+    );
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    while done < written.len {
+        let want = usize::try_from(written.len - done).map_or(CHUNK, |left| left.min(CHUNK));
+        let n = fill(&mut file, &mut buf[..want]).map_err(io_err)?;
+        if n == 0 {
+            return Err(VerifyError::Short {
+                path: target.to_path_buf(),
+                expected: written.len,
+                found: done,
+            });
+        }
+        hasher.update(&buf[..n]);
+        done += n as u64;
+        progress.update(done, Some(written.len));
+    }
+    let actual: [u8; 32] = hasher.finalize().into();
+    if actual != written.sha256 {
+        return Err(VerifyError::Mismatch {
+            path: target.to_path_buf(),
+            expected: written.sha256_hex(),
+            actual: hex(&actual),
+        });
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn fill<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
