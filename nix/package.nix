@@ -55,6 +55,5 @@ rustPlatform.buildRustPackage {
     description = "Run a fleet of Raspberry Pis and other NixOS machines declaratively from one workstation";
     license = with lib.licenses; [ mit asl20 ];
     mainProgram = "pifleet";
-    platforms = lib.platforms.linux ++ lib.platforms.darwin;
   };
 }

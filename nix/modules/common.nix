@@ -1,6 +1,6 @@
-# Headless defaults for every host in the fleet. Everything is a default: the generated host module
-# and hand-written modules win.
-{ lib, ... }:
+# Headless defaults for every host in the fleet. Values are defaults (lib.mkDefault) or merging lists,
+# so the generated host module and hand-written modules win.
+{ config, lib, ... }:
 
 {
   # No desktop: these machines are reached over SSH.
@@ -19,6 +19,10 @@
     RuntimeMaxUse=32M
     MaxRetentionSec=1month
   '';
+  # Apply a changed limit on switch, not only after a reboot.
+  systemd.services.systemd-journald.restartTriggers = [
+    config.environment.etc."systemd/journald.conf.d/50-pifleet.conf".source
+  ];
 
   boot.tmp.cleanOnBoot = lib.mkDefault true;
 
