@@ -549,6 +549,72 @@ fn nix_files_parse() {
     }
 }
 
+/// The board profiles, each called as a module with `lib.mkDefault` as the identity: Pis boot the
+/// card's layout with extlinux (generation menu at boot) and grub off, small boards get zram.
+#[test]
+fn board_profiles_set_the_boot_defaults() {
+    require_nix!();
+    let boards = repo_root().join("nix/boards");
+    let expr = format!(
+        r#"
+        let
+          lib = {{ mkDefault = x: x; }};
+          load = name:
+            let m = import ({boards}/. + "/${{name}}") {{ inherit lib; config = {{ }}; pkgs = {{ }}; }};
+            in m // {{ imports = map baseNameOf (m.imports or [ ]); }};
+        in
+        builtins.mapAttrs (name: _: load name) (builtins.readDir {boards})
+        "#,
+        boards = boards.display()
+    );
+    let out = Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "-E", &expr])
+        .output()
+        .expect("run nix-instantiate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let boards: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        keys(&boards),
+        set(&[
+            "generic-aarch64.nix",
+            "rpi3.nix",
+            "rpi4.nix",
+            "x86_64.nix",
+            "zero2w.nix"
+        ])
+    );
+
+    let generic = &boards["generic-aarch64.nix"];
+    assert_eq!(generic["boot"]["loader"]["grub"]["enable"], false);
+    assert_eq!(
+        generic["boot"]["loader"]["generic-extlinux-compatible"]["enable"],
+        true
+    );
+    assert_eq!(
+        generic["fileSystems"]["/"]["device"],
+        "/dev/disk/by-label/NIXOS_SD"
+    );
+    // No kernel pinned: NixOS's default mainline kernel, from the binary cache.
+    assert!(generic["boot"].get("kernelPackages").is_none());
+    for pi in ["rpi3.nix", "rpi4.nix", "zero2w.nix"] {
+        assert_eq!(
+            boards[pi]["imports"],
+            json!(["generic-aarch64.nix"]),
+            "{pi}"
+        );
+    }
+    for small in ["rpi3.nix", "zero2w.nix"] {
+        assert_eq!(boards[small]["zramSwap"]["enable"], true, "{small}");
+    }
+    // x86_64 leaves disks and boot loader to the user.
+    assert!(boards["x86_64.nix"].get("fileSystems").is_none());
+    assert!(boards["x86_64.nix"].get("boot").is_none());
+}
+
 #[test]
 fn lock_file_has_the_real_nodes() {
     let text = fs::read_to_string(repo_root().join("flake.lock")).expect("read flake.lock");
