@@ -306,6 +306,22 @@ pub fn verify(
     Ok(())
 }
 
+/// The SHA-256 of a file's bytes as stored (for a `.img.zst`, of the compressed file), in lowercase
+/// hex: what `sha256sum` prints, so a published checksum can be compared.
+pub fn file_sha256(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = fill(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
 fn fill<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;

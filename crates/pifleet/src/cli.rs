@@ -27,6 +27,10 @@ pub(crate) struct Opts {
 enum Command {
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     Completions(command::completions::Args),
+    /// Write an SD card image (or a host's freshly built one) to a card, and verify it.
+    Flash(command::flash::Args),
+    /// Build a host's SD card image with Nix; print its path, size and SHA-256.
+    Image(command::image::Args),
 }
 
 /// What a subcommand reports back: success, or "ran, but found problems" (exit 1).
@@ -42,6 +46,8 @@ pub(crate) fn run() -> ExitCode {
     let opts = Opts::parse();
     let result = match opts.command {
         Command::Completions(args) => command::completions::run(args),
+        Command::Flash(args) => command::flash::run(args),
+        Command::Image(args) => command::image::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

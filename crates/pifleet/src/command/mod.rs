@@ -1,3 +1,5 @@
 //! One module per subcommand, each with its own clap `Args` and a `run` function.
 
 pub(crate) mod completions;
+pub(crate) mod flash;
+pub(crate) mod image;

@@ -1,0 +1,326 @@
+//! `pifleet flash IMAGE [DEVICE]`: write an SD card image to a card, safely, and prove it worked.
+//!
+//! The order matters: the image is checked and the device judged before anything is asked or
+//! written, so a mistake costs nothing. A human confirms the exact device (model and size) unless
+//! `--yes`; `--force` overrides the safety refusals but never a device too small to hold the image.
+//! Progress is a bar on a terminal and plain periodic lines otherwise, so logs of scripted runs
+//! stay readable.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use flash::{Image, SystemView, Target};
+
+use crate::cli::Outcome;
+use crate::command::image::{self, FlakeArgs};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix.
+    image: String,
+    /// The card to write (`/dev/sdX`, `/dev/mmcblkN`), or a regular file. Omit it to list the
+    /// removable devices.
+    device: Option<PathBuf>,
+    /// Don't ask for confirmation.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Write even if the device is mounted, holds the running system or is not removable.
+    #[arg(long)]
+    force: bool,
+    /// Don't read the card back to compare checksums after writing.
+    #[arg(long)]
+    no_verify: bool,
+    #[command(flatten)]
+    flake: FlakeArgs,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    let view = SystemView::live();
+    let Some(device_path) = args.device else {
+        return list_candidates(&view);
+    };
+
+    let image_path = resolve_image(&args.image, &args.flake)?;
+    let image = Image::open(&image_path)?;
+    let target = view.target(&device_path)?;
+
+    match &target {
+        Target::File(path) => {
+            if same_file(path, &image_path) {
+                bail!("the target {} is the image itself", path.display());
+            }
+        }
+        Target::Device(device) => {
+            let refusals = view.check(device, image.size())?;
+            let hard: Vec<_> = refusals.iter().filter(|r| !r.overridable()).collect();
+            if !hard.is_empty() {
+                let why: Vec<String> = hard.iter().map(|r| r.to_string()).collect();
+                bail!(
+                    "refusing to write {}: {}",
+                    device.path.display(),
+                    why.join("; ")
+                );
+            }
+            if !refusals.is_empty() {
+                let why: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
+                if !args.force {
+                    bail!(
+                        "refusing to write {}:\n{}\npass --force to write anyway, if you are sure",
+                        device.path.display(),
+                        why.join("\n")
+                    );
+                }
+                eprintln!(
+                    "warning: --force: writing {} although:\n{}",
+                    device.path.display(),
+                    why.join("\n")
+                );
+            }
+            if !args.yes && !confirm(&image, device)? {
+                eprintln!("aborted; nothing was written");
+                return Ok(Outcome::Problems);
+            }
+        }
+    }
+
+    let target_path = match &target {
+        Target::File(path) => path.clone(),
+        Target::Device(device) => device.path.clone(),
+    };
+    let started = Instant::now();
+    let mut progress = Reporter::new("written", image.size());
+    let written = flash::write_image(&image, &target_path, &mut progress);
+    progress.finish();
+    let written = written?;
+    let took = started.elapsed();
+    eprintln!(
+        "wrote {} to {} in {}",
+        human(written.len),
+        target_path.display(),
+        duration(took)
+    );
+
+    if args.no_verify {
+        eprintln!("not verified (--no-verify)");
+    } else {
+        let mut progress = Reporter::new("verified", Some(written.len));
+        let verified = flash::verify(&target_path, &written, &mut progress);
+        progress.finish();
+        verified?;
+        eprintln!("verified: the card reads back identical to the image");
+    }
+    println!("sha256: {}", written.sha256_hex());
+    Ok(Outcome::Clean)
+}
+
+/// An existing file is the image; otherwise a bare name is a host whose image we build.
+fn resolve_image(arg: &str, flake: &FlakeArgs) -> anyhow::Result<PathBuf> {
+    let path = Path::new(arg);
+    if path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let looks_like_file = arg.contains('/') || arg.contains(".img") || arg.ends_with(".zst");
+    if looks_like_file {
+        bail!("no image at {arg}");
+    }
+    image::build(flake, arg)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn list_candidates(view: &SystemView) -> anyhow::Result<Outcome> {
+    let devices = view.candidates()?;
+    if devices.is_empty() {
+        println!("no removable devices found; insert a card (or name the device explicitly)");
+        return Ok(Outcome::Problems);
+    }
+    println!("removable devices (pass one as DEVICE):");
+    for d in devices {
+        println!(
+            "  {:<16} {:>10}  {}",
+            d.path.display(),
+            human(d.size),
+            d.model.as_deref().unwrap_or("(unknown model)")
+        );
+    }
+    Ok(Outcome::Clean)
+}
+
+fn confirm(image: &Image, device: &flash::Device) -> anyhow::Result<bool> {
+    let model = device.model.as_deref().unwrap_or("unknown model");
+    let size = image
+        .size()
+        .map_or_else(|| "unknown size".to_owned(), human);
+    eprint!(
+        "Erase {} ({model}, {}) and write {} ({size})? [y/N] ",
+        device.path.display(),
+        human(device.size),
+        image.path().display(),
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Progress as an indicatif bar on a terminal, or plain lines every few seconds when piped.
+enum Reporter {
+    Bar(indicatif::ProgressBar),
+    Plain {
+        verb: &'static str,
+        started: Instant,
+        last: Instant,
+        done: u64,
+        total: Option<u64>,
+    },
+}
+
+/// How often a plain line is printed when output is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(2);
+
+impl Reporter {
+    fn new(verb: &'static str, total: Option<u64>) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = match total {
+                Some(total) => indicatif::ProgressBar::new(total),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            let template = if total.is_some() {
+                "{msg:8} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
+            } else {
+                "{msg:8} {spinner} {bytes} {binary_bytes_per_sec} {elapsed}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(verb);
+            Self::Bar(bar)
+        } else {
+            let now = Instant::now();
+            Self::Plain {
+                verb,
+                started: now,
+                last: now,
+                done: 0,
+                total,
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        match self {
+            Self::Bar(bar) => bar.finish(),
+            Self::Plain {
+                verb,
+                started,
+                done,
+                total,
+                ..
+            } => eprintln!("{}", plain_line(verb, *done, *total, started.elapsed())),
+        }
+    }
+}
+
+impl flash::Progress for Reporter {
+    fn update(&mut self, written: u64, _total: Option<u64>) {
+        match self {
+            Self::Bar(bar) => bar.set_position(written),
+            Self::Plain {
+                verb,
+                started,
+                last,
+                done,
+                total,
+            } => {
+                *done = written;
+                if last.elapsed() >= PLAIN_EVERY {
+                    *last = Instant::now();
+                    eprintln!("{}", plain_line(verb, written, *total, started.elapsed()));
+                }
+            }
+        }
+    }
+}
+
+/// "written 512 MiB of 2.0 GiB, 85 MiB/s"
+fn plain_line(verb: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
+    let rate = if elapsed.as_secs_f64() > 0.0 {
+        (done as f64 / elapsed.as_secs_f64()) as u64
+    } else {
+        0
+    };
+    match total {
+        Some(total) => format!(
+            "{verb} {} of {}, {}/s",
+            human(done),
+            human(total),
+            human(rate)
+        ),
+        None => format!("{verb} {}, {}/s", human(done), human(rate)),
+    }
+}
+
+/// Binary units the way people read card sizes: "512 MiB", "2.0 GiB".
+pub(crate) fn human(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = KIB * 1024;
+    const GIB: u64 = MIB * 1024;
+    if bytes >= GIB {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    } else if bytes >= MIB {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_card_labels() {
+        assert_eq!(human(512 << 20), "512 MiB");
+        assert_eq!(human(2 << 30), "2.0 GiB");
+        assert_eq!(human(1536), "1 KiB");
+        assert_eq!(human(7), "7 B");
+    }
+
+    #[test]
+    fn plain_lines() {
+        assert_eq!(
+            plain_line(
+                "written",
+                512 << 20,
+                Some(2 << 30),
+                Duration::from_secs_f64(512.0 / 85.0)
+            ),
+            "written 512 MiB of 2.0 GiB, 85 MiB/s"
+        );
+        assert_eq!(
+            plain_line("written", 3 << 20, None, Duration::from_secs(1)),
+            "written 3 MiB, 3 MiB/s"
+        );
+    }
+}
