@@ -166,6 +166,20 @@ fn first_difference(built: &rnix::SyntaxNode, parsed: &rnix::SyntaxNode) -> Stri
     }
 }
 
+/// `# `-prefixed comment lines for `lines`, each ending in a newline: the same text a [`File`]
+/// header becomes, for callers that put a header above text rendered separately (pifleet's
+/// generated-file header carries a digest of the body below it). Line breaks inside a line,
+/// LF or CR, start a new comment line, so nothing can escape into code.
+pub fn comment_block<S: AsRef<str>>(lines: &[S]) -> Result<String, Error> {
+    let owned: Vec<String> = lines.iter().map(|l| l.as_ref().to_owned()).collect();
+    let mut out = String::new();
+    for line in print::comment_lines(&owned)? {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Renders a single expression (no header), checked and formatted. Handy for tests and tools.
 pub fn render_expr(expr: &Expr) -> Result<String, Error> {
     File::new(expr.clone()).render(Check::Format)

@@ -407,7 +407,7 @@ fn check_identifier(name: &str) -> Result<(), Error> {
 
 /// `# `-prefixed comment lines. Nix ends a comment at LF or CR, so both split lines here:
 /// nothing in a comment can escape into code.
-fn comment_lines(texts: &[String]) -> Result<Vec<String>, Error> {
+pub(crate) fn comment_lines(texts: &[String]) -> Result<Vec<String>, Error> {
     let mut lines = Vec::new();
     for text in texts {
         escape::check_no_nul(text, "comment")?;
