@@ -1,1 +1,32 @@
 //! The fleet inventory: typed, documented, and checked while it is read.
+//!
+//! `fleet.toml` is the only place a fleet is described, so this crate makes it hard to get wrong: every table
+//! rejects unknown fields, every string with a grammar is a checked newtype ([`names`]), the JSON schema editors
+//! use is generated from the same types ([`schema`]), and [`load`] reports every problem with a path and a
+//! line:column instead of stopping at the first.
+//!
+//! ```no_run
+//! let loaded = model::load("fleet.toml")?;
+//! for (name, host) in &loaded.fleet.hosts {
+//!     let ssh = loaded.fleet.effective_ssh(host);
+//!     println!("{name}: {} on port {}", host.board.system(), ssh.port);
+//! }
+//! # Ok::<(), model::LoadError>(())
+//! ```
+
+pub mod load;
+pub mod names;
+pub mod resolve;
+pub mod source;
+pub mod types;
+
+pub use load::{
+    Format, Invalid, LoadError, Loaded, Problem, load, load_str, load_str_as, schema, schema_string,
+};
+pub use names::{
+    Address, Cidr, ContainerName, HostName, ImageRef, Ip, NameError, Port, PortMapping, Protocol,
+    SshPublicKey, StateVersion, Tag, UserName, Volume,
+};
+pub use resolve::{ContainerOrigin, HostContainer};
+pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};
+pub use types::*;

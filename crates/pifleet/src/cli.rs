@@ -25,6 +25,10 @@ pub(crate) struct Opts {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Validate the inventory: syntax, schema and semantic checks, with line numbers and fixes.
+    Check(command::check::Args),
+    /// Print the inventory's JSON schema (as in schema/fleet.schema.json).
+    Schema(command::schema::Args),
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     Completions(command::completions::Args),
     /// Write an SD card image (or a host's freshly built one) to a card, and verify it.
@@ -45,6 +49,8 @@ pub(crate) fn run() -> ExitCode {
     init_logging();
     let opts = Opts::parse();
     let result = match opts.command {
+        Command::Check(args) => command::check::run(args),
+        Command::Schema(args) => command::schema::run(args),
         Command::Completions(args) => command::completions::run(args),
         Command::Flash(args) => command::flash::run(args),
         Command::Image(args) => command::image::run(args),

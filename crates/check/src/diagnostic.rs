@@ -1,0 +1,129 @@
+//! The diagnostic record: a stable code, a severity, a place, a message and a fix.
+//!
+//! Diagnostics are plain data so they can be printed for people, emitted as JSON for editors and CI, counted
+//! for the exit code, and asserted on in tests, all from the same value.
+
+use std::fmt;
+
+use model::{Path, Problem, Span};
+
+/// How bad a diagnostic is. Errors make `pifleet check` exit 1; warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The inventory is wrong or unsafe to deploy.
+    Error,
+    /// Probably a mistake; can be silenced per host with `allow`.
+    Warning,
+}
+
+impl Severity {
+    /// "error" or "warning".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secondary place that explains the diagnostic ("first used here").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Where in the data.
+    pub path: Path,
+    /// Where in the text.
+    pub span: Option<Span>,
+    /// What this place is.
+    pub message: String,
+}
+
+/// One finding about an inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Stable snake_case code, e.g. `duplicate_host_port`; used by `allow` and by tools. See [`crate::codes`].
+    pub code: String,
+    /// Error or warning.
+    pub severity: Severity,
+    /// Where in the data.
+    pub path: Path,
+    /// Where in the text, when known.
+    pub span: Option<Span>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+    /// Other places involved.
+    pub related: Vec<Label>,
+}
+
+impl Diagnostic {
+    /// An error at `path`, without position (see [`Diagnostic::at`]).
+    pub fn error(code: impl Into<String>, path: Path, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, path, message)
+    }
+
+    /// A warning at `path`, without position (see [`Diagnostic::at`]).
+    pub fn warning(code: impl Into<String>, path: Path, message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, code, path, message)
+    }
+
+    /// A diagnostic of any severity.
+    pub fn new(
+        severity: Severity,
+        code: impl Into<String>,
+        path: Path,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            code: code.into(),
+            severity,
+            path,
+            span: None,
+            message: message.into(),
+            help: None,
+            related: Vec::new(),
+        }
+    }
+
+    /// Sets the span.
+    pub fn at(mut self, span: Option<Span>) -> Self {
+        self.span = span;
+        self
+    }
+
+    /// Sets the fix.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a secondary place.
+    pub fn related(mut self, path: Path, span: Option<Span>, message: impl Into<String>) -> Self {
+        self.related.push(Label {
+            path,
+            span,
+            message: message.into(),
+        });
+        self
+    }
+}
+
+impl From<&Problem> for Diagnostic {
+    fn from(p: &Problem) -> Self {
+        Self {
+            code: p.code.to_owned(),
+            severity: Severity::Error,
+            path: p.path.clone(),
+            span: p.span,
+            message: p.message.clone(),
+            help: p.help.clone(),
+            related: Vec::new(),
+        }
+    }
+}

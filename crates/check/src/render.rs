@@ -1,0 +1,193 @@
+//! Printing diagnostics: for people (miette, with source snippets) and for tools (JSON).
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde_json::{Value, json};
+
+use crate::Report;
+use crate::diagnostic::{Diagnostic, Severity};
+
+/// One diagnostic bundled with its source, in the shape miette renders.
+struct Rendered<'a> {
+    diagnostic: &'a Diagnostic,
+    source: NamedSource<String>,
+    text_len: usize,
+}
+
+impl fmt::Debug for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rendered")
+            .field("diagnostic", &self.diagnostic)
+            .finish()
+    }
+}
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Rendered<'_> {}
+
+impl Rendered<'_> {
+    fn span(&self, span: model::Span) -> SourceSpan {
+        let start = span.start.min(self.text_len);
+        let end = span.end.clamp(start, self.text_len);
+        SourceSpan::from(start..end)
+    }
+}
+
+impl miette::Diagnostic for Rendered<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.diagnostic.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.diagnostic
+            .span
+            .map(|_| &self.source as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let primary = self.diagnostic.span?;
+        let label = if self.diagnostic.path.is_root() {
+            None
+        } else {
+            Some(self.diagnostic.path.to_string())
+        };
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            label,
+            self.span(primary),
+        )];
+        for related in &self.diagnostic.related {
+            if let Some(span) = related.span {
+                labels.push(LabeledSpan::new_with_span(
+                    Some(related.message.clone()),
+                    self.span(span),
+                ));
+            }
+        }
+        Some(Box::new(labels.into_iter()))
+    }
+}
+
+/// Renders a report for a terminal: each diagnostic with its code, a source snippet, the path and the fix,
+/// then a summary line. `color` adds ANSI colours.
+pub fn render_human(report: &Report, color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false)
+        .with_context_lines(1);
+    let mut out = String::new();
+    for diagnostic in &report.diagnostics {
+        let rendered = Rendered {
+            diagnostic,
+            source: NamedSource::new(&report.source.name, report.source.text.clone()),
+            text_len: report.source.text.len(),
+        };
+        let mut text = String::new();
+        if handler.render_report(&mut text, &rendered).is_err() {
+            text = format!(
+                "{}[{}]: {}\n",
+                diagnostic.severity, diagnostic.code, diagnostic.message
+            );
+        }
+        if diagnostic.span.is_none() && !diagnostic.path.is_root() {
+            text.push_str(&format!(
+                "  at `{}` in {}\n",
+                diagnostic.path, report.source.name
+            ));
+        }
+        out.push_str(&text);
+        out.push('\n');
+    }
+    out.push_str(&summary(report));
+    out.push('\n');
+    out
+}
+
+/// "fleet.toml: 2 errors, 1 warning" or "fleet.toml: no problems found".
+pub fn summary(report: &Report) -> String {
+    let (e, w) = (report.error_count(), report.warning_count());
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (e, w) {
+        (0, 0) => format!("{}: no problems found", report.source.name),
+        (0, w) => format!("{}: {}", report.source.name, plural(w, "warning")),
+        (e, 0) => format!("{}: {}", report.source.name, plural(e, "error")),
+        (e, w) => format!(
+            "{}: {}, {}",
+            report.source.name,
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
+    }
+}
+
+/// Renders a report as a JSON array of diagnostics: `file`, `line`, `column`, `end_line`, `end_column` (1-based,
+/// `null` when unknown), `path`, `code`, `severity`, `message`, `help`, and `related` places.
+pub fn render_json(report: &Report) -> Value {
+    let pos = |span: Option<model::Span>| {
+        span.map(|s| {
+            let s = report.source.clamp(s);
+            (
+                report.source.line_col(s.start),
+                report.source.line_col(s.end),
+            )
+        })
+    };
+    let items: Vec<Value> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let p = pos(d.span);
+            let related: Vec<Value> = d
+                .related
+                .iter()
+                .map(|r| {
+                    let rp = pos(r.span);
+                    json!({
+                        "path": r.path.to_string(),
+                        "line": rp.map(|p| p.0.0),
+                        "column": rp.map(|p| p.0.1),
+                        "message": r.message,
+                    })
+                })
+                .collect();
+            json!({
+                "file": report.source.name,
+                "line": p.map(|p| p.0.0),
+                "column": p.map(|p| p.0.1),
+                "end_line": p.map(|p| p.1.0),
+                "end_column": p.map(|p| p.1.1),
+                "path": d.path.to_string(),
+                "code": d.code,
+                "severity": d.severity.as_str(),
+                "message": d.message,
+                "help": d.help,
+                "related": related,
+            })
+        })
+        .collect();
+    Value::Array(items)
+}

@@ -1,0 +1,282 @@
+//! Source positions: the file text, byte spans, paths into the inventory (`hosts.rpi-box-01.ports[1]`) and the map
+//! between the two.
+//!
+//! Every error pifleet reports points at a place in the user's file, because "invalid value" without a line is
+//! useless in a 300-line inventory. Paths are what the schema validator and the semantic checks speak; spans are
+//! what the user sees; the [`SpanMap`] built while reading the file joins them.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// A byte range in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// A span from a byte range.
+    pub fn new(start: usize, end: usize) -> Self {
+        Self { start, end }
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the span covers no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<std::ops::Range<usize>> for Span {
+    fn from(r: std::ops::Range<usize>) -> Self {
+        Self::new(r.start, r.end)
+    }
+}
+
+/// The text of an inventory and the name to show for it (usually its path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The name shown in diagnostics, e.g. `fleet.toml`.
+    pub name: String,
+    /// The whole text.
+    pub text: String,
+}
+
+impl SourceFile {
+    /// Wraps a text under a display name.
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset; offsets past the end or inside a character are
+    /// clamped, so any span is safe to show.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+
+    /// A span clamped to the text and to character boundaries.
+    pub fn clamp(&self, span: Span) -> Span {
+        let fix = |mut o: usize| {
+            o = o.min(self.text.len());
+            while !self.text.is_char_boundary(o) {
+                o -= 1;
+            }
+            o
+        };
+        let start = fix(span.start);
+        Span::new(start, fix(span.end).max(start))
+    }
+}
+
+/// One step of a [`Path`]: a table key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Segment {
+    /// A key of a table.
+    Key(String),
+    /// An index into an array.
+    Index(usize),
+}
+
+/// A location in the inventory's data, printed the way users write it: `hosts.rpi-box-01.containers.web.ports[1]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Path(Vec<Segment>);
+
+impl Path {
+    /// The whole document.
+    pub fn root() -> Self {
+        Self(Vec::new())
+    }
+
+    /// A path from segments.
+    pub fn from_segments(segments: Vec<Segment>) -> Self {
+        Self(segments)
+    }
+
+    /// This path extended by a key.
+    pub fn key(&self, key: impl Into<String>) -> Self {
+        let mut v = self.0.clone();
+        v.push(Segment::Key(key.into()));
+        Self(v)
+    }
+
+    /// This path extended by an index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut v = self.0.clone();
+        v.push(Segment::Index(index));
+        Self(v)
+    }
+
+    /// The enclosing path, `None` at the root.
+    pub fn parent(&self) -> Option<Self> {
+        let mut v = self.0.clone();
+        v.pop()?;
+        Some(Self(v))
+    }
+
+    /// The segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    /// The last key, if the path ends with one.
+    pub fn last_key(&self) -> Option<&str> {
+        match self.0.last() {
+            Some(Segment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Whether the path is the root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `self` is `prefix` or inside it.
+    pub fn starts_with(&self, prefix: &Path) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+}
+
+fn is_bare_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(top level)");
+        }
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Segment::Key(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    if is_bare_key(k) {
+                        f.write_str(k)?;
+                    } else {
+                        write!(f, "{k:?}")?;
+                    }
+                }
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a value was written: the span of its key (if it has one) and of the value itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spans {
+    /// The key (`ports` in `ports = [...]`, or the header of `[hosts.x]`).
+    pub key: Option<Span>,
+    /// The value (`[...]`, or the whole table).
+    pub value: Option<Span>,
+}
+
+/// Paths of the document to their spans in the source; filled by the loader.
+#[derive(Debug, Clone, Default)]
+pub struct SpanMap {
+    map: HashMap<Path, Spans>,
+}
+
+impl SpanMap {
+    /// Records the spans of one path, keeping spans already known.
+    pub fn insert(&mut self, path: Path, spans: Spans) {
+        let entry = self.map.entry(path).or_default();
+        entry.key = entry.key.or(spans.key);
+        entry.value = entry.value.or(spans.value);
+    }
+
+    /// The spans recorded for exactly this path.
+    pub fn get(&self, path: &Path) -> Option<Spans> {
+        self.map.get(path).copied()
+    }
+
+    /// Where to point for a problem with the value at `path`: its value, else its key, else the nearest
+    /// enclosing thing that has a position.
+    pub fn value_span(&self, path: &Path) -> Option<Span> {
+        self.find(path, |s| s.value.or(s.key))
+    }
+
+    /// Where to point for a problem with the key at `path` (unknown field, bad name): its key, else its value,
+    /// else the nearest enclosing thing that has a position.
+    pub fn key_span(&self, path: &Path) -> Option<Span> {
+        self.find(path, |s| s.key.or(s.value))
+    }
+
+    fn find(&self, path: &Path, pick: impl Fn(&Spans) -> Option<Span>) -> Option<Span> {
+        let mut p = Some(path.clone());
+        let mut first = true;
+        while let Some(cur) = p {
+            if let Some(s) = self.map.get(&cur) {
+                // For enclosing tables, the key (the header) is a better anchor than the whole table.
+                let found = if first { pick(s) } else { s.key.or(s.value) };
+                if found.is_some() {
+                    return found;
+                }
+            }
+            first = false;
+            p = cur.parent();
+        }
+        None
+    }
+
+    /// Number of recorded paths.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing was recorded (JSON inputs carry no spans).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_print_like_toml() {
+        let p = Path::root()
+            .key("hosts")
+            .key("rpi-box-01")
+            .key("containers")
+            .key("web")
+            .key("ports")
+            .index(1);
+        assert_eq!(p.to_string(), "hosts.rpi-box-01.containers.web.ports[1]");
+        assert_eq!(Path::root().key("a.b").key("c").to_string(), "\"a.b\".c");
+    }
+
+    #[test]
+    fn line_col_is_safe() {
+        let s = SourceFile::new("x", "ab\nçd\n");
+        assert_eq!(s.line_col(0), (1, 1));
+        assert_eq!(s.line_col(3), (2, 1));
+        assert_eq!(s.line_col(4), (2, 1)); // inside 'ç': clamped back
+        assert_eq!(s.line_col(5), (2, 2));
+        assert_eq!(s.line_col(999), (3, 1));
+    }
+}
