@@ -142,6 +142,8 @@ const NO_FORMAT: Option<&str> = None;
 const LABEL_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 const USER_PATTERN: &str = "^[a-z_][a-z0-9_-]{0,31}$";
 const CONTAINER_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
+/// The same language as container names, written differently: the loader finds a type by its pattern.
+const TAG_PATTERN: &str = "^[a-z0-9][-a-z0-9_]{0,62}$";
 
 fn check_label(s: &str, code: &'static str, what: &str) -> Result<(), NameError> {
     let fix = "use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit";
@@ -272,7 +274,7 @@ string_newtype! {
 
 string_newtype! {
     /// A host tag (`edge`, `living-room`), used to select hosts for deploys and container placement.
-    Tag, kind = "invalid_tag", pattern = Some(CONTAINER_PATTERN), format = NO_FORMAT,
+    Tag, kind = "invalid_tag", pattern = Some(TAG_PATTERN), format = NO_FORMAT,
     description = "Tag: 1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit.",
     check = |s| check_short_name(s, "invalid_tag", "tag")
 }
@@ -969,6 +971,8 @@ impl JsonSchema for Port {
 
 /// Every checked string type, for the loader: it maps schema `pattern`/`format` failures back to a code and
 /// to the parser's own message.
+///
+/// Patterns and formats are unique across the list (a test checks), so an error names its type.
 pub const STRING_KINDS: &[StringKind] = &[
     HostName::KIND,
     UserName::KIND,
@@ -1034,6 +1038,26 @@ mod tests {
     fn simple_regex_match(pattern: &str, s: &str) -> bool {
         let schema = serde_json::json!({ "type": "string", "pattern": pattern });
         jsonschema::is_valid(&schema, &serde_json::json!(s))
+    }
+
+    #[test]
+    fn kinds_are_distinguishable() {
+        for (i, a) in STRING_KINDS.iter().enumerate() {
+            for b in &STRING_KINDS[i + 1..] {
+                assert!(
+                    a.pattern.is_none() || a.pattern != b.pattern,
+                    "{} and {}",
+                    a.code,
+                    b.code
+                );
+                assert!(
+                    a.format.is_none() || a.format != b.format,
+                    "{} and {}",
+                    a.code,
+                    b.code
+                );
+            }
+        }
     }
 
     #[test]

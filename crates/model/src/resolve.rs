@@ -3,8 +3,6 @@
 //! The renderer and the checks both need "what does this host actually get"; computing it in one place keeps
 //! them from disagreeing about, say, which SSH policy or which containers a host ends up with.
 
-use std::collections::BTreeMap;
-
 use crate::names::{ContainerName, HostName, StateVersion, UserName};
 use crate::types::{Container, Fleet, Host, PermitRootLogin, SshPolicy};
 
@@ -102,37 +100,32 @@ impl Fleet {
         })
     }
 
-    /// The containers that run on `host_name`: its own, then the fleet containers placed on it, by name. When a
-    /// host defines a container with the name of a placed fleet container, the host's own wins (`pifleet check`
-    /// reports the clash).
+    /// The containers that run on `host_name`: its own by name, then the fleet containers placed on it by name.
+    /// When a host defines a container with the name of a placed fleet container, the host's own wins
+    /// (`pifleet check` reports the clash).
     pub fn containers_of(&self, host_name: &HostName) -> Vec<HostContainer> {
         let Some(host) = self.hosts.get(host_name) else {
             return Vec::new();
         };
-        let mut out: BTreeMap<ContainerName, HostContainer> = BTreeMap::new();
+        let mut out: Vec<HostContainer> = host
+            .containers
+            .iter()
+            .map(|(name, c)| HostContainer {
+                name: name.clone(),
+                container: c.clone(),
+                origin: ContainerOrigin::Host,
+            })
+            .collect();
         for (name, fc) in &self.containers {
-            if self.is_placed_on(name, host_name, host) {
-                out.insert(
-                    name.clone(),
-                    HostContainer {
-                        name: name.clone(),
-                        container: fc.to_container(),
-                        origin: ContainerOrigin::Fleet,
-                    },
-                );
+            if self.is_placed_on(name, host_name, host) && !host.containers.contains_key(name) {
+                out.push(HostContainer {
+                    name: name.clone(),
+                    container: fc.to_container(),
+                    origin: ContainerOrigin::Fleet,
+                });
             }
         }
-        for (name, c) in &host.containers {
-            out.insert(
-                name.clone(),
-                HostContainer {
-                    name: name.clone(),
-                    container: c.clone(),
-                    origin: ContainerOrigin::Host,
-                },
-            );
-        }
-        out.into_values().collect()
+        out
     }
 
     /// Hosts carrying `tag`.

@@ -1,0 +1,124 @@
+//! The corpus of bad inventories: each file under `tests/cases/` states in `# expect: CODE @ LINE` comments (or,
+//! for JSON, in a `.expect` sidecar) exactly which diagnostics it must produce, and nothing else may appear.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn cases_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases")
+}
+
+fn expectations(path: &Path, text: &str) -> BTreeSet<(String, usize)> {
+    let sidecar = path.with_extension("expect");
+    let lines: Vec<String> = if sidecar.exists() {
+        std::fs::read_to_string(&sidecar)
+            .expect("read sidecar")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .map(str::to_owned)
+            .collect()
+    };
+    lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (code, line) = l.split_once(" @ ").expect("`CODE @ LINE`");
+            (
+                code.trim().to_owned(),
+                line.trim().parse().expect("line number"),
+            )
+        })
+        .collect()
+}
+
+fn actual(report: &check::Report) -> BTreeSet<(String, usize)> {
+    report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let line = d.span.map_or(0, |s| report.source.line_col(s.start).0);
+            (d.code.clone(), line)
+        })
+        .collect()
+}
+
+#[test]
+fn every_bad_inventory_reports_its_code_on_its_line() {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("tests/cases")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("toml" | "json")
+            )
+        })
+        .collect();
+    paths.sort();
+    assert!(
+        paths.len() >= 30,
+        "the corpus shrank to {} cases",
+        paths.len()
+    );
+    let mut failures = Vec::new();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).expect("read case");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        let expected = expectations(path, &text);
+        assert!(!expected.is_empty(), "{name} states no expectation");
+        let report = check::check_str(&text, name);
+        let got = actual(&report);
+        if got != expected || !report.has_errors() {
+            failures.push(format!(
+                "{name}: expected {expected:?}, got {got:?}\n{}",
+                check::render_human(&report, false)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        paths.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_emitted_code_is_catalogued() {
+    for entry in std::fs::read_dir(cases_dir()).expect("tests/cases") {
+        let path = entry.expect("entry").path();
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("toml" | "json")
+        ) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let report = check::check_str(&text, &path.display().to_string());
+        for d in &report.diagnostics {
+            let info = check::codes::lookup(&d.code)
+                .unwrap_or_else(|| panic!("{} is not in CODES", d.code));
+            assert_eq!(
+                info.severity, d.severity,
+                "{} has the wrong severity in CODES",
+                d.code
+            );
+        }
+    }
+}
+
+#[test]
+fn the_example_fleet_is_clean() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fleet.toml");
+    let report = check::check_file(&path).expect("read fleet.toml");
+    assert!(
+        report.diagnostics.is_empty(),
+        "the example fleet must have no diagnostics at all:\n{}",
+        check::render_human(&report, false)
+    );
+}
