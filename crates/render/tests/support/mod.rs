@@ -1,0 +1,144 @@
+//! Shared by the render tests: the edge-case fleets under `tests/cases/`, and running the real Nix
+//! (Debian's nix-bin 2.8), as in `crates/nixgen/tests/support`.
+//!
+//! Tests that need Nix call [`nix`]: when `nix-instantiate` is missing it skips with a loud message
+//! on a developer machine, and fails when `PIFLEET_REQUIRE_NIX=1` (set by `scripts/test`, so CI
+//! never skips).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use model::Fleet;
+use render::Output;
+
+/// One edge-case fleet, loaded and rendered.
+pub struct Case {
+    /// The folder name under `tests/cases/` (`example` for the repo's own `fleet.toml`).
+    pub name: String,
+    /// The typed inventory.
+    pub fleet: Fleet,
+    /// What `render` made of it.
+    pub output: Output,
+}
+
+/// The crate's directory.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository's example fleet.
+pub fn example_fleet_path() -> PathBuf {
+    manifest_dir().join("../../fleet.toml")
+}
+
+/// Loads (every case must load cleanly) and renders `fleet.toml` text.
+pub fn load_and_render(name: &str, text: &str) -> Case {
+    let loaded = match model::load_str(text, "fleet.toml") {
+        Ok(loaded) => loaded,
+        Err(model::LoadError::Invalid(invalid)) => panic!(
+            "case {name}: fleet.toml does not load:\n{:#?}",
+            invalid.problems
+        ),
+        Err(e) => panic!("case {name}: {e}"),
+    };
+    let output = render::render(&loaded.fleet, "fleet.toml")
+        .unwrap_or_else(|e| panic!("case {name}: render failed: {e}"));
+    Case {
+        name: name.to_owned(),
+        fleet: loaded.fleet,
+        output,
+    }
+}
+
+/// Every folder of `tests/cases/`, by name, then the repo's example fleet as `example`.
+pub fn cases() -> Vec<Case> {
+    let dir = manifest_dir().join("tests/cases");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/cases exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    let mut out: Vec<Case> = names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name).join("fleet.toml");
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            load_and_render(name, &text)
+        })
+        .collect();
+    let example = std::fs::read_to_string(example_fleet_path()).expect("the repo's fleet.toml");
+    out.push(load_and_render("example", &example));
+    out
+}
+
+/// Writes every file of `output` under `root`, creating directories.
+pub fn write_tree(root: &Path, output: &Output) {
+    for (path, text) in &output.files {
+        let target = root.join(path);
+        std::fs::create_dir_all(target.parent().expect("a parent")).expect("create dir");
+        std::fs::write(&target, text).expect("write file");
+    }
+}
+
+/// A handle proving Nix is available.
+pub struct Nix {
+    _private: (),
+}
+
+/// `Some(Nix)` when `nix-instantiate` runs; `None` (skip) or a panic (CI) otherwise.
+pub fn nix() -> Option<Nix> {
+    let works = Command::new("nix-instantiate")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !works {
+        if std::env::var_os("PIFLEET_REQUIRE_NIX").is_some_and(|v| v == "1") {
+            panic!(
+                "nix-instantiate is required (PIFLEET_REQUIRE_NIX=1) but not found: apt-get install nix-bin"
+            );
+        }
+        eprintln!("SKIPPING: nix-instantiate not found; install nix-bin to run this test");
+        return None;
+    }
+    Some(Nix { _private: () })
+}
+
+impl Nix {
+    /// `nix-instantiate --eval --strict --json` of a file, parsed.
+    pub fn eval_json(&self, file: &Path) -> serde_json::Value {
+        let out = run(Command::new("nix-instantiate")
+            .args(["--eval", "--strict", "--json"])
+            .arg(file));
+        serde_json::from_slice(&out).expect("nix printed JSON")
+    }
+
+    /// `nix-instantiate --parse` of every file in one call; all must parse.
+    pub fn parse_all(&self, files: &[PathBuf]) {
+        if files.is_empty() {
+            return;
+        }
+        run(Command::new("nix-instantiate")
+            .arg("--parse")
+            .args(files)
+            .stdout(std::process::Stdio::null()));
+    }
+}
+
+fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().expect("run nix-instantiate");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
