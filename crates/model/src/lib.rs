@@ -30,3 +30,30 @@ pub use names::{
 pub use resolve::{ContainerOrigin, HostContainer};
 pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};
 pub use types::*;
+
+/// The body of the cargo-fuzz target in `crates/model/fuzz/`: read arbitrary bytes as TOML and as JSON.
+/// Public so the no-panic tests run exactly what the fuzzer runs.
+#[doc(hidden)]
+pub fn fuzz_load(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for name in ["fuzz.toml", "fuzz.json"] {
+            match load_str(text, name) {
+                Ok(loaded) => {
+                    // Exercise the resolved views too: they must not panic on anything the loader accepts.
+                    for (host_name, host) in &loaded.fleet.hosts {
+                        let _ = loaded.fleet.effective_ssh(host);
+                        let _ = loaded.fleet.containers_of(host_name);
+                    }
+                }
+                Err(LoadError::Invalid(invalid)) => {
+                    for p in &invalid.problems {
+                        if let Some(span) = p.span {
+                            let _ = invalid.source.line_col(span.start);
+                        }
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}

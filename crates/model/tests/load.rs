@@ -1,0 +1,185 @@
+//! Loading end to end: the example fleet, the resolved views the renderer uses, JSON, and error positions.
+
+use model::{Board, ContainerOrigin, LoadError, PermitRootLogin, Protocol};
+
+const EXAMPLE: &str = include_str!("../../../fleet.toml");
+
+fn problems(text: &str, name: &str) -> Vec<model::Problem> {
+    match model::load_str(text, name) {
+        Ok(_) => panic!("{name} should not load"),
+        Err(LoadError::Invalid(invalid)) => invalid.problems,
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+fn line_col(text: &str, p: &model::Problem) -> (usize, usize) {
+    model::SourceFile::new("x", text).line_col(p.span.expect("a span").start)
+}
+
+#[test]
+fn the_example_fleet_loads_with_the_expected_content() {
+    let loaded = model::load_str(EXAMPLE, "fleet.toml").expect("the example fleet is valid");
+    let fleet = &loaded.fleet;
+    assert_eq!(fleet.fleet.state_version.as_str(), "26.05");
+    let names: Vec<&str> = fleet.hosts.keys().map(|h| h.as_str()).collect();
+    assert_eq!(names, ["rpi-box-01", "rpi-box-03"]);
+
+    let box1 = &fleet.hosts["rpi-box-01"];
+    assert_eq!(box1.board, Board::Rpi4);
+    assert_eq!(box1.board.system(), "aarch64-linux");
+    assert_eq!(box1.address.as_str(), "192.168.1.41");
+    assert_eq!(box1.deploy.user.as_str(), "deploy");
+
+    let containers = fleet.containers_of(&"rpi-box-01".parse().expect("name"));
+    let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["homeassistant", "mosquitto"]);
+    let ha = &containers[0].container;
+    assert_eq!(ha.image.registry.as_deref(), Some("ghcr.io"));
+    assert_eq!(ha.image.tag.as_deref(), Some("2026.11.1"));
+    assert_eq!(ha.ports[0].host_port, 8123);
+    assert_eq!(ha.ports[0].protocol, Protocol::Tcp);
+    assert_eq!(ha.environment["TZ"], "Europe/Amsterdam");
+
+    let ssh = fleet.effective_ssh(box1);
+    assert_eq!(ssh.permit_root_login, PermitRootLogin::No);
+    assert!(!ssh.password_authentication);
+    let allowed: Vec<&str> = ssh
+        .allow_users
+        .as_ref()
+        .expect("derived")
+        .iter()
+        .map(|u| u.as_str())
+        .collect();
+    assert_eq!(
+        allowed,
+        ["deploy", "eduardo"],
+        "root may not log in, so it is not allowed"
+    );
+    assert_eq!(fleet.deploy_port(box1), 22);
+
+    let box3 = &fleet.hosts["rpi-box-03"];
+    assert_eq!(box3.board, Board::Rpi3);
+    assert!(box3.swap.zram);
+    assert_eq!(fleet.time_zone_of(box3), "Europe/Amsterdam");
+
+    // Keys keep their text and comment.
+    let key = &fleet.users["eduardo"].ssh_keys[0];
+    assert_eq!(key.comment(), "eduardo@hhlab");
+    assert!(key.as_str().starts_with("ssh-ed25519 AAAA"));
+    assert!(key.fingerprint().starts_with("SHA256:"));
+}
+
+#[test]
+fn host_ssh_overrides_and_fleet_container_placement() {
+    let text = r#"
+[fleet]
+state_version = "26.05"
+
+[ssh]
+port = 2222
+extra_settings = { MaxAuthTries = 3, X11Forwarding = false }
+
+[hosts.a]
+board = "x86_64"
+address = "a.example.org"
+tags = ["edge"]
+ssh = { port = 22, permit_root_login = "no", extra_settings = { MaxAuthTries = 5 } }
+
+[hosts.b]
+board = "zero2w"
+address = "10.0.0.3"
+
+[containers.exporter]
+image = "prom/node-exporter:v1.8.2"
+placement = { tags = ["edge"], hosts = ["b"] }
+"#;
+    let fleet = model::load_str(text, "t.toml").expect("valid").fleet;
+    let a = &fleet.hosts["a"];
+    let ssh = fleet.effective_ssh(a);
+    assert_eq!(ssh.port.get(), 22);
+    assert_eq!(ssh.permit_root_login, PermitRootLogin::No);
+    assert_eq!(ssh.extra_settings["MaxAuthTries"], model::SshdValue::Int(5));
+    assert_eq!(
+        ssh.extra_settings["X11Forwarding"],
+        model::SshdValue::Bool(false)
+    );
+    assert_eq!(a.board.system(), "x86_64-linux");
+    let b = &fleet.hosts["b"];
+    assert_eq!(fleet.effective_ssh(b).port.get(), 2222);
+    assert_eq!(fleet.deploy_port(b), 2222);
+    assert_eq!(
+        fleet
+            .effective_ssh(b)
+            .allow_users
+            .as_deref()
+            .map(<[_]>::len),
+        Some(1),
+        "root only"
+    );
+    for host in ["a", "b"] {
+        let cs = fleet.containers_of(&host.parse().expect("name"));
+        assert_eq!(cs.len(), 1, "{host}");
+        assert_eq!(cs[0].origin, ContainerOrigin::Fleet);
+    }
+}
+
+#[test]
+fn json_inventories_load_and_round_trip() {
+    let fleet = model::load_str(EXAMPLE, "fleet.toml").expect("valid").fleet;
+    let mut json = serde_json::to_value(&fleet).expect("serialise");
+    json["$schema"] = "./schema/fleet.schema.json".into();
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    let again =
+        model::load_str(&text, "fleet.json").expect("the serialised fleet is valid JSON input");
+    let mut expected = fleet.clone();
+    expected.schema = Some("./schema/fleet.schema.json".into());
+    assert_eq!(again.fleet, expected);
+}
+
+#[test]
+fn errors_carry_path_and_exact_position() {
+    let text = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.box]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[hosts.box.containers.web]\nimage = \"nginx:1.27\"\nports = [\"80:80\", \"8080:99999\"]\n";
+    let ps = problems(text, "f.toml");
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(ps[0].code, "invalid_port");
+    assert_eq!(ps[0].path.to_string(), "hosts.box.containers.web.ports[1]");
+    assert_eq!(
+        line_col(text, &ps[0]),
+        (10, 19),
+        "the opening quote of the second mapping"
+    );
+}
+
+#[test]
+fn all_problems_are_reported_at_once_in_source_order() {
+    let text = "[fleet]\nstate_version = \"26.05\"\nbogus = 1\n\n[hosts.a]\nboard = \"pi\"\naddress = \"1.2.3.4/8\"\n";
+    let ps = problems(text, "f.toml");
+    let codes: Vec<&str> = ps.iter().map(|p| p.code).collect();
+    assert_eq!(codes, ["unknown_field", "invalid_value", "invalid_address"]);
+    let lines: Vec<usize> = ps.iter().map(|p| line_col(text, p).0).collect();
+    assert_eq!(lines, [3, 6, 7]);
+}
+
+#[test]
+fn syntax_errors_point_at_the_syntax() {
+    let text = "[fleet]\nstate_version = \"26.05\"\n[hosts.a]\nboard = rpi4\n";
+    let ps = problems(text, "f.toml");
+    assert_eq!(ps[0].code, "toml_syntax");
+    assert_eq!(line_col(text, &ps[0]).0, 4);
+}
+
+#[test]
+fn json_without_spans_still_has_paths() {
+    let text = r#"{"fleet": {"state_version": "26.05"}, "hosts": {"a": {"board": "rpi4", "address": "10.0.0.1", "users": [7]}}}"#;
+    let ps = problems(text, "f.json");
+    assert_eq!(ps[0].code, "wrong_type");
+    assert_eq!(ps[0].path.to_string(), "hosts.a.users[0]");
+}
+
+#[test]
+fn io_errors_are_not_problems() {
+    match model::load("/nonexistent/fleet.toml") {
+        Err(LoadError::Io { path, .. }) => assert!(path.ends_with("fleet.toml")),
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
