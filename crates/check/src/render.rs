@@ -41,7 +41,11 @@ impl Rendered<'_> {
 
 impl miette::Diagnostic for Rendered<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(&self.diagnostic.code))
+        // `error[duplicate_host_port]`, as rustc does: greppable, and says the severity in words.
+        Some(Box::new(format!(
+            "{}[{}]",
+            self.diagnostic.severity, self.diagnostic.code
+        )))
     }
 
     fn severity(&self) -> Option<miette::Severity> {

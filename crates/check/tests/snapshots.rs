@@ -1,0 +1,62 @@
+//! What people see: the human rendering of a few diagnostics, pinned with insta (`snapshots/check__*.snap`), and
+//! the JSON shape tools rely on.
+
+use std::path::PathBuf;
+
+fn case(name: &str) -> (String, String) {
+    let file = format!("{name}.toml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(&file);
+    (std::fs::read_to_string(path).expect("read case"), file)
+}
+
+fn settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
+#[test]
+fn human_output() {
+    for name in [
+        "unknown_host_field_typo",
+        "duplicate_host_port",
+        "ssh_key_truncated",
+        "toml_unclosed_string",
+        "permit_root_login_yes",
+        "wifi_plaintext_psk",
+        "unknown_user",
+    ] {
+        let (text, file) = case(name);
+        let report = check::check_str(&text, &file);
+        let rendered = check::render_human(&report, false);
+        settings().bind(|| insta::assert_snapshot!(format!("check__{name}"), rendered));
+    }
+}
+
+#[test]
+fn json_output() {
+    let (text, file) = case("duplicate_host_port");
+    let report = check::check_str(&text, &file);
+    let json = serde_json::to_string_pretty(&check::render_json(&report)).expect("json");
+    settings().bind(|| insta::assert_snapshot!("check__json_duplicate_host_port", json));
+}
+
+#[test]
+fn warnings_render_as_warnings_and_allow_silences_them() {
+    let base = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[hosts.a.containers.web]\nimage = \"nginx:latest\"\n";
+    let report = check::check_str(base, "w.toml");
+    assert_eq!(report.error_count(), 0);
+    assert_eq!(report.warning_count(), 1);
+    assert_eq!(report.diagnostics[0].code, "unpinned_image");
+    assert!(check::render_human(&report, false).contains("unpinned_image"));
+
+    let allowed = base.replace(
+        "address = \"10.0.0.2\"\n",
+        "address = \"10.0.0.2\"\nallow = [{ code = \"unpinned_image\", reason = \"lab box, follows upstream on purpose\" }]\n",
+    );
+    let report = check::check_str(&allowed, "w.toml");
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+}
