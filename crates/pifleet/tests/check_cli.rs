@@ -1,0 +1,118 @@
+//! `pifleet check` and `pifleet schema` end to end: output, formats and exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn pifleet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pifleet"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run pifleet")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn the_example_fleet_checks_clean_by_default() {
+    let out = pifleet(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("fleet.toml: no problems found"));
+}
+
+#[test]
+fn errors_exit_1_with_snippet_code_and_help() {
+    let out = pifleet(&["check", "-f", "crates/check/tests/cases/unknown_user.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("error[unknown_user]"), "{text}");
+    assert!(text.contains("unknown_user.toml:12:16"), "{text}");
+    assert!(text.contains("help:"), "{text}");
+    assert!(text.contains("1 error"), "{text}");
+}
+
+#[test]
+fn json_format_lists_diagnostics() {
+    let out = pifleet(&[
+        "check",
+        "--format",
+        "json",
+        "-f",
+        "crates/check/tests/cases/duplicate_host_port.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let d = &json[0];
+    assert_eq!(d["code"], "duplicate_host_port");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["line"], 20);
+    assert_eq!(d["column"], 10);
+    assert_eq!(d["path"], "hosts.pi-one.containers.b.ports[0]");
+    assert!(
+        d["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("duplicate_host_port.toml"))
+    );
+    assert!(d["message"].is_string() && d["help"].is_string());
+
+    let clean = pifleet(&["check", "--format", "json"]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(stdout(&clean).trim(), "[]");
+}
+
+#[test]
+fn warnings_alone_exit_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fleet.toml");
+    std::fs::write(
+        &path,
+        "[fleet]\nstate_version = \"26.05\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[hosts.a.containers.web]\nimage = \"nginx:latest\"\n",
+    )
+    .expect("write");
+    let out = pifleet(&["check", "-f", path.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("warning[unpinned_image]"));
+}
+
+#[test]
+fn unreadable_inventory_and_bad_usage_exit_2() {
+    let out = pifleet(&["check", "-f", "/nonexistent/fleet.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot read the inventory /nonexistent/fleet.toml")
+    );
+    let out = pifleet(&["check", "--format", "yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let out = pifleet(&["check", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Exit codes:") && text.contains("1  the inventory has errors"),
+        "{text}"
+    );
+    assert!(text.contains("[default: fleet.toml]"), "{text}");
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let out = pifleet(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let committed =
+        std::fs::read_to_string(repo().join("schema/fleet.schema.json")).expect("committed schema");
+    assert!(
+        stdout(&out) == committed,
+        "run `pifleet schema > schema/fleet.schema.json`"
+    );
+}
