@@ -110,6 +110,20 @@ impl File {
 
     /// The built syntax tree, verified to be exactly what rnix reads from its text.
     pub fn syntax(&self) -> Result<rnix::SyntaxNode, Error> {
+        self.build().map(|(tree, _)| tree)
+    }
+
+    /// The file's text.
+    pub fn render(&self, check: Check) -> Result<String, Error> {
+        let (_, text) = self.build()?;
+        match check {
+            Check::Parse => Ok(text),
+            Check::Format => Ok(format(&text)),
+        }
+    }
+
+    /// Builds the tree, prints it once, and requires rnix to read that text back as the same tree.
+    fn build(&self) -> Result<(rnix::SyntaxNode, String), Error> {
         let green = print::Printer::new().file(&self.header, &self.body)?;
         let built = rnix::SyntaxNode::new_root(green);
         let text = built.to_string();
@@ -124,16 +138,7 @@ impl File {
                 detail: first_difference(&built, &parsed.syntax()),
             });
         }
-        Ok(built)
-    }
-
-    /// The file's text.
-    pub fn render(&self, check: Check) -> Result<String, Error> {
-        let text = self.syntax()?.to_string();
-        match check {
-            Check::Parse => Ok(text),
-            Check::Format => Ok(format(&text)),
-        }
+        Ok((built, text))
     }
 }
 

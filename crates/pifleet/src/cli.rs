@@ -27,6 +27,9 @@ pub(crate) struct Opts {
 enum Command {
     /// Validate the inventory: syntax, schema and semantic checks, with line numbers and fixes.
     Check(command::check::Args),
+    /// Render the inventory into NixOS modules under hosts/ (or check that they are up to date).
+    #[command(name = "gen")]
+    Gen(command::generate::Args),
     /// Print the inventory's JSON schema (as in schema/fleet.schema.json).
     Schema(command::schema::Args),
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
@@ -50,6 +53,7 @@ pub(crate) fn run() -> ExitCode {
     let opts = Opts::parse();
     let result = match opts.command {
         Command::Check(args) => command::check::run(args),
+        Command::Gen(args) => command::generate::run(args),
         Command::Schema(args) => command::schema::run(args),
         Command::Completions(args) => command::completions::run(args),
         Command::Flash(args) => command::flash::run(args),

@@ -2,6 +2,7 @@
 
 mod cli;
 mod command;
+mod inventory;
 
 fn main() -> std::process::ExitCode {
     cli::run()

@@ -1,0 +1,40 @@
+//! Reading the inventory the way every acting command needs it: loaded once, checked, and
+//! refused with printed diagnostics when it has errors. `gen` and `deploy` must never act on an
+//! inventory `check` would reject.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// Loads and checks `path`. Prints diagnostics to stderr; returns `None` when there are errors.
+pub(crate) fn load_checked(path: &Path) -> anyhow::Result<Option<model::Loaded>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the inventory {}", path.display()))?;
+    let name = path.display().to_string();
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (report, loaded) = match model::load_str(&text, &name) {
+        Ok(loaded) => (
+            check::Report {
+                diagnostics: check::check_loaded(&loaded),
+                source: loaded.source.clone(),
+            },
+            Some(loaded),
+        ),
+        // The failure path loads again inside check_str to build the same report `check` prints.
+        Err(_) => (check::check_str(&text, &name), None),
+    };
+    if !report.diagnostics.is_empty() {
+        eprint!("{}", check::render_human(&report, color));
+    }
+    if report.has_errors() {
+        eprintln!(
+            "{}: {} error(s); fix them first (`pifleet check -f {}` lists them)",
+            path.display(),
+            report.error_count(),
+            path.display()
+        );
+        return Ok(None);
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,555 @@
+//! One host's entry module, `hosts/<name>/default.nix`.
+//!
+//! The module holds the host's data and nothing else: board profiles, SD image wiring and
+//! headless defaults live in the hand-written flake library (`nix/`), which imports this module.
+//! Every option set here follows shared/REFERENCE.md ("NixOS option facts"): booleans where
+//! sshd settings take booleans, `backend = "docker"` for containers, no `useDHCP` next to
+//! NetworkManager, secrets only as file paths.
+//!
+//! Sections are emitted in a fixed order with a comment each, so a reviewer reading a diff of
+//! generated files sees which part of the host changed.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use model::{
+    AddressMode, Fleet, Host, HostName, NetworkManagerKind, PermitRootLogin, Protocol, Restart,
+    Shell, SshdValue, Sudo, User, UserName,
+};
+use nixgen::{AttrPath, AttrSet, Expr, make};
+
+use crate::Error;
+
+/// sshd settings pifleet sets from first-class fields; `extra_settings` cannot replace them.
+const OWNED_SSHD_SETTINGS: &[&str] = &[
+    "PasswordAuthentication",
+    "KbdInteractiveAuthentication",
+    "PermitRootLogin",
+    "AllowUsers",
+];
+
+/// The entry module of `name`.
+pub(crate) fn module(fleet: &Fleet, name: &HostName, host: &Host) -> Result<Expr, Error> {
+    let mut body = AttrSet::new();
+    imports(&mut body, host);
+    identity(&mut body, fleet, name, host);
+    users(&mut body, fleet, host)?;
+    ssh(&mut body, fleet, host);
+    network(&mut body, name, host);
+    firewall(&mut body, fleet, name, host);
+    containers(&mut body, fleet, name);
+    packages(&mut body, host);
+    nix(&mut body, fleet, host);
+    swap(&mut body, host);
+    monitoring(&mut body, host);
+    Ok(make::module(Expr::attrs(body)))
+}
+
+fn section(body: &mut AttrSet, title: &str) {
+    body.blank();
+    body.comment(title);
+}
+
+fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Expr {
+    Expr::list(items.into_iter().map(Expr::string))
+}
+
+/// Hand-written modules listed in the inventory, relative to the repository root; the entry
+/// module sits two levels down, in `hosts/<name>/`.
+fn imports(body: &mut AttrSet, host: &Host) {
+    if host.modules.is_empty() {
+        return;
+    }
+    let paths = host
+        .modules
+        .iter()
+        .map(|m| Expr::path(format!("../../{}", m.trim_start_matches("./"))));
+    body.set("imports", Expr::list(paths));
+}
+
+fn identity(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) {
+    section(body, "Identity");
+    body.set("networking.hostName", name.as_str());
+    body.set("time.timeZone", fleet.time_zone_of(host));
+    body.set("i18n.defaultLocale", fleet.fleet.locale.as_str());
+    body.set("system.stateVersion", fleet.state_version_of(host).as_str());
+}
+
+fn users(body: &mut AttrSet, fleet: &Fleet, host: &Host) -> Result<(), Error> {
+    section(
+        body,
+        "Users: declared here only; passwords come from hashes or files",
+    );
+    body.set("users.mutableUsers", false);
+    let mut zsh = false;
+    let mut fish = false;
+    let mut nopasswd = Vec::new();
+    for user_name in &host.users {
+        let user = fleet
+            .users
+            .get(user_name)
+            .ok_or_else(|| Error::UnknownUser {
+                user: user_name.to_string(),
+            })?;
+        let set = user_set(user_name, user, &mut nopasswd);
+        zsh |= user.shell == Shell::Zsh;
+        fish |= user.shell == Shell::Fish;
+        body.set(
+            AttrPath::dotted("users.users").then(user_name.as_str()),
+            set,
+        );
+    }
+    let ssh = fleet.effective_ssh(host);
+    if ssh.permit_root_login != PermitRootLogin::No && !ssh.root_keys.is_empty() {
+        body.set(
+            "users.users.root.openssh.authorizedKeys.keys",
+            strings(ssh.root_keys.iter().map(|k| k.as_str())),
+        );
+    }
+    if zsh {
+        body.set("programs.zsh.enable", true);
+    }
+    if fish {
+        body.set("programs.fish.enable", true);
+    }
+    body.set("security.sudo.wheelNeedsPassword", true);
+    if !nopasswd.is_empty() {
+        let rule = AttrSet::new()
+            .with(
+                "users",
+                strings(nopasswd.iter().map(|u: &&UserName| u.as_str())),
+            )
+            .with(
+                "commands",
+                Expr::list([Expr::attrs(
+                    AttrSet::new()
+                        .with("command", "ALL")
+                        .with("options", strings(["NOPASSWD"])),
+                )]),
+            );
+        body.set("security.sudo.extraRules", Expr::list([Expr::attrs(rule)]));
+    }
+    Ok(())
+}
+
+fn user_set<'a>(name: &'a UserName, user: &User, nopasswd: &mut Vec<&'a UserName>) -> AttrSet {
+    let mut set = AttrSet::new().with("isNormalUser", true);
+    if let Some(description) = &user.description {
+        set.set("description", description.as_str());
+    }
+    if let Some(uid) = user.uid {
+        set.set("uid", uid);
+    }
+    let mut groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
+    if user.sudo.is_some() && !groups.contains(&"wheel") {
+        groups.insert(0, "wheel");
+    }
+    if !groups.is_empty() {
+        set.set("extraGroups", strings(groups));
+    }
+    if user.sudo == Some(Sudo::NoPassword) {
+        nopasswd.push(name);
+    }
+    match user.shell {
+        Shell::Bash => {}
+        Shell::Zsh => {
+            set.set("shell", make::package("zsh"));
+        }
+        Shell::Fish => {
+            set.set("shell", make::package("fish"));
+        }
+    }
+    if let Some(hash) = &user.hashed_password {
+        set.set("hashedPassword", hash.as_str());
+    }
+    if let Some(file) = &user.hashed_password_file {
+        set.set("hashedPasswordFile", file.as_str());
+    }
+    if !user.ssh_keys.is_empty() {
+        set.set(
+            "openssh.authorizedKeys.keys",
+            strings(user.ssh_keys.iter().map(|k| k.as_str())),
+        );
+    }
+    set
+}
+
+fn ssh(body: &mut AttrSet, fleet: &Fleet, host: &Host) {
+    section(
+        body,
+        "SSH: hardened, keys only unless the inventory says otherwise",
+    );
+    let policy = fleet.effective_ssh(host);
+    let mut settings = AttrSet::new()
+        .with("PasswordAuthentication", policy.password_authentication)
+        .with(
+            "KbdInteractiveAuthentication",
+            policy.kbd_interactive_authentication,
+        )
+        .with("PermitRootLogin", policy.permit_root_login.as_sshd());
+    if let Some(allow) = &policy.allow_users {
+        settings.set("AllowUsers", strings(allow.iter().map(|u| u.as_str())));
+    }
+    if !policy.extra_settings.contains_key("X11Forwarding") {
+        settings.set("X11Forwarding", false);
+    }
+    for (key, value) in &policy.extra_settings {
+        if OWNED_SSHD_SETTINGS.contains(&key.as_str()) {
+            continue;
+        }
+        let value = match value {
+            SshdValue::Bool(b) => Expr::bool(*b),
+            SshdValue::Int(i) => Expr::int(*i),
+            SshdValue::String(s) => Expr::string(s.as_str()),
+        };
+        settings.set(AttrPath::key(key.as_str()), value);
+    }
+    body.set(
+        "services.openssh",
+        AttrSet::new()
+            .with("enable", true)
+            .with("ports", Expr::list([Expr::from(policy.port.get())]))
+            .with("openFirewall", true)
+            .with("authorizedKeysInHomedir", policy.authorized_keys_in_homedir)
+            .with("settings", settings),
+    );
+}
+
+fn network(body: &mut AttrSet, name: &HostName, host: &Host) {
+    section(body, "Network");
+    let net = &host.network;
+    let manager = net.manager;
+    if manager == NetworkManagerKind::NetworkManager {
+        body.set("networking.networkmanager.enable", true);
+    } else {
+        body.set("networking.useNetworkd", true);
+    }
+    match net.mode {
+        AddressMode::Dhcp => {
+            // NetworkManager turns off useDHCP itself; setting it as well would conflict.
+            if manager == NetworkManagerKind::Networkd {
+                body.set("networking.useDHCP", true);
+            }
+        }
+        AddressMode::Static => {
+            if manager == NetworkManagerKind::Networkd {
+                body.set("networking.useDHCP", false);
+            }
+            let interface = net.interface.as_deref().unwrap_or("eth0");
+            if let Some(cidr) = &net.address {
+                let family = if cidr.address.is_ipv4() {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                };
+                let address = AttrSet::new()
+                    .with("address", cidr.address.to_string())
+                    .with("prefixLength", i64::from(cidr.prefix));
+                body.set(
+                    AttrPath::dotted("networking.interfaces")
+                        .then(interface)
+                        .then(family)
+                        .then("addresses"),
+                    Expr::list([Expr::attrs(address)]),
+                );
+            }
+            if let Some(gateway) = &net.gateway {
+                let option = match gateway.0 {
+                    IpAddr::V4(_) => "networking.defaultGateway",
+                    IpAddr::V6(_) => "networking.defaultGateway6",
+                };
+                body.set(
+                    AttrPath::dotted(option),
+                    AttrSet::new()
+                        .with("address", gateway.to_string())
+                        .with("interface", interface),
+                );
+            }
+        }
+    }
+    if !net.dns.is_empty() {
+        let dns: Vec<String> = net.dns.iter().map(ToString::to_string).collect();
+        body.set(
+            "networking.nameservers",
+            strings(dns.iter().map(String::as_str)),
+        );
+    }
+    if let Some(wifi) = &host.wifi {
+        body.comment(
+            "Wi-Fi: the PSK stays in a root-only file on the host, never in the Nix store",
+        );
+        if manager == NetworkManagerKind::NetworkManager {
+            let profile = AttrSet::new()
+                .with(
+                    "connection",
+                    AttrSet::new()
+                        .with("id", wifi.ssid.as_str())
+                        .with("type", "wifi"),
+                )
+                .with(
+                    "wifi",
+                    AttrSet::new()
+                        .with("ssid", wifi.ssid.as_str())
+                        .with("mode", "infrastructure"),
+                )
+                .with(
+                    AttrPath::key("wifi-security"),
+                    AttrSet::new()
+                        .with(AttrPath::key("key-mgmt"), "wpa-psk")
+                        .with("psk", format!("${}", wifi.psk_name)),
+                )
+                .with("ipv4.method", "auto")
+                .with("ipv6.method", "auto");
+            body.set(
+                "networking.networkmanager.ensureProfiles",
+                AttrSet::new()
+                    .with("environmentFiles", strings([wifi.secrets_file.as_str()]))
+                    .with(
+                        AttrPath::key("profiles").then(format!("{name}-wifi")),
+                        profile,
+                    ),
+            );
+        } else {
+            body.set(
+                "networking.wireless",
+                AttrSet::new()
+                    .with("enable", true)
+                    .with("secretsFile", wifi.secrets_file.as_str())
+                    .with(
+                        AttrPath::key("networks")
+                            .then(wifi.ssid.as_str())
+                            .then("pskRaw"),
+                        format!("ext:{}", wifi.psk_name),
+                    ),
+            );
+        }
+    }
+}
+
+fn firewall(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) {
+    section(
+        body,
+        "Firewall: on unless the inventory turns it off; SSH is opened by services.openssh",
+    );
+    let mut tcp: BTreeSet<u16> = host
+        .firewall
+        .allowed_tcp_ports
+        .iter()
+        .map(|p| p.get())
+        .collect();
+    let mut udp: BTreeSet<u16> = host
+        .firewall
+        .allowed_udp_ports
+        .iter()
+        .map(|p| p.get())
+        .collect();
+    for c in fleet.containers_of(name) {
+        if c.container.open_firewall {
+            for port in &c.container.ports {
+                match port.protocol {
+                    Protocol::Tcp => tcp.insert(port.host_port),
+                    Protocol::Udp => udp.insert(port.host_port),
+                };
+            }
+        }
+    }
+    if host.monitoring.node_exporter && host.monitoring.open_firewall {
+        tcp.insert(host.monitoring.node_exporter_port.get());
+    }
+    let mut set = AttrSet::new().with("enable", host.firewall.enable);
+    if !tcp.is_empty() {
+        set.set(
+            "allowedTCPPorts",
+            Expr::list(tcp.into_iter().map(Expr::from)),
+        );
+    }
+    if !udp.is_empty() {
+        set.set(
+            "allowedUDPPorts",
+            Expr::list(udp.into_iter().map(Expr::from)),
+        );
+    }
+    body.set("networking.firewall", set);
+}
+
+fn containers(body: &mut AttrSet, fleet: &Fleet, name: &HostName) {
+    let containers = fleet.containers_of(name);
+    if containers.is_empty() {
+        return;
+    }
+    section(
+        body,
+        "Containers, run by Docker through virtualisation.oci-containers",
+    );
+    body.set(
+        "virtualisation.docker",
+        AttrSet::new()
+            .with("enable", true)
+            .with("autoPrune.enable", true),
+    );
+    body.set("virtualisation.oci-containers.backend", "docker");
+    for hc in &containers {
+        let c = &hc.container;
+        let mut set = AttrSet::new().with("image", c.image.to_string());
+        if !c.ports.is_empty() {
+            let ports: Vec<String> = c.ports.iter().map(ToString::to_string).collect();
+            set.set("ports", strings(ports.iter().map(String::as_str)));
+        }
+        if !c.volumes.is_empty() {
+            set.set("volumes", strings(c.volumes.iter().map(|v| v.as_str())));
+        }
+        if !c.environment.is_empty() {
+            set.set(
+                "environment",
+                c.environment
+                    .iter()
+                    .map(|(k, v)| (AttrPath::key(k.as_str()), Expr::string(v.as_str())))
+                    .collect::<AttrSet>(),
+            );
+        }
+        if !c.environment_files.is_empty() {
+            set.set(
+                "environmentFiles",
+                strings(c.environment_files.iter().map(String::as_str)),
+            );
+        }
+        if let Some(command) = &c.command {
+            set.set("cmd", strings(command.iter().map(String::as_str)));
+        }
+        if let Some(entrypoint) = &c.entrypoint {
+            set.set("entrypoint", entrypoint.as_str());
+        }
+        if let Some(user) = &c.user {
+            set.set("user", user.as_str());
+        }
+        if !c.depends_on.is_empty() {
+            set.set(
+                "dependsOn",
+                strings(c.depends_on.iter().map(|d| d.as_str())),
+            );
+        }
+        if !c.labels.is_empty() {
+            set.set(
+                "labels",
+                c.labels
+                    .iter()
+                    .map(|(k, v)| (AttrPath::key(k.as_str()), Expr::string(v.as_str())))
+                    .collect::<AttrSet>(),
+            );
+        }
+        let mut options: Vec<&str> = c.extra_options.iter().map(String::as_str).collect();
+        if c.privileged {
+            options.push("--privileged");
+        }
+        if !options.is_empty() {
+            set.set("extraOptions", strings(options));
+        }
+        set.set("autoStart", c.auto_start);
+        body.set(
+            AttrPath::dotted("virtualisation.oci-containers.containers").then(hc.name.as_str()),
+            set,
+        );
+        // oci-containers runs each container as a systemd unit that restarts always; other
+        // policies go on the unit, where systemd (not Docker) applies them.
+        let policy = match c.restart {
+            Restart::Always => None,
+            Restart::OnFailure => Some("on-failure"),
+            Restart::No => Some("no"),
+        };
+        if let Some(policy) = policy {
+            body.set(
+                AttrPath::dotted("systemd.services")
+                    .then(format!("docker-{}", hc.name))
+                    .then("serviceConfig")
+                    .then("Restart"),
+                make::mk_force(Expr::string(policy)),
+            );
+        }
+    }
+}
+
+fn packages(body: &mut AttrSet, host: &Host) {
+    if host.packages.is_empty() {
+        return;
+    }
+    section(body, "Packages");
+    body.set(
+        "environment.systemPackages",
+        make::packages(host.packages.iter().map(String::as_str)),
+    );
+}
+
+fn nix(body: &mut AttrSet, fleet: &Fleet, host: &Host) {
+    section(
+        body,
+        "Nix: the deploy user must be trusted to receive store paths",
+    );
+    let settings = &fleet.fleet.nix;
+    if settings.flakes {
+        body.set(
+            "nix.settings.experimental-features",
+            strings(["nix-command", "flakes"]),
+        );
+    }
+    let mut trusted: Vec<&str> = vec!["root"];
+    if !host.deploy.user.is_root() {
+        trusted.push(host.deploy.user.as_str());
+    }
+    for user in &settings.trusted_users {
+        if !trusted.contains(&user.as_str()) {
+            trusted.push(user);
+        }
+    }
+    body.set("nix.settings.trusted-users", strings(trusted));
+    if settings.gc.enable {
+        body.set(
+            "nix.gc",
+            AttrSet::new()
+                .with("automatic", true)
+                .with("dates", settings.gc.dates.as_str())
+                .with(
+                    "options",
+                    format!("--delete-older-than {}", settings.gc.delete_older_than),
+                ),
+        );
+    }
+}
+
+fn swap(body: &mut AttrSet, host: &Host) {
+    let swap = &host.swap;
+    if !swap.zram && swap.file_size_mb.is_none() {
+        return;
+    }
+    section(body, "Swap");
+    if swap.zram {
+        let mut zram = AttrSet::new().with("enable", true);
+        if let Some(percent) = swap.zram_percent {
+            zram.set("memoryPercent", i64::from(percent));
+        }
+        body.set("zramSwap", zram);
+    }
+    if let Some(size) = swap.file_size_mb {
+        body.set(
+            "swapDevices",
+            Expr::list([Expr::attrs(
+                AttrSet::new()
+                    .with("device", "/var/lib/swapfile")
+                    .with("size", size),
+            )]),
+        );
+    }
+}
+
+fn monitoring(body: &mut AttrSet, host: &Host) {
+    if !host.monitoring.node_exporter {
+        return;
+    }
+    section(body, "Monitoring");
+    body.set(
+        "services.prometheus.exporters.node",
+        AttrSet::new()
+            .with("enable", true)
+            .with("port", host.monitoring.node_exporter_port.get())
+            .with("openFirewall", false),
+    );
+}
