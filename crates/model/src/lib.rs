@@ -14,6 +14,7 @@
 //! # Ok::<(), model::LoadError>(())
 //! ```
 
+mod json_spans;
 pub mod load;
 pub mod names;
 pub mod resolve;

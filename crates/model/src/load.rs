@@ -23,7 +23,7 @@ pub struct Loaded {
     pub fleet: Fleet,
     /// The text it was read from.
     pub source: SourceFile,
-    /// Where each path of the document was written (empty for JSON).
+    /// Where each path of the document was written.
     pub spans: SpanMap,
 }
 
@@ -135,7 +135,10 @@ pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Load
             }
         },
         Format::Json => match serde_json::from_str::<Value>(text) {
-            Ok(v) => v,
+            Ok(v) => {
+                crate::json_spans::record(text, &mut spans);
+                v
+            }
             Err(e) => {
                 let offset = offset_of_line_col(text, e.line(), e.column());
                 let problem = Problem {
@@ -378,6 +381,15 @@ fn schema_at<'a>(schema: &'a Value, location: &str) -> Option<&'a Value> {
     schema.pointer(location)
 }
 
+/// Follows a local `$ref` (`#/$defs/Host`) to the schema it names.
+fn resolve_ref<'a>(schema: &'a Value, sub: &'a Value) -> &'a Value {
+    sub.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|pointer| schema.pointer(pointer))
+        .unwrap_or(sub)
+}
+
 fn parent_pointer(location: &str) -> &str {
     location.rfind('/').map_or("", |i| &location[..i])
 }
@@ -492,7 +504,10 @@ fn explain(
         schema_at(schema, parent_pointer(schema_path))
             .and_then(|s| s.get("description"))
             .and_then(Value::as_str)
-            .map(|d| format!("`{}`: {d}", path.last_key().unwrap_or("value")))
+            .map(|d| match path.last_key() {
+                Some(key) => format!("`{key}`: {d}"),
+                None => d.to_owned(),
+            })
     };
     let value_problem = |code: &'static str, message: String, help: Option<String>| Problem {
         code,
@@ -585,10 +600,21 @@ fn explain(
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or("?");
-            let help = schema_at(schema, parent_pointer(schema_path))
-                .and_then(|s| s.pointer(&format!("/properties/{name}/description")))
+            let property = schema_at(schema, parent_pointer(schema_path))
+                .and_then(|s| s.pointer(&format!("/properties/{name}")));
+            let is_table = property
+                .map(|p| resolve_ref(schema, p))
+                .is_some_and(|p| p.get("type").is_some_and(|t| t == "object"));
+            let add = if is_table {
+                format!("add a `[{}]` table", path.key(name))
+            } else {
+                format!("add `{name} = …`")
+            };
+            let help = property
+                .and_then(|p| p.get("description"))
                 .and_then(Value::as_str)
-                .map(|d| format!("add `{name} = …`: {d}"));
+                .map_or_else(|| add.clone(), |d| format!("{add}: {d}"));
+            let help = Some(help);
             let table = if path.is_root() {
                 "the top level".to_owned()
             } else {
@@ -608,6 +634,11 @@ fn explain(
             let mut help = field_help();
             if expected == "a string" && matches!(instance, Value::Number(_) | Value::Bool(_)) {
                 help = Some(format!("quote it: \"{instance}\""));
+            }
+            if let (true, Some(text)) = (expected.contains("integer"), instance.as_str())
+                && text.trim().parse::<i64>().is_ok()
+            {
+                help = Some(format!("remove the quotes: {}", text.trim()));
             }
             out.push(value_problem(
                 "wrong_type",

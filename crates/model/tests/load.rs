@@ -174,6 +174,8 @@ fn json_without_spans_still_has_paths() {
     let ps = problems(text, "f.json");
     assert_eq!(ps[0].code, "wrong_type");
     assert_eq!(ps[0].path.to_string(), "hosts.a.users[0]");
+    let at = ps[0].span.expect("JSON errors have spans too");
+    assert_eq!(&text[at.start..at.end], "7");
 }
 
 #[test]
