@@ -327,13 +327,46 @@ pub mod make {
         Expr::select(Expr::var("pkgs"), name.split('.').collect::<AttrPath>())
     }
 
-    /// `with pkgs; [ a b ]`, falling back to `pkgs."x y"` selects for names that are not
-    /// identifiers (under `with`, a bare name must be one).
+    /// Names that `with pkgs;` cannot reach: the module's arguments and Nix's global builtins
+    /// are lexical bindings, which take precedence over `with`.
+    const SHADOWED: &[&str] = &[
+        "abort",
+        "baseNameOf",
+        "builtins",
+        "config",
+        "derivation",
+        "dirOf",
+        "false",
+        "fetchGit",
+        "fetchTarball",
+        "fetchTree",
+        "fromTOML",
+        "import",
+        "isNull",
+        "lib",
+        "map",
+        "null",
+        "pkgs",
+        "placeholder",
+        "removeAttrs",
+        "scopedImport",
+        "throw",
+        "toString",
+        "true",
+    ];
+
+    /// `with pkgs; [ a b ]`, falling back to `pkgs.x` selects for names that are not identifiers
+    /// (under `with`, a bare name must be one) or that a lexical binding would shadow
+    /// (`lib`, `map`, any `__` builtin).
     pub fn packages<'a>(names: impl IntoIterator<Item = &'a str>) -> Expr {
         let items = names.into_iter().map(|name| {
             let mut segments = name.split('.');
             match segments.next() {
-                Some(first) if crate::escape::is_identifier(first) => {
+                Some(first)
+                    if crate::escape::is_identifier(first)
+                        && !SHADOWED.contains(&first)
+                        && !first.starts_with("__") =>
+                {
                     let rest: Vec<&str> = segments.collect();
                     if rest.is_empty() {
                         Expr::var(first)

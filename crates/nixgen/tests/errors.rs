@@ -136,3 +136,20 @@ fn comment_blocks_match_file_headers() {
         Err(Error::Nul { .. })
     ));
 }
+
+#[test]
+fn packages_that_with_cannot_reach_are_selected_from_pkgs() {
+    let text = render(nixgen::make::packages([
+        "git",
+        "lib",
+        "map",
+        "__foo",
+        "python3Packages.requests",
+        "a b",
+    ]))
+    .unwrap();
+    assert_eq!(
+        text,
+        "with pkgs; [\n  git\n  pkgs.lib\n  pkgs.map\n  pkgs.__foo\n  python3Packages.requests\n  pkgs.\"a b\"\n]\n"
+    );
+}

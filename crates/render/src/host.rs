@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use model::{
-    AddressMode, Fleet, Host, HostName, NetworkManagerKind, PermitRootLogin, Protocol, Restart,
-    Shell, SshdValue, Sudo, User, UserName,
+    AddressMode, Board, Fleet, Host, HostName, NetworkManagerKind, PermitRootLogin, Protocol,
+    Restart, Shell, SshdValue, Sudo, User, UserName,
 };
 use nixgen::{AttrPath, AttrSet, Expr, make};
 
@@ -235,7 +235,17 @@ fn network(body: &mut AttrSet, name: &HostName, host: &Host) {
             if manager == NetworkManagerKind::Networkd {
                 body.set("networking.useDHCP", false);
             }
-            let interface = net.interface.as_deref().unwrap_or("eth0");
+            // The Zero 2 W has no Ethernet; everything else is assumed wired unless told otherwise.
+            let default = if host.board == Board::Zero2w {
+                "wlan0"
+            } else {
+                "eth0"
+            };
+            let interface = net.interface.as_deref().unwrap_or(default);
+            if manager == NetworkManagerKind::NetworkManager {
+                // Otherwise NetworkManager runs DHCP on the interface over the static address.
+                body.set("networking.networkmanager.unmanaged", strings([interface]));
+            }
             if let Some(cidr) = &net.address {
                 let family = if cidr.address.is_ipv4() {
                     "ipv4"
@@ -345,7 +355,13 @@ fn firewall(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) {
         .collect();
     for c in fleet.containers_of(name) {
         if c.container.open_firewall {
-            for port in &c.container.ports {
+            // A port bound to loopback is not reachable from outside whatever the firewall says.
+            for port in c
+                .container
+                .ports
+                .iter()
+                .filter(|p| !p.host_ip.is_some_and(|ip| ip.is_loopback()))
+            {
                 match port.protocol {
                     Protocol::Tcp => tcp.insert(port.host_port),
                     Protocol::Udp => udp.insert(port.host_port),

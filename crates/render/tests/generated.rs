@@ -636,6 +636,12 @@ fn network(check: &mut Check<'_>, name: &HostName, host: &Host, m: &Value) {
             Board::Zero2w => "wlan0",
             _ => "eth0",
         });
+        // NetworkManager must leave a statically configured interface alone.
+        check.at(
+            m,
+            &["networking", "networkmanager", "unmanaged"],
+            nm.then(|| serde_json::json!([interface])),
+        );
         if let Some(cidr) = &net.address {
             keys.push("interfaces");
             let family = if cidr.address.is_ipv4() {
@@ -744,7 +750,13 @@ fn firewall(check: &mut Check<'_>, fleet: &Fleet, name: &HostName, host: &Host, 
         .collect();
     for hc in fleet.containers_of(name) {
         if hc.container.open_firewall {
-            for port in &hc.container.ports {
+            // Ports bound to loopback stay closed: the firewall could not make them reachable.
+            for port in hc
+                .container
+                .ports
+                .iter()
+                .filter(|p| !p.host_ip.is_some_and(|ip| ip.is_loopback()))
+            {
                 match port.protocol {
                     Protocol::Tcp => tcp.insert(port.host_port),
                     Protocol::Udp => udp.insert(port.host_port),
