@@ -19,6 +19,6 @@ mod write;
 pub use device::{Device, DeviceError, Refusal, SystemView, Target};
 pub use image::{Format, Image, ImageError};
 pub use write::{
-    CHUNK, NoProgress, Progress, VerifyError, WriteError, Written, file_sha256, verify,
+    CHUNK, Hashing, NoProgress, Progress, VerifyError, WriteError, Written, file_sha256, verify,
     write_image, write_to,
 };

@@ -1,8 +1,8 @@
 //! Streaming an image onto a target, then proving the target holds it.
 //!
-//! Decoding and writing run on two threads joined by a small pool of 4 MiB buffers, the way
-//! `zstd -dc | dd bs=4M` overlaps its two processes; without that overlap a single thread spends
-//! the decoder's time and the card's time one after the other. The SHA-256 is taken from the decoded
+//! Decoding, hashing and writing run on three threads joined by a small pool of 4 MiB buffers, the
+//! way `zstd -dc | dd bs=4M` overlaps its two processes; without that overlap a single thread spends
+//! the decoder's, the hash's and the card's time one after the other. The SHA-256 is taken from the decoded
 //! bytes before they are written, so it describes the image, not whatever reached the target. Every
 //! chunk but the last is a full 4 MiB at a 4 MiB-aligned offset, which keeps the block layer and the
 //! card's erase blocks happy. Writing and verifying are separate public steps ([`write_to`],
@@ -42,19 +42,29 @@ impl Progress for NoProgress {
     fn update(&mut self, _done: u64, _total: Option<u64>) {}
 }
 
+/// Whether to hash the image while writing it. The hash is what [`verify`] compares against; without
+/// verification it is work for nothing (SHA-256 costs about as much CPU as zstd decoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    /// Take the SHA-256 of the decoded image.
+    Sha256,
+    /// Don't hash; the result can't be verified.
+    Off,
+}
+
 /// What was written: how many bytes, and the SHA-256 of the image's decoded bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     /// Bytes written from the start of the target.
     pub len: u64,
-    /// SHA-256 of those bytes as they came out of the image.
-    pub sha256: [u8; 32],
+    /// SHA-256 of those bytes as they came out of the image, unless hashing was off.
+    pub sha256: Option<[u8; 32]>,
 }
 
 impl Written {
-    /// The SHA-256 in lowercase hex.
-    pub fn sha256_hex(&self) -> String {
-        hex(&self.sha256)
+    /// The SHA-256 in lowercase hex, if it was taken.
+    pub fn sha256_hex(&self) -> Option<String> {
+        self.sha256.as_ref().map(|h| hex(h))
     }
 }
 
@@ -140,6 +150,12 @@ pub enum VerifyError {
         /// Bytes read back.
         found: u64,
     },
+    /// The write was made with [`Hashing::Off`]: there is nothing to compare with.
+    #[error("cannot verify {path}: the image was not hashed while writing")]
+    NotHashed {
+        /// The target.
+        path: PathBuf,
+    },
     /// The bytes read back differ from the bytes written.
     #[error(
         "verification failed: {path} reads back with SHA-256 {actual}, the image has {expected}; the card may be failing or counterfeit, try another"
@@ -159,60 +175,71 @@ pub enum VerifyError {
 pub fn write_to<W: Write + ?Sized>(
     image: &Image,
     out: &mut W,
+    hashing: Hashing,
     progress: &mut dyn Progress,
 ) -> Result<Written, WriteError> {
     let mut reader = image.reader()?;
     let total = image.size();
-    // Three buffers: one being decoded, one queued, one being written.
-    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(3);
-    for _ in 0..3 {
-        let _ = empty_tx.send(vec![0u8; CHUNK]);
+    // A three-stage pipeline, decode → hash → write, each on its own thread and passing buffers
+    // along; the writer hands them back to the decoder. Each stage alone is slower than
+    // `zstd -dc | dd`'s pipe, so hashing must not share a thread with either of the others. When a
+    // stage stops, the channels it drops stop the others.
+    let (pool_tx, pool_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    let (hash_tx, hash_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+    let (write_tx, write_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+    for _ in 0..BUFFERS {
+        let _ = pool_tx.send(vec![0u8; CHUNK]);
     }
     let mut written = 0u64;
     let sha256 = std::thread::scope(|scope| {
-        let decoder = scope.spawn(move || {
-            let mut hasher = Sha256::new();
-            while let Ok(mut buf) = empty_rx.recv() {
+        scope.spawn(move || {
+            while let Ok(mut buf) = pool_rx.recv() {
                 buf.resize(CHUNK, 0);
-                match fill(&mut reader, &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        hasher.update(&buf);
-                        if full_tx.send(Ok(buf)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = full_tx.send(Err(e));
-                        break;
-                    }
+                let next = fill(&mut reader, &mut buf).map(|n| {
+                    buf.truncate(n);
+                    buf
+                });
+                let stop = !matches!(&next, Ok(b) if !b.is_empty());
+                if hash_tx.send(next).is_err() || stop {
+                    break;
                 }
             }
-            let digest: [u8; 32] = hasher.finalize().into();
-            digest
         });
-        // The writer runs here; dropping `full_rx` on error stops the decoder.
+        let hasher = scope.spawn(move || {
+            let mut hasher = (hashing == Hashing::Sha256).then(Sha256::new);
+            for buf in hash_rx {
+                if let (Ok(buf), Some(hasher)) = (&buf, &mut hasher) {
+                    hasher.update(buf);
+                }
+                if write_tx.send(buf).is_err() {
+                    break;
+                }
+            }
+            hasher.map(|h| <[u8; 32]>::from(h.finalize()))
+        });
+        // The writer runs here.
         let result = (|| -> Result<(), WriteError> {
-            for buf in &full_rx {
+            for buf in &write_rx {
                 let buf = buf.map_err(|source| WriteError::Decode { written, source })?;
+                if buf.is_empty() {
+                    break;
+                }
                 out.write_all(&buf)
                     .map_err(|source| WriteError::Target { written, source })?;
                 written += buf.len() as u64;
                 progress.update(written, total);
-                let _ = empty_tx.send(buf);
+                let _ = pool_tx.send(buf);
             }
             Ok(())
         })();
-        drop(full_rx);
-        drop(empty_tx);
-        let digest = decoder.join();
+        drop(write_rx);
+        drop(pool_tx);
+        let digest = hasher.join();
         result.map(|()| digest)
     })?;
     let sha256 = sha256.map_err(|_| WriteError::Decode {
         written,
-        source: io::Error::other("the decoder thread panicked"),
+        source: io::Error::other("the hashing thread panicked"),
     })?;
     if let Some(expected) = total
         && expected != written
@@ -228,11 +255,15 @@ pub fn write_to<W: Write + ?Sized>(
     })
 }
 
+/// Buffers in flight: one per stage and one queued between each pair.
+const BUFFERS: usize = 5;
+
 /// Writes the image to `target` (a block device, or a regular file that is created or truncated),
 /// then flushes it to stable storage.
 pub fn write_image(
     image: &Image,
     target: &Path,
+    hashing: Hashing,
     progress: &mut dyn Progress,
 ) -> Result<Written, WriteError> {
     let open_err = |source| WriteError::Open {
@@ -250,7 +281,7 @@ pub fn write_image(
             .open(target)
     }
     .map_err(open_err)?;
-    let written = write_to(image, &mut file, progress)?;
+    let written = write_to(image, &mut file, hashing, progress)?;
     file.sync_all().map_err(|source| WriteError::Sync {
         path: target.to_path_buf(),
         source,
@@ -268,6 +299,11 @@ pub fn verify(
     let io_err = |source| VerifyError::Io {
         path: target.to_path_buf(),
         source,
+    };
+    let Some(expected) = written.sha256 else {
+        return Err(VerifyError::NotHashed {
+            path: target.to_path_buf(),
+        });
     };
     let mut file = File::open(target).map_err(io_err)?;
     // The page cache still holds what we just wrote; drop it so the bytes come from the card.
@@ -296,10 +332,10 @@ pub fn verify(
         progress.update(done, Some(written.len));
     }
     let actual: [u8; 32] = hasher.finalize().into();
-    if actual != written.sha256 {
+    if actual != expected {
         return Err(VerifyError::Mismatch {
             path: target.to_path_buf(),
-            expected: written.sha256_hex(),
+            expected: hex(&expected),
             actual: hex(&actual),
         });
     }

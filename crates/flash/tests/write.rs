@@ -4,7 +4,7 @@ mod support;
 
 use std::io::{self, Write};
 
-use flash::{Image, NoProgress, VerifyError, WriteError, verify, write_image, write_to};
+use flash::{Hashing, Image, NoProgress, VerifyError, WriteError, verify, write_image, write_to};
 use support::{Loop, backing_file, image_bytes, write_image as make_image};
 
 const LEN: usize = 9 * 1024 * 1024 + 1234; // not a multiple of the chunk or of a sector
@@ -18,7 +18,7 @@ fn raw_and_zstd_images_to_a_file() {
         assert_eq!(image.size(), Some(LEN as u64));
         let target = dir.path().join(format!("{name}.out"));
         let mut calls = Vec::new();
-        let written = write_image(&image, &target, &mut |done, total| {
+        let written = write_image(&image, &target, Hashing::Sha256, &mut |done, total| {
             calls.push((done, total))
         })
         .expect("write");
@@ -40,7 +40,10 @@ fn a_streamed_zstd_image_of_unknown_size() {
     assert_eq!(image.size(), None);
     let target = dir.path().join("out");
     let mut totals = Vec::new();
-    let written = write_image(&image, &target, &mut |_, total| totals.push(total)).expect("write");
+    let written = write_image(&image, &target, Hashing::Sha256, &mut |_, total| {
+        totals.push(total)
+    })
+    .expect("write");
     assert!(totals.iter().all(Option::is_none));
     assert_eq!(std::fs::read(&target).expect("read"), bytes);
     verify(&target, &written, &mut NoProgress).expect("verify");
@@ -53,7 +56,7 @@ fn a_longer_existing_file_is_truncated() {
     let image = Image::open(make_image(dir.path(), "a.img", &bytes, false)).expect("open");
     let target = dir.path().join("out");
     std::fs::write(&target, vec![7u8; 300_000]).expect("prefill");
-    write_image(&image, &target, &mut NoProgress).expect("write");
+    write_image(&image, &target, Hashing::Sha256, &mut NoProgress).expect("write");
     assert_eq!(std::fs::read(&target).expect("read"), bytes);
 }
 
@@ -67,7 +70,8 @@ fn raw_and_zstd_images_to_a_loop_device() {
     };
     for (name, zstd) in [("a.img", false), ("a.img.zst", true)] {
         let image = Image::open(make_image(dir.path(), name, &bytes, zstd)).expect("open");
-        let written = write_image(&image, &card.device, &mut NoProgress).expect("write");
+        let written =
+            write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect("write");
         verify(&card.device, &written, &mut NoProgress).expect("verify");
         let on_card = std::fs::read(&backing).expect("read backing file");
         assert_eq!(&on_card[..LEN], &bytes[..], "{name}");
@@ -110,7 +114,7 @@ fn verification_catches_a_corrupted_write() {
         at: 5_000_000,
         pos: 0,
     };
-    let written = write_to(&image, &mut out, &mut NoProgress).expect("write");
+    let written = write_to(&image, &mut out, Hashing::Sha256, &mut NoProgress).expect("write");
     drop(out);
     let err = verify(&target, &written, &mut NoProgress).expect_err("must not verify");
     assert!(matches!(err, VerifyError::Mismatch { .. }), "{err}");
@@ -126,7 +130,8 @@ fn verification_catches_a_card_changed_after_writing() {
         return;
     };
     let image = Image::open(make_image(dir.path(), "a.img", &bytes, false)).expect("open");
-    let written = write_image(&image, &card.device, &mut NoProgress).expect("write");
+    let written =
+        write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect("write");
     // Corrupt the medium behind the block device's back: only a real read-back notices.
     let mut on_card = std::fs::read(&backing).expect("read");
     on_card[LEN - 1] ^= 0xFF;
@@ -148,7 +153,8 @@ fn corrupt_zstd_data_fails_cleanly_mid_write() {
     std::fs::write(&path, &packed).expect("write");
     let image = Image::open(&path).expect("the structure is intact");
     let target = dir.path().join("out");
-    let err = write_image(&image, &target, &mut NoProgress).expect_err("must fail");
+    let err =
+        write_image(&image, &target, Hashing::Sha256, &mut NoProgress).expect_err("must fail");
     assert!(
         matches!(
             err,
@@ -168,6 +174,20 @@ fn a_device_too_small_fails_with_a_clear_error() {
         return;
     };
     let image = Image::open(make_image(dir.path(), "a.img", &bytes, false)).expect("open");
-    let err = write_image(&image, &card.device, &mut NoProgress).expect_err("too small");
+    let err =
+        write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect_err("too small");
     assert!(matches!(err, WriteError::Target { .. }), "{err}");
+}
+
+#[test]
+fn an_unhashed_write_cannot_be_verified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(100_000, 10);
+    let image = Image::open(make_image(dir.path(), "a.img.zst", &bytes, true)).expect("open");
+    let target = dir.path().join("out");
+    let written = write_image(&image, &target, Hashing::Off, &mut NoProgress).expect("write");
+    assert_eq!(written.sha256, None);
+    assert_eq!(std::fs::read(&target).expect("read"), bytes);
+    let err = verify(&target, &written, &mut NoProgress).expect_err("no hash");
+    assert!(matches!(err, VerifyError::NotHashed { .. }), "{err}");
 }

@@ -91,7 +91,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     let started = Instant::now();
     let mut progress = Reporter::new("written", image.size());
-    let written = flash::write_image(&image, &target_path, &mut progress);
+    // Without verification the hash would be computed for nothing.
+    let hashing = if args.no_verify {
+        flash::Hashing::Off
+    } else {
+        flash::Hashing::Sha256
+    };
+    let written = flash::write_image(&image, &target_path, hashing, &mut progress);
     progress.finish();
     let written = written?;
     let took = started.elapsed();
@@ -111,7 +117,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         verified?;
         eprintln!("verified: the card reads back identical to the image");
     }
-    println!("sha256: {}", written.sha256_hex());
+    if let Some(sha) = written.sha256_hex() {
+        println!("sha256: {sha}");
+    }
     Ok(Outcome::Clean)
 }
 
