@@ -12,7 +12,7 @@ use crate::diagnostic::{Diagnostic, Severity};
 struct Rendered<'a> {
     diagnostic: &'a Diagnostic,
     source: NamedSource<String>,
-    text_len: usize,
+    file: &'a model::SourceFile,
 }
 
 impl fmt::Debug for Rendered<'_> {
@@ -32,10 +32,10 @@ impl fmt::Display for Rendered<'_> {
 impl std::error::Error for Rendered<'_> {}
 
 impl Rendered<'_> {
+    /// miette slices the text by these offsets: keep them inside it and on character boundaries.
     fn span(&self, span: model::Span) -> SourceSpan {
-        let start = span.start.min(self.text_len);
-        let end = span.end.clamp(start, self.text_len);
-        SourceSpan::from(start..end)
+        let span = self.file.clamp(span);
+        SourceSpan::from(span.start..span.end)
     }
 }
 
@@ -108,7 +108,7 @@ pub fn render_human(report: &Report, color: bool) -> String {
         let rendered = Rendered {
             diagnostic,
             source: NamedSource::new(&report.source.name, report.source.text.clone()),
-            text_len: report.source.text.len(),
+            file: &report.source,
         };
         let mut text = String::new();
         if handler.render_report(&mut text, &rendered).is_err() {

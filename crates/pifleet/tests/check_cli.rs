@@ -116,3 +116,28 @@ fn schema_prints_the_committed_schema() {
         "run `pifleet schema > schema/fleet.schema.json`"
     );
 }
+
+#[test]
+fn dash_reads_the_inventory_from_stdin() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pifleet"))
+        .args(["check", "-f", "-"])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"[fleet]\nstate_version = \"26.05\"\nlocal = \"C\"\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("<stdin>:3:1") && text.contains("did you mean `locale`?"),
+        "{text}"
+    );
+}

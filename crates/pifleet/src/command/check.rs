@@ -3,7 +3,7 @@
 //! Exit codes follow the top level: 0 when clean or only warnings, 1 when any error was found, 2 when the
 //! inventory could not be read at all.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -28,7 +28,7 @@ pub(crate) enum OutputFormat {
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
-    /// The inventory to check (TOML, or JSON when it ends in .json).
+    /// The inventory to check (TOML, or JSON when it ends in .json); `-` reads TOML from stdin.
     #[arg(
         short = 'f',
         long = "file",
@@ -42,7 +42,15 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let report = check::check_file(&args.file)?;
+    let report = if args.file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the inventory from stdin")?;
+        check::check_str(&text, "<stdin>")
+    } else {
+        check::check_file(&args.file)?
+    };
     let mut stdout = std::io::stdout().lock();
     match args.format {
         OutputFormat::Human => {
