@@ -544,7 +544,8 @@ pub struct ImageRef {
 }
 
 impl ImageRef {
-    /// Whether the reference is pinned to something that can move (`latest` or no tag, only a digest counts).
+    /// Whether the image can change under the same reference: a moving tag (`latest`, `stable`, `edge`, `main`)
+    /// and no digest pinning it.
     pub fn is_floating(&self) -> bool {
         self.digest.is_none()
             && matches!(

@@ -33,6 +33,27 @@ fn known_crash_inputs() {
 }
 
 #[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    for depth in [100, 1_000, 100_000] {
+        let arrays = format!("a = {}{}", "[".repeat(depth), "]".repeat(depth));
+        let tables = format!("a = {}1{}", "{ b = ".repeat(depth), " }".repeat(depth));
+        let dotted = format!("{} = 1", vec!["k"; depth].join("."));
+        let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        for (text, name) in [
+            (arrays, "a.toml"),
+            (tables, "t.toml"),
+            (dotted, "d.toml"),
+            (json, "j.json"),
+        ] {
+            assert!(
+                model::load_str(&text, name).is_err(),
+                "{name} at depth {depth}"
+            );
+        }
+    }
+}
+
+#[test]
 fn every_truncation_of_the_example() {
     let mut cut = 0;
     while cut < EXAMPLE.len() {
