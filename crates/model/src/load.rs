@@ -635,6 +635,9 @@ fn explain(
             if expected == "a string" && matches!(instance, Value::Number(_) | Value::Bool(_)) {
                 help = Some(format!("quote it: \"{instance}\""));
             }
+            if expected == "an array" && matches!(instance, Value::String(_) | Value::Number(_)) {
+                help = Some(format!("write a list, even for one item: [{instance}]"));
+            }
             if let (true, Some(text)) = (expected.contains("integer"), instance.as_str())
                 && text.trim().parse::<i64>().is_ok()
             {
