@@ -38,6 +38,8 @@ enum Command {
     Flash(command::flash::Args),
     /// Build a host's SD card image with Nix; print its path, size and SHA-256.
     Image(command::image::Args),
+    /// Check that this workstation can build, flash and deploy: Nix, flakes, aarch64, SSH keys, disk.
+    Doctor(command::doctor::Args),
 }
 
 /// What a subcommand reports back: success, or "ran, but found problems" (exit 1).
@@ -58,6 +60,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Completions(args) => command::completions::run(args),
         Command::Flash(args) => command::flash::run(args),
         Command::Image(args) => command::image::run(args),
+        Command::Doctor(args) => command::doctor::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1,0 +1,112 @@
+//! `pifleet doctor`: is this workstation ready to build images, flash cards and deploy?
+//!
+//! The checks live in the `doctor` crate and take their inputs explicitly; this file gathers them
+//! from the machine (`nix --version`, nix.conf, binfmt_misc, `~/.ssh`, the inventory's keys, free
+//! space in the store) and prints one line per check, with the fix for Ubuntu and NixOS under each
+//! one that failed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use doctor::{Inputs, Status};
+
+use crate::cli::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The inventory whose SSH keys should include this workstation's.
+    #[arg(long, default_value = "fleet.toml", value_name = "FILE")]
+    inventory: PathBuf,
+    /// Read nix.conf and binfmt_misc under this directory instead of `/` (for tests).
+    #[arg(long, default_value = "/", hide = true)]
+    root: PathBuf,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let user_conf = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")))
+        .map(|c| c.join("nix/nix.conf"));
+    let inputs = Inputs {
+        root: args.root.clone(),
+        user_conf,
+        arch: std::env::consts::ARCH.to_owned(),
+        nix_version: nix_version(),
+        path_var: std::env::var_os("PATH").unwrap_or_default(),
+        ssh_dir: home.unwrap_or_default().join(".ssh"),
+        inventory_keys: inventory_keys(&args.inventory),
+        store: store_space(&args.root),
+    };
+    let checks = doctor::run_all(&inputs);
+    for check in &checks {
+        println!("{:<5} {:<14} {}", check.status, check.name, check.summary);
+        if let Some(fix) = &check.fix {
+            println!("      fix on Ubuntu: {}", fix.ubuntu);
+            println!("      fix on NixOS:  {}", fix.nixos);
+        }
+    }
+    Ok(if checks.iter().any(|c| c.status == Status::Fail) {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn nix_version() -> Option<String> {
+    let out = Command::new("nix")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every key the inventory grants: fleet root keys, per-host root keys, users' keys.
+fn inventory_keys(path: &Path) -> Option<Vec<String>> {
+    if !path.exists() {
+        return None;
+    }
+    match model::load(path) {
+        Ok(loaded) => {
+            let fleet = &loaded.fleet;
+            let mut keys: Vec<String> = fleet
+                .ssh
+                .root_keys
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect();
+            for host in fleet.hosts.values() {
+                keys.extend(
+                    fleet
+                        .effective_ssh(host)
+                        .root_keys
+                        .iter()
+                        .map(|k| k.as_str().to_owned()),
+                );
+            }
+            for user in fleet.users.values() {
+                keys.extend(user.ssh_keys.iter().map(|k| k.as_str().to_owned()));
+            }
+            Some(keys)
+        }
+        Err(err) => {
+            tracing::warn!(
+                "cannot read {} ({err}); run `pifleet check` for details",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Free space where image builds land: the Nix store, or the nearest existing parent.
+fn store_space(root: &Path) -> Option<(PathBuf, u64)> {
+    [root.join("nix/store"), root.join("nix"), root.to_path_buf()]
+        .into_iter()
+        .find(|p| p.exists())
+        .and_then(|p| doctor::available_space(&p).ok().map(|free| (p, free)))
+}
