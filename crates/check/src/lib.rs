@@ -78,24 +78,40 @@ pub fn check_file(path: impl AsRef<FsPath>) -> Result<Report, CheckError> {
 
 /// Validates and checks an inventory given as text; `source_name` is shown in diagnostics and picks the format.
 pub fn check_str(text: &str, source_name: &str) -> Report {
+    load_and_check(text, source_name).0
+}
+
+/// Like [`check_str`], also handing back the loaded inventory when it could be read, for commands that act on
+/// it after checking (`gen`, `deploy`): one load, one report. The fleet is returned even when the rules found
+/// errors; callers decide with [`Report::has_errors`].
+pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>) {
     match model::load_str(text, source_name) {
-        Ok(loaded) => Report {
-            diagnostics: check_loaded(&loaded),
-            source: loaded.source,
-        },
-        Err(LoadError::Invalid(invalid)) => Report {
-            diagnostics: invalid.problems.iter().map(Diagnostic::from).collect(),
-            source: invalid.source,
-        },
+        Ok(loaded) => {
+            let report = Report {
+                diagnostics: check_loaded(&loaded),
+                source: loaded.source.clone(),
+            };
+            (report, Some(loaded))
+        }
+        Err(LoadError::Invalid(invalid)) => {
+            let report = Report {
+                diagnostics: invalid.problems.iter().map(Diagnostic::from).collect(),
+                source: invalid.source,
+            };
+            (report, None)
+        }
         // load_str does no I/O; keep the match total without panicking.
-        Err(other) => Report {
-            diagnostics: vec![Diagnostic::error(
-                "internal_error",
-                model::Path::root(),
-                format!("unexpected error while loading: {other}"),
-            )],
-            source: SourceFile::new(source_name, text),
-        },
+        Err(other) => {
+            let report = Report {
+                diagnostics: vec![Diagnostic::error(
+                    "internal_error",
+                    model::Path::root(),
+                    format!("unexpected error while loading: {other}"),
+                )],
+                source: SourceFile::new(source_name, text),
+            };
+            (report, None)
+        }
     }
 }
 

@@ -60,3 +60,13 @@ fn warnings_render_as_warnings_and_allow_silences_them() {
     let report = check::check_str(&allowed, "w.toml");
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
 }
+
+#[test]
+fn load_and_check_returns_the_fleet_with_its_report() {
+    let (report, loaded) = check::load_and_check(&case("unknown_user").0, "unknown_user.toml");
+    assert!(report.has_errors(), "the rules ran");
+    assert!(loaded.is_some_and(|l| l.fleet.hosts.contains_key("pi-one")));
+    let (report, loaded) = check::load_and_check(&case("toml_unclosed_string").0, "x.toml");
+    assert_eq!(report.diagnostics[0].code, "toml_syntax");
+    assert!(loaded.is_none());
+}
