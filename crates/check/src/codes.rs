@@ -174,10 +174,6 @@ pub const CODES: &[CodeInfo] = &[
         "address_mismatch",
         "deploy address and static address differ",
     ),
-    e(
-        "wifi_with_network_manager",
-        "wpa_supplicant Wi-Fi on a NetworkManager host",
-    ),
     w("no_network_on_zero2w", "a Zero 2 W without Wi-Fi"),
     w("duplicate_entry", "an entry repeated in a host list"),
     e(
@@ -192,6 +188,36 @@ pub const CODES: &[CodeInfo] = &[
     w(
         "unknown_allow_code",
         "an allow entry naming an unknown code",
+    ),
+    e(
+        "sshd_setting_conflict",
+        "extra_settings overriding a setting pifleet manages",
+    ),
+    e(
+        "invalid_sshd_setting",
+        "an extra_settings key that is not an sshd keyword",
+    ),
+    e("invalid_group", "a group name that is not valid"),
+    e(
+        "invalid_time_zone",
+        "a time zone that is not a tz database name",
+    ),
+    e(
+        "invalid_interface",
+        "a network interface name that is not valid",
+    ),
+    e("invalid_ssid", "an SSID longer than 32 bytes or empty"),
+    e(
+        "invalid_psk_name",
+        "a psk_name that cannot appear in the secrets file",
+    ),
+    e(
+        "invalid_secrets_file",
+        "a Wi-Fi secrets file that is not an absolute path",
+    ),
+    e(
+        "invalid_environment_name",
+        "an environment variable name that is not valid",
     ),
     w(
         "allow_has_no_effect",

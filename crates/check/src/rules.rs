@@ -7,8 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use model::{
-    AddressMode, Board, ContainerName, Fleet, HostName, Loaded, NetworkManagerKind, Path, Span,
-    SpanMap, Sudo, UserName,
+    AddressMode, Board, ContainerName, Fleet, HostName, Loaded, Path, Span, SpanMap, Sudo, UserName,
 };
 
 use crate::diagnostic::{Diagnostic, Severity};
@@ -124,6 +123,14 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: "allow_entries",
         run: allow_entries,
+    },
+    Rule {
+        name: "sshd_settings",
+        run: sshd_settings,
+    },
+    Rule {
+        name: "string_formats",
+        run: string_formats,
     },
 ];
 
@@ -777,17 +784,6 @@ pub fn network(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 }
             }
         }
-        if host.wifi.is_some() && net.manager == NetworkManagerKind::NetworkManager {
-            out.push(
-                ctx.at_key(
-                    Severity::Error,
-                    "wifi_with_network_manager",
-                    host_path(name).key("wifi"),
-                    format!("host `{name}` sets `wifi` (wpa_supplicant) and uses NetworkManager; NixOS cannot run both"),
-                )
-                .help("use `manager = \"networkd\"`, or configure Wi-Fi through NetworkManager in a module"),
-            );
-        }
         if host.board == Board::Zero2w && host.wifi.is_none() {
             out.push(
                 ctx.at_value(
@@ -861,11 +857,10 @@ pub fn host_lists(ctx: &Context<'_>) -> Vec<Diagnostic> {
             }
         }
         for (i, package) in host.packages.iter().enumerate() {
+            // Attribute path segments; a leading digit is fine (the renderer quotes such names).
             let ok = !package.is_empty()
                 && package.split('.').all(|part| {
-                    part.chars()
-                        .next()
-                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    !part.is_empty()
                         && part
                             .chars()
                             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '\''))
@@ -926,6 +921,227 @@ pub fn allow_entries(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     .help("fix the error instead, and remove this entry"),
                 ),
                 Some(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// sshd settings pifleet manages through dedicated fields, so `extra_settings` cannot quietly undo them (e.g.
+/// `PermitRootLogin = "yes"`, which `permit_root_login` refuses).
+const MANAGED_SSHD_SETTINGS: &[(&str, &str)] = &[
+    ("PermitRootLogin", "permit_root_login"),
+    ("PasswordAuthentication", "password_authentication"),
+    (
+        "KbdInteractiveAuthentication",
+        "kbd_interactive_authentication",
+    ),
+    (
+        "ChallengeResponseAuthentication",
+        "kbd_interactive_authentication",
+    ),
+    ("AllowUsers", "allow_users"),
+    ("Port", "port"),
+    ("AuthorizedKeysFile", "authorized_keys_in_homedir"),
+];
+
+/// `extra_settings` keys must be sshd keywords and must not override the settings pifleet manages.
+pub fn sshd_settings(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let fleet = ctx.fleet;
+    let mut out = Vec::new();
+    let mut tables = vec![(
+        Path::root().key("ssh").key("extra_settings"),
+        &fleet.ssh.extra_settings,
+    )];
+    for (name, host) in &fleet.hosts {
+        if let Some(o) = &host.ssh {
+            tables.push((
+                host_path(name).key("ssh").key("extra_settings"),
+                &o.extra_settings,
+            ));
+        }
+    }
+    for (base, settings) in tables {
+        for key in settings.keys() {
+            let path = base.key(key.as_str());
+            if let Some((_, field)) = MANAGED_SSHD_SETTINGS
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            {
+                out.push(
+                    ctx.at_key(
+                        Severity::Error,
+                        "sshd_setting_conflict",
+                        path,
+                        format!(
+                            "`{key}` is managed by pifleet and cannot be set in `extra_settings`"
+                        ),
+                    )
+                    .help(format!("use the `{field}` field of the SSH policy instead")),
+                );
+            } else if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+                out.push(
+                    ctx.at_key(
+                        Severity::Error,
+                        "invalid_sshd_setting",
+                        path,
+                        format!("`{key}` is not an sshd_config keyword"),
+                    )
+                    .help("use a keyword from `man sshd_config`, e.g. MaxAuthTries"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// What shadow-utils accepts: letters, digits, '_', '.', '-', not starting with '-', at most 32 characters.
+fn is_group_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A name for the wifi secrets file (wpa_supplicant `ext:NAME`): an identifier.
+fn is_secret_name(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Docker passes any name without '=' (some images read dotted names); refuse only what cannot work.
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty() && !s.contains('=') && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn is_time_zone(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('/')
+        && !s.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+}
+
+fn is_interface(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Free-form strings that still have a grammar on the NixOS side: groups, time zones, interfaces, SSIDs,
+/// environment variable names. Caught here, they get a line number; caught by Nix, a stack trace.
+pub fn string_formats(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let fleet = ctx.fleet;
+    let mut out = Vec::new();
+    let mut bad = |code: &str, path: Path, message: String, help: &str| {
+        out.push(
+            ctx.at_value(Severity::Error, code, path, message)
+                .help(help),
+        );
+    };
+    for (name, user) in &fleet.users {
+        for (i, group) in user.groups.iter().enumerate() {
+            if !is_group_name(group) {
+                bad(
+                    "invalid_group",
+                    user_path(name).key("groups").index(i),
+                    format!("`{group}` is not a valid group name"),
+                    "use letters, digits, '_', '.' and '-' (at most 32), e.g. \"wheel\" or \"docker\"",
+                );
+            }
+        }
+    }
+    let tz_help = "use a tz database name such as \"UTC\" or \"Europe/Amsterdam\" (`timedatectl list-timezones`)";
+    if !is_time_zone(&fleet.fleet.time_zone) {
+        bad(
+            "invalid_time_zone",
+            Path::root().key("fleet").key("time_zone"),
+            format!("`{}` is not a time zone name", fleet.fleet.time_zone),
+            tz_help,
+        );
+    }
+    let mut containers: Vec<(Path, &BTreeMap<String, String>)> = fleet
+        .containers
+        .iter()
+        .map(|(n, c)| {
+            (
+                Path::root().key("containers").key(n.as_str()),
+                &c.environment,
+            )
+        })
+        .collect();
+    for (name, host) in &fleet.hosts {
+        let base = host_path(name);
+        if let Some(tz) = &host.time_zone
+            && !is_time_zone(tz)
+        {
+            bad(
+                "invalid_time_zone",
+                base.key("time_zone"),
+                format!("`{tz}` is not a time zone name"),
+                tz_help,
+            );
+        }
+        if let Some(interface) = &host.network.interface
+            && !is_interface(interface)
+        {
+            bad(
+                "invalid_interface",
+                base.key("network").key("interface"),
+                format!("`{interface}` is not a network interface name"),
+                "use the name `ip link` shows, e.g. \"eth0\", \"end0\" or \"wlan0\" (at most 15 characters)",
+            );
+        }
+        if let Some(wifi) = &host.wifi {
+            if wifi.ssid.is_empty() || wifi.ssid.len() > 32 {
+                bad(
+                    "invalid_ssid",
+                    base.key("wifi").key("ssid"),
+                    format!(
+                        "an SSID has 1 to 32 bytes; `{}` has {}",
+                        wifi.ssid,
+                        wifi.ssid.len()
+                    ),
+                    "write the network name exactly as it is broadcast",
+                );
+            }
+            if !is_secret_name(&wifi.psk_name) {
+                bad(
+                    "invalid_psk_name",
+                    base.key("wifi").key("psk_name"),
+                    format!("`{}` cannot be a name in the secrets file", wifi.psk_name),
+                    "use letters, digits and '_', e.g. \"psk\" or \"HOME_WIFI\"",
+                );
+            }
+            if !wifi.secrets_file.starts_with('/') {
+                bad(
+                    "invalid_secrets_file",
+                    base.key("wifi").key("secrets_file"),
+                    format!(
+                        "`{}` is not an absolute path on the host",
+                        wifi.secrets_file
+                    ),
+                    "use an absolute path such as \"/var/lib/secrets/wifi\"",
+                );
+            }
+        }
+        for (cname, c) in &host.containers {
+            containers.push((base.key("containers").key(cname.as_str()), &c.environment));
+        }
+    }
+    for (base, env) in containers {
+        for key in env.keys() {
+            if !is_env_name(key) {
+                bad(
+                    "invalid_environment_name",
+                    base.key("environment").key(key.as_str()),
+                    format!("`{key}` is not a valid environment variable name"),
+                    "a variable name cannot be empty or contain '=' or white space",
+                );
             }
         }
     }

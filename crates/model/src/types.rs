@@ -410,7 +410,7 @@ pub enum NetworkManagerKind {
     /// systemd-networkd (`networking.useNetworkd`): small and declarative, the default for servers.
     #[default]
     Networkd,
-    /// NetworkManager: for hosts that roam between networks. Cannot be combined with `wifi` (wpa_supplicant).
+    /// NetworkManager: for hosts that roam between networks; `wifi` becomes a NetworkManager profile.
     NetworkManager,
 }
 
@@ -438,7 +438,8 @@ pub struct Network {
     pub dns: Vec<Ip>,
 }
 
-/// Wi-Fi through wpa_supplicant (`networking.wireless`). The passphrase never enters the inventory or the Nix store.
+/// Wi-Fi: wpa_supplicant (`networking.wireless`) with networkd, a profile with NetworkManager. The passphrase never
+/// enters the inventory or the Nix store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Wifi {
