@@ -59,8 +59,8 @@ fn main() {
         Err(_) => vec![10, 100, 1_000, 10_000],
     };
     println!(
-        "{:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14}",
-        "hosts", "load", "check", "render", "plan", "total", "render/host"
+        "{:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "hosts", "load", "check", "render", "plan", "full no-op", "render/host", "cached no-op"
     );
     for hosts in sizes {
         let text = fleet_toml(hosts);
@@ -86,14 +86,28 @@ fn main() {
         assert!(plan.is_clean(), "no-op run must write nothing");
         black_box(plan);
         let total = load + check + render + plan_time;
+
+        // What `pifleet gen` does on a no-op run after a successful one: hash the inventory and
+        // confirm the stamped tree (render::cache), without loading or rendering.
+        let cache = dir.path().join("cache");
+        let stamp = render::cache::Stamp::new(&cache, &out);
+        stamp
+            .record(&render::cache::key("fleet.toml", text.as_bytes()), &output)
+            .expect("stamp");
+        let (fresh, cached) = time(|| {
+            let key = render::cache::key("fleet.toml", text.as_bytes());
+            stamp.fresh(&out, &key)
+        });
+        assert_eq!(fresh, Some(hosts + 1), "the stamp must confirm every file");
         println!(
-            "{hosts:>7} {} {} {} {} {} {:11.1} µs",
+            "{hosts:>7} {} {} {} {} {} {:11.1} µs {}",
             ms(load),
             ms(check),
             ms(render),
             ms(plan_time),
             ms(total),
-            render.as_secs_f64() * 1e6 / hosts as f64
+            render.as_secs_f64() * 1e6 / hosts as f64,
+            ms(cached)
         );
     }
 }

@@ -7,10 +7,20 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+/// Reads the inventory at `path` as text.
+pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the inventory {}", path.display()))
+}
+
 /// Loads and checks `path`. Prints diagnostics to stderr; returns `None` when there are errors.
+#[allow(dead_code, reason = "deploy uses it (issue 7)")]
 pub(crate) fn load_checked(path: &Path) -> anyhow::Result<Option<model::Loaded>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the inventory {}", path.display()))?;
+    load_checked_text(path, &read(path)?)
+}
+
+/// [`load_checked`] for an inventory already read from `path`.
+pub(crate) fn load_checked_text(path: &Path, text: &str) -> anyhow::Result<Option<model::Loaded>> {
     let name = path.display().to_string();
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (report, loaded) = match model::load_str(&text, &name) {

@@ -10,6 +10,7 @@
 //! body below it: a file with the header is pifleet's, and a body that no longer matches its
 //! digest was edited by hand and is not overwritten silently.
 
+pub mod cache;
 mod host;
 mod index;
 pub mod tree;
@@ -146,6 +147,11 @@ pub enum Provenance {
     Edited,
     /// Not written by pifleet (no header).
     Foreign,
+}
+
+/// The body digest a generated file's header records, if it has one.
+pub(crate) fn recorded_digest(text: &str) -> Option<&str> {
+    text.lines().nth(1)?.strip_prefix(DIGEST_PREFIX)
 }
 
 /// Classifies the text of an existing file.

@@ -160,7 +160,7 @@ pub fn plan(root: &Path, output: &Output, force: bool) -> Result<Plan, Error> {
             new: Some(new.clone()),
         });
     }
-    for path in existing_generated_candidates(root)? {
+    for path in candidates(root)? {
         if output.files.contains_key(&path) {
             continue;
         }
@@ -189,7 +189,7 @@ pub fn plan(root: &Path, output: &Output, force: bool) -> Result<Plan, Error> {
 }
 
 /// `default.nix` and `*/default.nix` under `root`: where generated files live.
-fn existing_generated_candidates(root: &Path) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn candidates(root: &Path) -> Result<Vec<PathBuf>, Error> {
     let io = |source| Error::Io {
         action: "reading directory",
         path: root.to_owned(),

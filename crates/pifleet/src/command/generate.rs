@@ -40,9 +40,6 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let Some(loaded) = crate::inventory::load_checked(&args.file)? else {
-        return Ok(Outcome::Problems);
-    };
     let out = args.out.clone().unwrap_or_else(|| {
         args.file
             .parent()
@@ -52,10 +49,42 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         .file
         .file_name()
         .map_or_else(|| "fleet.toml".into(), |n| n.to_string_lossy().into_owned());
+    let text = crate::inventory::read(&args.file)?;
+
+    // A no-op run is recognised from a stamp of the last run, without rendering (render::cache).
+    let key = render::cache::key(&source, text.as_bytes());
+    let stamp = cache_dir().map(|dir| render::cache::Stamp::new(&dir, &out));
+    if !args.force {
+        if let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(&out, &key)) {
+            let summary = render::tree::Summary {
+                unchanged,
+                ..Default::default()
+            };
+            if args.check {
+                eprintln!(
+                    "{} is up to date with {}",
+                    out.display(),
+                    args.file.display()
+                );
+            } else {
+                println!(
+                    "gen: {summary} ({}; {} unchanged since the last gen)",
+                    out.display(),
+                    args.file.display()
+                );
+            }
+            return Ok(Outcome::Clean);
+        }
+    }
+
+    let Some(loaded) = crate::inventory::load_checked_text(&args.file, &text)? else {
+        return Ok(Outcome::Problems);
+    };
     let output = render::render(&loaded.fleet, &source).context("rendering the fleet")?;
     let plan = render::tree::plan(&out, &output, args.force)?;
     if args.check {
         if plan.is_clean() {
+            record(stamp.as_ref(), &key, &output);
             eprintln!(
                 "{} is up to date with {}",
                 out.display(),
@@ -75,7 +104,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         );
         return Ok(Outcome::Problems);
     }
+    if let Some(stamp) = &stamp {
+        stamp.clear();
+    }
     let summary = plan.apply()?;
+    record(stamp.as_ref(), &key, &output);
     println!("gen: {summary} ({})", out.display());
     Ok(Outcome::Clean)
+}
+
+/// Where stamps live: `$PIFLEET_CACHE_DIR`, else `$XDG_CACHE_HOME/pifleet`, else `~/.cache/pifleet`.
+/// An empty `PIFLEET_CACHE_DIR` turns the cache off.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PIFLEET_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("pifleet"))
+}
+
+fn record(stamp: Option<&render::cache::Stamp>, key: &str, output: &render::Output) {
+    if let Some(stamp) = stamp {
+        if let Err(err) = stamp.record(key, output) {
+            tracing::debug!("could not record the gen stamp: {err}");
+        }
+    }
 }
