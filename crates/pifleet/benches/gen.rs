@@ -16,11 +16,10 @@ const KEYS: [&str; 2] = [
 
 fn fleet_toml(hosts: usize) -> String {
     let mut s = String::from("[fleet]\nstate_version = \"26.05\"\n\n");
-    for u in 0..2 {
+    for (u, key) in KEYS.iter().enumerate() {
         let _ = writeln!(
             s,
-            "[users.user{u}]\nssh_keys = [\"{}\"]\ngroups = [\"wheel\", \"docker\"]\nsudo = \"no-password\"\n",
-            KEYS[u]
+            "[users.user{u}]\nssh_keys = [\"{key}\"]\ngroups = [\"wheel\", \"docker\"]\nsudo = \"no-password\"\n",
         );
     }
     for h in 0..hosts {

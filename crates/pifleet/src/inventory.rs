@@ -13,27 +13,12 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("cannot read the inventory {}", path.display()))
 }
 
-/// Loads and checks `path`. Prints diagnostics to stderr; returns `None` when there are errors.
-#[allow(dead_code, reason = "deploy uses it (issue 7)")]
-pub(crate) fn load_checked(path: &Path) -> anyhow::Result<Option<model::Loaded>> {
-    load_checked_text(path, &read(path)?)
-}
-
-/// [`load_checked`] for an inventory already read from `path`.
+/// Loads and checks the inventory `text`, read from `path`. Prints diagnostics to stderr; returns
+/// `None` when there are errors.
 pub(crate) fn load_checked_text(path: &Path, text: &str) -> anyhow::Result<Option<model::Loaded>> {
     let name = path.display().to_string();
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (report, loaded) = match model::load_str(&text, &name) {
-        Ok(loaded) => (
-            check::Report {
-                diagnostics: check::check_loaded(&loaded),
-                source: loaded.source.clone(),
-            },
-            Some(loaded),
-        ),
-        // The failure path loads again inside check_str to build the same report `check` prints.
-        Err(_) => (check::check_str(&text, &name), None),
-    };
+    let (report, loaded) = check::load_and_check(text, &name);
     if !report.diagnostics.is_empty() {
         eprint!("{}", check::render_human(&report, color));
     }

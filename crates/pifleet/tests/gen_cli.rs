@@ -1,6 +1,11 @@
 //! `pifleet gen` end to end, in a scratch copy of the example fleet: what it writes, what it
 //! refuses, `--check`'s diff and exit codes, and the cached no-op path.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is the test failing"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -54,27 +54,27 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     // A no-op run is recognised from a stamp of the last run, without rendering (render::cache).
     let key = render::cache::key(&source, text.as_bytes());
     let stamp = cache_dir().map(|dir| render::cache::Stamp::new(&dir, &out));
-    if !args.force {
-        if let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(&out, &key)) {
-            let summary = render::tree::Summary {
-                unchanged,
-                ..Default::default()
-            };
-            if args.check {
-                eprintln!(
-                    "{} is up to date with {}",
-                    out.display(),
-                    args.file.display()
-                );
-            } else {
-                println!(
-                    "gen: {summary} ({}; {} unchanged since the last gen)",
-                    out.display(),
-                    args.file.display()
-                );
-            }
-            return Ok(Outcome::Clean);
+    if !args.force
+        && let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(&out, &key))
+    {
+        let summary = render::tree::Summary {
+            unchanged,
+            ..Default::default()
+        };
+        if args.check {
+            eprintln!(
+                "{} is up to date with {}",
+                out.display(),
+                args.file.display()
+            );
+        } else {
+            println!(
+                "gen: {summary} ({}; {} unchanged since the last gen)",
+                out.display(),
+                args.file.display()
+            );
         }
+        return Ok(Outcome::Clean);
     }
 
     let Some(loaded) = crate::inventory::load_checked_text(&args.file, &text)? else {
@@ -127,9 +127,9 @@ fn cache_dir() -> Option<PathBuf> {
 }
 
 fn record(stamp: Option<&render::cache::Stamp>, key: &str, output: &render::Output) {
-    if let Some(stamp) = stamp {
-        if let Err(err) = stamp.record(key, output) {
-            tracing::debug!("could not record the gen stamp: {err}");
-        }
+    if let Some(stamp) = stamp
+        && let Err(err) = stamp.record(key, output)
+    {
+        tracing::debug!("could not record the gen stamp: {err}");
     }
 }
