@@ -107,6 +107,10 @@ pub const CODES: &[CodeInfo] = &[
         "a password written into the inventory instead of a hash",
     ),
     e("internal_error", "a bug in pifleet"),
+    e(
+        "nixos_hardware_unsupported",
+        "nixos-hardware's Pi profile asked for on a board it has none for",
+    ),
     // Semantic rules.
     e(
         "unknown_user",

@@ -132,7 +132,33 @@ pub const RULES: &[Rule] = &[
         name: "string_formats",
         run: string_formats,
     },
+    Rule {
+        name: "board_options",
+        run: board_options,
+    },
 ];
+
+/// `nixos_hardware` needs a profile for the board: nixos-hardware has Pi 3 and Pi 4 profiles only.
+pub fn board_options(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        if host.nixos_hardware && !matches!(host.board, Board::Rpi3 | Board::Rpi4) {
+            out.push(
+                ctx.at_value(
+                    Severity::Error,
+                    "nixos_hardware_unsupported",
+                    host_path(name).key("nixos_hardware"),
+                    format!(
+                        "host `{name}` asks for nixos-hardware's profile, which exists for rpi3 and rpi4 only, not {}",
+                        host.board.as_str()
+                    ),
+                )
+                .help("remove `nixos_hardware = true`: the default mainline kernel supports this board"),
+            );
+        }
+    }
+    out
+}
 
 fn host_path(name: &HostName) -> Path {
     Path::root().key("hosts").key(name.as_str())

@@ -87,6 +87,11 @@ impl Fleet {
             .unwrap_or(&self.fleet.state_version)
     }
 
+    /// Whether `host` is cross-compiled from x86_64: its own setting, else the fleet's.
+    pub fn cross_compiles(&self, host: &Host) -> bool {
+        host.cross_compile.unwrap_or(self.fleet.cross_compile)
+    }
+
     /// The host's time zone.
     pub fn time_zone_of<'a>(&'a self, host: &'a Host) -> &'a str {
         host.time_zone.as_deref().unwrap_or(&self.fleet.time_zone)

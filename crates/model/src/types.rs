@@ -60,6 +60,10 @@ pub struct FleetSettings {
     /// Nix daemon settings on every host.
     #[serde(default)]
     pub nix: NixSettings,
+    /// Build aarch64 hosts by cross-compiling from x86_64 (`nixpkgs.buildPlatform`) instead of under emulation.
+    /// Native speed, but almost nothing comes from the binary cache. Hosts may override it.
+    #[serde(default)]
+    pub cross_compile: bool,
 }
 
 fn default_time_zone() -> String {
@@ -313,7 +317,7 @@ pub enum Board {
     /// Raspberry Pi Zero 2 W (aarch64, 512 MiB RAM, Wi-Fi only).
     #[serde(rename = "zero2w")]
     Zero2w,
-    /// Any other aarch64 machine booting UEFI (VPS, SBC with generic support).
+    /// Any other aarch64 machine: gets the generic (Hydra-style) aarch64 SD image, which also boots many SBCs.
     #[serde(rename = "generic-aarch64")]
     GenericAarch64,
     /// An x86_64 machine (VPS, mini PC).
@@ -590,6 +594,13 @@ pub struct Host {
     /// Lints silenced on this host, each with a reason: [{ code = "…", reason = "…" }].
     #[serde(default)]
     pub allow: Vec<Allow>,
+    /// Use nixos-hardware's Raspberry Pi profile (rpi3, rpi4): the vendor kernel, built from source (not in the
+    /// binary cache; hours under emulation). Off by default: the mainline kernel from the cache boots these boards.
+    #[serde(default)]
+    pub nixos_hardware: bool,
+    /// Cross-compile this host from x86_64 instead of building under emulation; overrides `fleet.cross_compile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_compile: Option<bool>,
 }
 
 /// What systemd does when a container stops.

@@ -25,8 +25,11 @@ pub(crate) fn index(fleet: &Fleet) -> Expr {
             .with("board", host.board.as_str())
             .with("module", Expr::path(format!("./{name}")))
             .with("sdImage", host.board.system() == "aarch64-linux")
-            .with("nixosHardware", false)
-            .with("crossCompile", false)
+            .with("nixosHardware", host.nixos_hardware)
+            .with(
+                "crossCompile",
+                host.board.system() == "aarch64-linux" && fleet.cross_compiles(host),
+            )
             .with(
                 "tags",
                 Expr::list(host.tags.iter().map(|t| Expr::string(t.as_str()))),

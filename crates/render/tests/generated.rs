@@ -937,8 +937,9 @@ fn index_entry(
         "moduleExists": true,
         // The board profiles in nix/boards/ lay out the aarch64 SD image for every aarch64 board.
         "sdImage": system == "aarch64-linux",
-        "nixosHardware": false,
-        "crossCompile": false,
+        "nixosHardware": host.nixos_hardware,
+        // Cross-compiling only means anything for aarch64 hosts built on x86_64.
+        "crossCompile": system == "aarch64-linux" && fleet.cross_compiles(host),
         "tags": host.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         "deploy": {
             "address": host.address.as_str(),
