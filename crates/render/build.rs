@@ -19,7 +19,8 @@ fn visit(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
 }
 
 fn main() {
-    let manifest = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let manifest =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let crates = manifest.parent().expect("crates/ dir");
     let mut files = Vec::new();
     for krate in ["render", "model", "nixgen"] {
@@ -35,7 +36,12 @@ fn main() {
     #[allow(deprecated)]
     let mut hasher = std::hash::SipHasher::new();
     for file in &files {
-        hasher.write(file.strip_prefix(crates).unwrap_or(file).to_string_lossy().as_bytes());
+        hasher.write(
+            file.strip_prefix(crates)
+                .unwrap_or(file)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         hasher.write(&std::fs::read(file).unwrap_or_default());
     }
     println!(
