@@ -314,22 +314,56 @@ pub fn verify(
         NonZeroU64::new(written.len),
         rustix::fs::Advice::DontNeed,
     );
+    // Reading and hashing overlap: a reader thread fills buffers while this one hashes.
+    let len = written.len;
+    let (pool_tx, pool_rx) = mpsc::sync_channel::<Vec<u8>>(3);
+    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+    for _ in 0..3 {
+        let _ = pool_tx.send(vec![0u8; CHUNK]);
+    }
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
-    while done < written.len {
-        let want = usize::try_from(written.len - done).map_or(CHUNK, |left| left.min(CHUNK));
-        let n = fill(&mut file, &mut buf[..want]).map_err(io_err)?;
-        if n == 0 {
-            return Err(VerifyError::Short {
-                path: target.to_path_buf(),
-                expected: written.len,
-                found: done,
-            });
-        }
-        hasher.update(&buf[..n]);
-        done += n as u64;
-        progress.update(done, Some(written.len));
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut read = 0u64;
+            while read < len {
+                let Ok(mut buf) = pool_rx.recv() else { break };
+                let want = usize::try_from(len - read).map_or(CHUNK, |left| left.min(CHUNK));
+                buf.resize(want, 0);
+                let next = fill(&mut file, &mut buf).map(|n| {
+                    buf.truncate(n);
+                    buf
+                });
+                let stop = !matches!(&next, Ok(b) if !b.is_empty());
+                read += next.as_ref().map_or(0, |b| b.len() as u64);
+                if full_tx.send(next).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let result = (|| -> Result<(), VerifyError> {
+            for buf in &full_rx {
+                let buf = buf.map_err(io_err)?;
+                if buf.is_empty() {
+                    break;
+                }
+                hasher.update(&buf);
+                done += buf.len() as u64;
+                progress.update(done, Some(len));
+                let _ = pool_tx.send(buf);
+            }
+            Ok(())
+        })();
+        drop(full_rx);
+        drop(pool_tx);
+        result
+    })?;
+    if done < len {
+        return Err(VerifyError::Short {
+            path: target.to_path_buf(),
+            expected: len,
+            found: done,
+        });
     }
     let actual: [u8; 32] = hasher.finalize().into();
     if actual != expected {

@@ -191,3 +191,22 @@ fn an_unhashed_write_cannot_be_verified() {
     let err = verify(&target, &written, &mut NoProgress).expect_err("no hash");
     assert!(matches!(err, VerifyError::NotHashed { .. }), "{err}");
 }
+
+#[test]
+fn a_target_shorter_than_the_write_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 11);
+    let image = Image::open(make_image(dir.path(), "a.img", &bytes, false)).expect("open");
+    let target = dir.path().join("out");
+    let written = write_image(&image, &target, Hashing::Sha256, &mut NoProgress).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&target)
+        .and_then(|f| f.set_len(LEN as u64 - 10))
+        .expect("shorten");
+    let err = verify(&target, &written, &mut NoProgress).expect_err("short");
+    assert!(
+        matches!(err, VerifyError::Short { found, .. } if found == LEN as u64 - 10),
+        "{err}"
+    );
+}
