@@ -449,6 +449,8 @@ pub struct Inputs {
     pub root: PathBuf,
     /// The user's own nix.conf (`~/.config/nix/nix.conf`), read after the system one.
     pub user_conf: Option<PathBuf>,
+    /// The `NIX_CONFIG` environment variable, applied last as Nix does.
+    pub env_conf: Option<String>,
     /// The machine architecture, as `std::env::consts::ARCH`.
     pub arch: String,
     /// What `nix --version` printed, or `None` when it could not run.
@@ -465,7 +467,10 @@ pub struct Inputs {
 
 /// Runs every check in order.
 pub fn run_all(inputs: &Inputs) -> Vec<Check> {
-    let conf = NixConf::load(&inputs.root, inputs.user_conf.as_deref());
+    let mut conf = NixConf::load(&inputs.root, inputs.user_conf.as_deref());
+    if let Some(text) = &inputs.env_conf {
+        conf.apply(text, None, 0);
+    }
     let mut checks = vec![
         nix_version(inputs.nix_version.as_deref()),
         flakes(&conf),

@@ -123,6 +123,25 @@ fn flakes_from_an_included_file_and_the_user_conf() {
 }
 
 #[test]
+fn nix_config_in_the_environment_counts() {
+    let root = Root::new();
+    root.nix_conf("experimental-features = nix-command\n");
+    let checks = doctor::run_all(&Inputs {
+        root: root.path().to_path_buf(),
+        user_conf: None,
+        env_conf: Some("extra-experimental-features = flakes".into()),
+        arch: "aarch64".into(),
+        nix_version: None,
+        path_var: "".into(),
+        ssh_dir: root.path().join("none"),
+        inventory_keys: None,
+        store: None,
+    });
+    let flakes = checks.iter().find(|c| c.name == "flakes").expect("flakes");
+    assert_eq!(flakes.status, Status::Ok, "{flakes:?}");
+}
+
+#[test]
 fn aarch64_natively() {
     let root = Root::new();
     assert_eq!(
@@ -288,6 +307,7 @@ fn a_ready_ubuntu_workstation_passes_everything() {
     let checks = doctor::run_all(&Inputs {
         root: root.path().to_path_buf(),
         user_conf: None,
+        env_conf: None,
         arch: "x86_64".into(),
         nix_version: Some("nix (Nix) 2.28.3".into()),
         path_var: root.path().join("bin").into_os_string(),

@@ -33,6 +33,7 @@ fn doctor(dir: &Path, inventory: &Path) -> (i32, String) {
         .arg(inventory)
         .env("HOME", dir.join("home"))
         .env_remove("XDG_CONFIG_HOME")
+        .env_remove("NIX_CONFIG")
         .env(
             "PATH",
             format!("{}:/usr/bin:/bin", dir.join("bin").display()),

@@ -31,6 +31,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let inputs = Inputs {
         root: args.root.clone(),
         user_conf,
+        env_conf: std::env::var("NIX_CONFIG").ok(),
         arch: std::env::consts::ARCH.to_owned(),
         nix_version: nix_version(),
         path_var: std::env::var_os("PATH").unwrap_or_default(),

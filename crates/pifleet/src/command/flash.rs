@@ -117,10 +117,31 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         verified?;
         eprintln!("verified: the card reads back identical to the image");
     }
+    if matches!(target, Target::Device(_)) {
+        reread_partitions(&target_path);
+    }
     if let Some(sha) = written.sha256_hex() {
         println!("sha256: {sha}");
     }
     Ok(Outcome::Clean)
+}
+
+/// Asks the kernel to read the new partition table, so the card's partitions show up without
+/// re-inserting it. Best effort: `blockdev` (util-linux) does the ioctl, which we can't without unsafe.
+fn reread_partitions(device: &Path) {
+    let status = std::process::Command::new("blockdev")
+        .arg("--rereadpt")
+        .arg(device)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        tracing::debug!(
+            "could not re-read the partition table of {}",
+            device.display()
+        );
+    }
 }
 
 /// An existing file is the image; otherwise a bare name is a host whose image we build.
