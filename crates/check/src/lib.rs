@@ -56,7 +56,7 @@ impl Report {
 #[non_exhaustive]
 pub enum CheckError {
     /// The inventory file could not be read.
-    #[error("cannot read the inventory {}: {source}", path.display())]
+    #[error("cannot read the inventory {}", path.display())]
     Io {
         /// The file.
         path: std::path::PathBuf,

@@ -39,7 +39,7 @@ pub enum Error {
         user: String,
     },
     /// A value could not be written as Nix.
-    #[error("in {file}: {source}")]
+    #[error("cannot write {file} as Nix")]
     Nix {
         /// The file being rendered.
         file: String,

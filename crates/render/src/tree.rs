@@ -21,7 +21,7 @@ pub enum Error {
     #[error("{}", describe_conflicts(.0))]
     Conflicts(Vec<Conflict>),
     /// Reading or writing a file failed.
-    #[error("{action} {}: {source}", .path.display())]
+    #[error("{action} {}", .path.display())]
     Io {
         /// What was being done.
         action: &'static str,
