@@ -271,7 +271,7 @@ impl SystemView {
     }
 
     /// The partitions of a whole disk.
-    fn partitions(&self, disk: &str) -> Vec<String> {
+    pub fn partitions(&self, disk: &str) -> Vec<String> {
         let class = self.class(disk);
         self.list(&class)
             .into_iter()
