@@ -159,6 +159,43 @@ impl Image {
         self.size
     }
 
+    /// Decodes the whole image without writing it, to find corruption inside compressed blocks (a bad
+    /// checksum, a broken block) before the card is touched. Costs one decompression pass, about half
+    /// a second of CPU per GiB decoded: worth it for small images, and whenever the card is slow
+    /// enough that a failed write would cost more. A raw image has nothing to check.
+    pub fn check_decode(&self) -> Result<(), ImageError> {
+        if self.format == Format::Raw {
+            return Ok(());
+        }
+        let mut reader = self.reader()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut decoded = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => decoded += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(ImageError::Corrupt {
+                        path: self.path.clone(),
+                        offset: decoded,
+                        detail: format!("decoding fails after {decoded} bytes: {e}"),
+                    });
+                }
+            }
+        }
+        if let Some(size) = self.size
+            && size != decoded
+        {
+            return Err(ImageError::Corrupt {
+                path: self.path.clone(),
+                offset: decoded,
+                detail: format!("the header promises {size} bytes but {decoded} decode"),
+            });
+        }
+        Ok(())
+    }
+
     /// A stream of the bytes that go on the card.
     pub fn reader(&self) -> Result<Box<dyn Read + Send>, ImageError> {
         let file = File::open(&self.path).map_err(|source| ImageError::Io {
@@ -444,6 +481,24 @@ mod tests {
             );
             assert!(err.to_string().contains("truncated"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_full_decode_finds_damage_inside_blocks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut packed = compress(&sample());
+        let path = write(dir.path(), "good.img.zst", &packed);
+        Image::open(&path)
+            .expect("open")
+            .check_decode()
+            .expect("good");
+        let mid = packed.len() / 2;
+        packed[mid] ^= 0x5A;
+        packed[mid + 1] ^= 0x5A;
+        let path = write(dir.path(), "bad.img.zst", &packed);
+        let image = Image::open(&path).expect("the structure is intact");
+        let err = image.check_decode().expect_err("damaged");
+        assert!(matches!(err, ImageError::Corrupt { .. }), "{err}");
     }
 
     #[test]

@@ -298,6 +298,22 @@ fn a_truncated_image_is_refused_before_writing() {
 }
 
 #[test]
+fn a_small_image_damaged_inside_a_block_is_refused_before_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = make_image(dir.path(), &image_bytes(LEN, 10), true);
+    let mut packed = std::fs::read(&image).expect("read");
+    let mid = packed.len() / 2;
+    packed[mid] ^= 0x5A;
+    packed[mid + 1] ^= 0x5A;
+    std::fs::write(&image, &packed).expect("damage");
+    let target = dir.path().join("card.img");
+    let (code, _, stderr) = run(pifleet().arg("flash").arg(&image).arg(&target));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is corrupt"), "{stderr}");
+    assert!(!target.exists(), "nothing was written");
+}
+
+#[test]
 fn without_a_device_it_lists_candidates() {
     let dir = tempfile::tempdir().expect("tempdir");
     let image = make_image(dir.path(), &image_bytes(4096, 7), false);

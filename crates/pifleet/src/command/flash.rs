@@ -44,6 +44,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 
     let image_path = resolve_image(&args.image, &args.flake)?;
     let image = Image::open(&image_path)?;
+    if image.file_len() <= FULL_CHECK_UP_TO {
+        image.check_decode()?;
+    }
     let target = view.target(&device_path)?;
 
     match &target {
@@ -213,6 +216,11 @@ enum Reporter {
         total: Option<u64>,
     },
 }
+
+/// Compressed images up to this size are decoded once before writing, to catch damage inside
+/// compressed blocks while nothing is written yet; that costs well under a second. Larger ones are
+/// checked structurally only (truncation), and damage stops the write part way.
+const FULL_CHECK_UP_TO: u64 = 64 << 20;
 
 /// How often a plain line is printed when output is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(2);
