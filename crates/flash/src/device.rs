@@ -138,6 +138,14 @@ pub enum DeviceError {
         #[source]
         source: io::Error,
     },
+    /// A path under `/dev` that does not exist.
+    #[error(
+        "{path} does not exist; is the card inserted? (`pifleet flash IMAGE` lists removable devices)"
+    )]
+    NoSuchDevice {
+        /// The target.
+        path: PathBuf,
+    },
     /// The target is neither a block device nor a regular file.
     #[error("{path} is neither a block device nor a regular file")]
     NotADevice {
@@ -190,6 +198,12 @@ impl SystemView {
     pub fn target(&self, path: &Path) -> Result<Target, DeviceError> {
         let meta = match fs::metadata(path) {
             Ok(meta) => meta,
+            // A mistyped `/dev/sdz` must not become a multi-gigabyte file in the RAM-backed /dev.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && path.starts_with("/dev") => {
+                return Err(DeviceError::NoSuchDevice {
+                    path: path.to_path_buf(),
+                });
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(Target::File(path.to_path_buf()));
             }
