@@ -174,11 +174,10 @@ pub const CODES: &[CodeInfo] = &[
         "static_settings_with_dhcp",
         "static address settings on a DHCP host",
     ),
-    w(
+    e(
         "address_mismatch",
-        "deploy address and static address differ",
+        "a static address that moves the host away from the address deploy connects to",
     ),
-    w("no_network_on_zero2w", "a Zero 2 W without Wi-Fi"),
     w("duplicate_entry", "an entry repeated in a host list"),
     e(
         "invalid_module_path",
@@ -227,6 +226,69 @@ pub const CODES: &[CodeInfo] = &[
         "allow_has_no_effect",
         "an allow entry naming an error, which cannot be silenced",
     ),
+    // Lockout analysis: after the switch, deploy must still log in and activate.
+    e("sshd_disabled", "the SSH server turned off"),
+    e(
+        "deploy_user_without_key",
+        "a deploy user (or root) without an SSH key",
+    ),
+    e(
+        "deploy_user_not_allowed",
+        "allow_users or deny_users shutting out the deploy user",
+    ),
+    e(
+        "root_deploy_login_disabled",
+        "root deploys but permit_root_login is \"no\"",
+    ),
+    e(
+        "no_login_method",
+        "password logins off and no SSH key for anyone on the host",
+    ),
+    e(
+        "ssh_port_closed",
+        "the firewall on and the SSH port not open",
+    ),
+    e(
+        "deploy_port_mismatch",
+        "deploy connecting to a port sshd does not listen on",
+    ),
+    e(
+        "deploy_sudo_needs_password",
+        "a deploy user whose sudo asks for a password it does not have",
+    ),
+    e(
+        "sudo_user_without_credentials",
+        "a sudo user with neither an SSH key nor a password hash",
+    ),
+    e(
+        "wifi_secret_missing",
+        "a Wi-Fi-only host without Wi-Fi settings or secrets file",
+    ),
+    // Security lints.
+    e("empty_password", "an empty password hash"),
+    w(
+        "passwordless_sudo",
+        "sudo without a password for a user that is not the deploy user",
+    ),
+    w("firewall_disabled", "the host firewall turned off"),
+    w(
+        "password_authentication_enabled",
+        "SSH logins with a password allowed",
+    ),
+    w("root_login_allowed", "root may log in over SSH with a key"),
+    e(
+        "secret_in_environment",
+        "a secret written into a container's environment",
+    ),
+    w(
+        "sensitive_port_exposed",
+        "a database or similar service published on every address",
+    ),
+    w(
+        "docker_socket_mounted",
+        "the Docker socket mounted into a container",
+    ),
+    w("privileged_container", "a container running privileged"),
 ];
 
 /// The entry for `code`, if it exists.

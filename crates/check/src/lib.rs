@@ -8,8 +8,10 @@
 
 pub mod codes;
 pub mod diagnostic;
+pub mod lockout;
 pub mod render;
 pub mod rules;
+pub mod security;
 
 use std::path::Path as FsPath;
 
@@ -26,6 +28,17 @@ pub struct Report {
     pub source: SourceFile,
     /// Diagnostics in source order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Warnings a host silenced with `allow`, with the reason it gave; not counted, but shown to tools.
+    pub suppressed: Vec<Suppressed>,
+}
+
+/// A warning silenced by an `allow` entry, kept with its reason so reviews and tools can see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The warning.
+    pub diagnostic: Diagnostic,
+    /// The `reason` of the `allow` entry (for a fleet container on several hosts, each host's reason, joined).
+    pub reason: String,
 }
 
 impl Report {
@@ -43,6 +56,11 @@ impl Report {
             .iter()
             .filter(|d| d.severity == Severity::Warning)
             .count()
+    }
+
+    /// Number of warnings silenced by `allow`.
+    pub fn suppressed_count(&self) -> usize {
+        self.suppressed.len()
     }
 
     /// Whether any diagnostic is an error (`pifleet check` exits 1).
@@ -87,8 +105,10 @@ pub fn check_str(text: &str, source_name: &str) -> Report {
 pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>) {
     match model::load_str(text, source_name) {
         Ok(loaded) => {
+            let (diagnostics, suppressed) = check_loaded_with_suppressed(&loaded);
             let report = Report {
-                diagnostics: check_loaded(&loaded),
+                diagnostics,
+                suppressed,
                 source: loaded.source.clone(),
             };
             (report, Some(loaded))
@@ -96,6 +116,7 @@ pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>)
         Err(LoadError::Invalid(invalid)) => {
             let report = Report {
                 diagnostics: invalid.problems.iter().map(Diagnostic::from).collect(),
+                suppressed: Vec::new(),
                 source: invalid.source,
             };
             (report, None)
@@ -108,6 +129,7 @@ pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>)
                     model::Path::root(),
                     format!("unexpected error while loading: {other}"),
                 )],
+                suppressed: Vec::new(),
                 source: SourceFile::new(source_name, text),
             };
             (report, None)
@@ -117,32 +139,68 @@ pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>)
 
 /// Runs every rule on a loaded inventory, drops warnings a host silenced with `allow`, and sorts by position.
 pub fn check_loaded(loaded: &Loaded) -> Vec<Diagnostic> {
+    check_loaded_with_suppressed(loaded).0
+}
+
+/// Like [`check_loaded`], also handing back the silenced warnings with their reasons.
+pub fn check_loaded_with_suppressed(loaded: &Loaded) -> (Vec<Diagnostic>, Vec<Suppressed>) {
     let ctx = Context::new(loaded);
-    let mut out: Vec<Diagnostic> = RULES.iter().flat_map(|rule| (rule.run)(&ctx)).collect();
-    out.retain(|d| !is_allowed(loaded, d));
-    out.sort_by(|a, b| {
+    let mut all: Vec<Diagnostic> = RULES.iter().flat_map(|rule| (rule.run)(&ctx)).collect();
+    all.sort_by(|a, b| {
         (a.span.map_or(usize::MAX, |s| s.start), &a.path, &a.code).cmp(&(
             b.span.map_or(usize::MAX, |s| s.start),
             &b.path,
             &b.code,
         ))
     });
-    out.dedup_by(|a, b| a.code == b.code && a.path == b.path && a.message == b.message);
-    out
+    all.dedup_by(|a, b| a.code == b.code && a.path == b.path && a.message == b.message);
+    let mut out = Vec::new();
+    let mut suppressed = Vec::new();
+    for d in all {
+        match allow_reason(loaded, &d) {
+            Some(reason) => suppressed.push(Suppressed {
+                diagnostic: d,
+                reason,
+            }),
+            None => out.push(d),
+        }
+    }
+    (out, suppressed)
 }
 
-/// A warning about `hosts.<name>…` is dropped when that host lists its code in `allow`. Errors always stay.
-fn is_allowed(loaded: &Loaded, d: &Diagnostic) -> bool {
+/// The reason a warning is silenced, if it is. A warning about `hosts.<name>…` is silenced when that host lists
+/// its code in `allow`; a warning about a fleet container (`containers.<name>…`) when every host it runs on does.
+/// Errors always stay.
+fn allow_reason(loaded: &Loaded, d: &Diagnostic) -> Option<String> {
     if d.severity == Severity::Error {
-        return false;
+        return None;
     }
-    let [model::Segment::Key(top), model::Segment::Key(host), ..] = d.path.segments() else {
-        return false;
-    };
-    top == "hosts"
-        && loaded
-            .fleet
+    let fleet = &loaded.fleet;
+    let reason_on = |host: &str| {
+        fleet
             .hosts
-            .get(host.as_str())
-            .is_some_and(|h| h.allow.iter().any(|a| a.code == d.code))
+            .get(host)
+            .and_then(|h| h.allow.iter().find(|a| a.code == d.code))
+            .map(|a| a.reason.clone())
+    };
+    match d.path.segments() {
+        [model::Segment::Key(top), model::Segment::Key(host), ..] if top == "hosts" => {
+            reason_on(host)
+        }
+        [model::Segment::Key(top), model::Segment::Key(container), ..] if top == "containers" => {
+            let hosts = security::fleet_container_hosts(fleet, container);
+            if hosts.is_empty() {
+                return None;
+            }
+            let mut reasons: Vec<String> = Vec::new();
+            for host in hosts {
+                let reason = reason_on(host.as_str())?;
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                }
+            }
+            Some(reasons.join("; "))
+        }
+        _ => None,
+    }
 }

@@ -131,11 +131,12 @@ pub fn render_human(report: &Report, color: bool) -> String {
     out
 }
 
-/// "fleet.toml: 2 errors, 1 warning" or "fleet.toml: no problems found".
+/// "fleet.toml: 2 errors, 1 warning" or "fleet.toml: no problems found", followed by
+/// " (1 warning silenced by allow)" when a host silenced some.
 pub fn summary(report: &Report) -> String {
     let (e, w) = (report.error_count(), report.warning_count());
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    match (e, w) {
+    let counts = match (e, w) {
         (0, 0) => format!("{}: no problems found", report.source.name),
         (0, w) => format!("{}: {}", report.source.name, plural(w, "warning")),
         (e, 0) => format!("{}: {}", report.source.name, plural(e, "error")),
@@ -145,11 +146,17 @@ pub fn summary(report: &Report) -> String {
             plural(e, "error"),
             plural(w, "warning")
         ),
+    };
+    match report.suppressed_count() {
+        0 => counts,
+        n => format!("{counts} ({} silenced by allow)", plural(n, "warning")),
     }
 }
 
 /// Renders a report as a JSON array of diagnostics: `file`, `line`, `column`, `end_line`, `end_column` (1-based,
-/// `null` when unknown), `path`, `code`, `severity`, `message`, `help`, and `related` places.
+/// `null` when unknown), `path`, `code`, `severity`, `message`, `help`, `related` places, and `suppressed`:
+/// `null`, or `{ "reason": "…" }` for a warning a host silenced with `allow` (listed after the others, so
+/// tools see what was silenced and why; they do not count towards the exit code).
 pub fn render_json(report: &Report) -> Value {
     let pos = |span: Option<model::Span>| {
         span.map(|s| {
@@ -160,10 +167,14 @@ pub fn render_json(report: &Report) -> Value {
             )
         })
     };
-    let items: Vec<Value> = report
-        .diagnostics
+    let active = report.diagnostics.iter().map(|d| (d, None));
+    let silenced = report
+        .suppressed
         .iter()
-        .map(|d| {
+        .map(|s| (&s.diagnostic, Some(json!({ "reason": s.reason }))));
+    let items: Vec<Value> = active
+        .chain(silenced)
+        .map(|(d, suppressed)| {
             let p = pos(d.span);
             let related: Vec<Value> = d
                 .related
@@ -190,6 +201,7 @@ pub fn render_json(report: &Report) -> Value {
                 "message": d.message,
                 "help": d.help,
                 "related": related,
+                "suppressed": suppressed,
             })
         })
         .collect();

@@ -11,6 +11,7 @@ use model::{
 };
 
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::{lockout, security};
 
 /// What a rule can look at: the typed inventory and where each part was written.
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +137,80 @@ pub const RULES: &[Rule] = &[
         name: "board_options",
         run: board_options,
     },
+    // Lockout analysis (crate::lockout).
+    Rule {
+        name: "sshd_enabled",
+        run: lockout::sshd_enabled,
+    },
+    Rule {
+        name: "deploy_login_key",
+        run: lockout::deploy_login_key,
+    },
+    Rule {
+        name: "ssh_user_filters",
+        run: lockout::ssh_user_filters,
+    },
+    Rule {
+        name: "root_login_for_deploy",
+        run: lockout::root_login_for_deploy,
+    },
+    Rule {
+        name: "login_methods",
+        run: lockout::login_methods,
+    },
+    Rule {
+        name: "ssh_firewall",
+        run: lockout::ssh_firewall,
+    },
+    Rule {
+        name: "deploy_port",
+        run: lockout::deploy_port,
+    },
+    Rule {
+        name: "deploy_sudo",
+        run: lockout::deploy_sudo,
+    },
+    Rule {
+        name: "sudo_accounts",
+        run: lockout::sudo_accounts,
+    },
+    Rule {
+        name: "wifi_secret",
+        run: lockout::wifi_secret,
+    },
+    Rule {
+        name: "static_address",
+        run: lockout::static_address,
+    },
+    // Security lints (crate::security).
+    Rule {
+        name: "empty_passwords",
+        run: security::empty_passwords,
+    },
+    Rule {
+        name: "passwordless_sudo",
+        run: security::passwordless_sudo,
+    },
+    Rule {
+        name: "firewall_disabled",
+        run: security::firewall_disabled,
+    },
+    Rule {
+        name: "password_login",
+        run: security::password_login,
+    },
+    Rule {
+        name: "root_login",
+        run: security::root_login,
+    },
+    Rule {
+        name: "container_secrets",
+        run: security::container_secrets,
+    },
+    Rule {
+        name: "container_exposure",
+        run: security::container_exposure,
+    },
 ];
 
 /// `nixos_hardware` needs a profile for the board: nixos-hardware has Pi 3 and Pi 4 profiles only.
@@ -160,11 +235,13 @@ pub fn board_options(ctx: &Context<'_>) -> Vec<Diagnostic> {
     out
 }
 
-fn host_path(name: &HostName) -> Path {
+/// `hosts.<name>`.
+pub(crate) fn host_path(name: &HostName) -> Path {
     Path::root().key("hosts").key(name.as_str())
 }
 
-fn user_path(name: &UserName) -> Path {
+/// `users.<name>`.
+pub(crate) fn user_path(name: &UserName) -> Path {
     Path::root().key("users").key(name.as_str())
 }
 
@@ -329,7 +406,7 @@ pub fn user_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
             );
         }
         if let Some(hash) = &user.hashed_password
-            && !(hash.starts_with('$') || hash == "!" || hash == "*")
+            && !(hash.is_empty() || hash.starts_with('$') || hash == "!" || hash == "*")
         {
             out.push(
                 ctx.at_value(
@@ -719,7 +796,7 @@ pub fn container_images(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     path,
                     format!("image `{image}` uses a moving tag: every pull may run different code"),
                 )
-                .help("pin a version tag (\"name:1.2.3\") or a digest (\"name@sha256:…\")"),
+                .help("pin a digest (\"name:1.2.3@sha256:…\", best: the bytes cannot change) or at least a version tag (\"name:1.2.3\")"),
             );
         }
     };
@@ -770,24 +847,6 @@ pub fn network(ctx: &Context<'_>) -> Vec<Diagnostic> {
                         );
                     }
                 }
-                if let (Some(cidr), Ok(ip)) = (
-                    net.address,
-                    host.address.as_str().parse::<std::net::IpAddr>(),
-                ) && cidr.address != ip
-                {
-                    out.push(
-                        ctx.at_value(
-                            Severity::Warning,
-                            "address_mismatch",
-                            host_path(name).key("address"),
-                            format!(
-                                "host `{name}` is deployed to {ip}, but its static address is {}",
-                                cidr.address
-                            ),
-                        )
-                        .help("make `address` and `network.address` agree, or deploys will reach another machine"),
-                    );
-                }
             }
             AddressMode::Dhcp => {
                 for (field, set) in [
@@ -809,17 +868,6 @@ pub fn network(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     }
                 }
             }
-        }
-        if host.board == Board::Zero2w && host.wifi.is_none() {
-            out.push(
-                ctx.at_value(
-                    Severity::Warning,
-                    "no_network_on_zero2w",
-                    host_path(name).key("board"),
-                    format!("host `{name}` is a Zero 2 W, which has no Ethernet, but sets no `wifi`"),
-                )
-                .help(format!("add `[hosts.{name}.wifi]` with `ssid` and `secrets_file`, or silence this if it uses a USB adapter")),
-            );
         }
     }
     out
@@ -967,6 +1015,7 @@ const MANAGED_SSHD_SETTINGS: &[(&str, &str)] = &[
         "kbd_interactive_authentication",
     ),
     ("AllowUsers", "allow_users"),
+    ("DenyUsers", "deny_users"),
     ("Port", "port"),
     ("AuthorizedKeysFile", "authorized_keys_in_homedir"),
 ];

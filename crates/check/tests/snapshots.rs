@@ -44,11 +44,15 @@ fn json_output() {
     settings().bind(|| insta::assert_snapshot!("check__json_duplicate_host_port", json));
 }
 
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf admin@workstation";
+
 #[test]
-fn warnings_render_as_warnings_and_allow_silences_them() {
-    let base = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[hosts.a.containers.web]\nimage = \"nginx:latest\"\n";
-    let report = check::check_str(base, "w.toml");
-    assert_eq!(report.error_count(), 0);
+fn warnings_render_as_warnings_and_allow_silences_them_with_the_reason_kept() {
+    let base = format!(
+        "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\npermit_root_login = \"no\"\n\n[users.deploy]\nssh_keys = [\"{KEY}\"]\nsudo = \"no-password\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\nusers = [\"deploy\"]\ndeploy = {{ user = \"deploy\" }}\n\n[hosts.a.containers.web]\nimage = \"nginx:latest\"\n"
+    );
+    let report = check::check_str(&base, "w.toml");
+    assert_eq!(report.error_count(), 0, "{:?}", report.diagnostics);
     assert_eq!(report.warning_count(), 1);
     assert_eq!(report.diagnostics[0].code, "unpinned_image");
     assert!(check::render_human(&report, false).contains("unpinned_image"));
@@ -59,6 +63,50 @@ fn warnings_render_as_warnings_and_allow_silences_them() {
     );
     let report = check::check_str(&allowed, "w.toml");
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    assert_eq!(report.suppressed.len(), 1);
+    assert_eq!(report.suppressed[0].diagnostic.code, "unpinned_image");
+    assert_eq!(
+        report.suppressed[0].reason,
+        "lab box, follows upstream on purpose"
+    );
+    let human = check::render_human(&report, false);
+    assert!(
+        human.contains("w.toml: no problems found (1 warning silenced by allow)"),
+        "{human}"
+    );
+    let json = check::render_json(&report);
+    assert_eq!(json[0]["code"], "unpinned_image");
+    assert_eq!(json[0]["severity"], "warning");
+    assert_eq!(
+        json[0]["suppressed"]["reason"],
+        "lab box, follows upstream on purpose"
+    );
+}
+
+#[test]
+fn errors_cannot_be_silenced() {
+    let text = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\nallow = [{ code = \"deploy_user_without_key\", reason = \"I know\" }]\n";
+    let report = check::check_str(text, "e.toml");
+    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert!(codes.contains(&"no_login_method"), "{codes:?}");
+    assert!(codes.contains(&"allow_has_no_effect"), "{codes:?}");
+    assert!(report.suppressed.is_empty());
+}
+
+#[test]
+fn a_fleet_container_warning_is_silenced_only_when_every_host_allows_it() {
+    let hosts = |allow_b: bool| {
+        let allow = "allow = [{ code = \"privileged_container\", reason = \"needs /dev/mem\" }]\n";
+        format!(
+            "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\npermit_root_login = \"no\"\n\n[users.deploy]\nssh_keys = [\"{KEY}\"]\nsudo = \"no-password\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\nusers = [\"deploy\"]\ndeploy = {{ user = \"deploy\" }}\ntags = [\"io\"]\n{allow}\n[hosts.b]\nboard = \"rpi4\"\naddress = \"10.0.0.3\"\nusers = [\"deploy\"]\ndeploy = {{ user = \"deploy\" }}\ntags = [\"io\"]\n{}\n[containers.gpio]\nimage = \"example/gpio:1.0\"\nprivileged = true\nplacement = {{ tags = [\"io\"] }}\n",
+            if allow_b { allow } else { "" }
+        )
+    };
+    let report = check::check_str(&hosts(false), "f.toml");
+    assert_eq!(report.warning_count(), 1, "{:?}", report.diagnostics);
+    let report = check::check_str(&hosts(true), "f.toml");
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    assert_eq!(report.suppressed.len(), 1);
 }
 
 #[test]

@@ -32,6 +32,9 @@ impl Fleet {
     pub fn effective_ssh(&self, host: &Host) -> SshPolicy {
         let mut policy = self.ssh.clone();
         if let Some(o) = &host.ssh {
+            if let Some(v) = o.enable {
+                policy.enable = v;
+            }
             if let Some(v) = o.port {
                 policy.port = v;
             }
@@ -49,6 +52,12 @@ impl Fleet {
             }
             if let Some(v) = &o.allow_users {
                 policy.allow_users = Some(v.clone());
+            }
+            if let Some(v) = &o.deny_users {
+                policy.deny_users = v.clone();
+            }
+            if let Some(v) = o.open_firewall {
+                policy.open_firewall = v;
             }
             if let Some(v) = o.authorized_keys_in_homedir {
                 policy.authorized_keys_in_homedir = v;

@@ -173,6 +173,9 @@ pub enum SshdValue {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshPolicy {
+    /// Run the SSH server (`services.openssh.enable`). pifleet deploys over SSH, so `pifleet check` refuses false: the host could never be deployed again.
+    #[serde(default = "yes")]
+    pub enable: bool,
     /// Port sshd listens on; deploy connects here unless `deploy.port` says otherwise.
     #[serde(default = "default_ssh_port")]
     pub port: Port,
@@ -191,6 +194,12 @@ pub struct SshPolicy {
     /// Users allowed to log in over SSH (`AllowUsers`). Left out, it is derived: the host's users, its deploy user, and root when `permit_root_login` allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_users: Option<Vec<UserName>>,
+    /// Users refused over SSH (`DenyUsers`), checked before `allow_users`. Must never name a host's deploy user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_users: Vec<UserName>,
+    /// Open the SSH port in the host firewall (`services.openssh.openFirewall`). With false and the firewall on, list the port in `firewall.allowed_tcp_ports` yourself, or deploy cannot connect.
+    #[serde(default = "yes")]
+    pub open_firewall: bool,
     /// Also read `~/.ssh/authorized_keys` files. Hardened setups keep this false so only the keys in this inventory work.
     #[serde(default)]
     pub authorized_keys_in_homedir: bool,
@@ -210,12 +219,15 @@ fn default_permit_root_login() -> PermitRootLogin {
 impl Default for SshPolicy {
     fn default() -> Self {
         Self {
+            enable: true,
             port: default_ssh_port(),
             permit_root_login: default_permit_root_login(),
             password_authentication: false,
             kbd_interactive_authentication: false,
             root_keys: Vec::new(),
             allow_users: None,
+            deny_users: Vec::new(),
+            open_firewall: true,
             authorized_keys_in_homedir: false,
             extra_settings: BTreeMap::new(),
         }
@@ -226,6 +238,9 @@ impl Default for SshPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshOverride {
+    /// Run the SSH server on this host. `pifleet check` refuses false: deploy needs SSH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable: Option<bool>,
     /// Port sshd listens on for this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<Port>,
@@ -244,6 +259,12 @@ pub struct SshOverride {
     /// `AllowUsers` for this host, replacing the fleet's (or the derived) list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_users: Option<Vec<UserName>>,
+    /// `DenyUsers` for this host, replacing the fleet's list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_users: Option<Vec<UserName>>,
+    /// Open the SSH port in this host's firewall (`services.openssh.openFirewall`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_firewall: Option<bool>,
     /// Read `~/.ssh/authorized_keys` on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized_keys_in_homedir: Option<bool>,

@@ -26,6 +26,7 @@ const OWNED_SSHD_SETTINGS: &[&str] = &[
     "KbdInteractiveAuthentication",
     "PermitRootLogin",
     "AllowUsers",
+    "DenyUsers",
 ];
 
 /// The entry module of `name`.
@@ -190,6 +191,12 @@ fn ssh(body: &mut AttrSet, fleet: &Fleet, host: &Host) {
     if let Some(allow) = &policy.allow_users {
         settings.set("AllowUsers", strings(allow.iter().map(|u| u.as_str())));
     }
+    if !policy.deny_users.is_empty() {
+        settings.set(
+            "DenyUsers",
+            strings(policy.deny_users.iter().map(|u| u.as_str())),
+        );
+    }
     if !policy.extra_settings.contains_key("X11Forwarding") {
         settings.set("X11Forwarding", false);
     }
@@ -207,9 +214,9 @@ fn ssh(body: &mut AttrSet, fleet: &Fleet, host: &Host) {
     body.set(
         "services.openssh",
         AttrSet::new()
-            .with("enable", true)
+            .with("enable", policy.enable)
             .with("ports", Expr::list([Expr::from(policy.port.get())]))
-            .with("openFirewall", true)
+            .with("openFirewall", policy.open_firewall)
             .with("authorizedKeysInHomedir", policy.authorized_keys_in_homedir)
             .with("settings", settings),
     );

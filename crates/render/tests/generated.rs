@@ -543,9 +543,9 @@ fn ssh(check: &mut Check<'_>, fleet: &Fleet, host: &Host, m: &Value) {
         p.extend_from_slice(field);
         p
     };
-    check.at(m, &o(&["enable"]), Some(true.into()));
+    check.at(m, &o(&["enable"]), Some(policy.enable.into()));
     check.at(m, &o(&["ports"]), Some(json!([policy.port.get()])));
-    check.at(m, &o(&["openFirewall"]), Some(true.into()));
+    check.at(m, &o(&["openFirewall"]), Some(policy.open_firewall.into()));
     check.at(
         m,
         &o(&["authorizedKeysInHomedir"]),
@@ -595,6 +595,16 @@ fn ssh(check: &mut Check<'_>, fleet: &Fleet, host: &Host, m: &Value) {
         "AllowUsers".into(),
         allow.iter().map(|u| Value::from(u.as_str())).collect(),
     );
+    if !policy.deny_users.is_empty() {
+        want.insert(
+            "DenyUsers".into(),
+            policy
+                .deny_users
+                .iter()
+                .map(|u| Value::from(u.as_str()))
+                .collect(),
+        );
+    }
     check.at(m, &o(&["settings"]), Some(Value::Object(want)));
     for key in [
         "PasswordAuthentication",
