@@ -269,10 +269,11 @@ fn sudo_needs_password(user: &User) -> bool {
     }
 }
 
+/// Whether the user has a password it could type: a hash that is not empty and not locked ("!…", "*").
 fn has_password(user: &User) -> bool {
     user.hashed_password
         .as_deref()
-        .is_some_and(|h| !h.is_empty())
+        .is_some_and(|h| !h.is_empty() && !h.starts_with('!') && !h.starts_with('*'))
         || user.hashed_password_file.is_some()
 }
 
@@ -317,7 +318,12 @@ pub fn sudo_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
             .fleet
             .hosts
             .iter()
-            .filter(|(_, h)| h.users.contains(user_name))
+            // Keys may live in home directories there; and a deploy user gets `deploy_user_without_key`.
+            .filter(|(_, h)| {
+                h.users.contains(user_name)
+                    && h.deploy.user != *user_name
+                    && !ctx.fleet.effective_ssh(h).authorized_keys_in_homedir
+            })
             .map(|(n, _)| n.as_str())
             .collect();
         if hosts.is_empty() {

@@ -380,7 +380,7 @@ pub fn deploy_user(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     Severity::Error,
                     "deploy_user_without_sudo",
                     path,
-                    format!("deploy user `{user}` has no sudo rights, so it cannot activate a new system"),
+                    format!("host `{host_name}` is deployed as `{user}`, which has no sudo rights: deploy could copy the new system but never activate it"),
                 )
                 .help(format!("set `sudo = \"no-password\"` in `[users.{user}]`")),
             );

@@ -1,0 +1,639 @@
+//! The lockout analysis and the security lints, rule by rule: a table of (code, inventory that triggers it,
+//! nearest inventory that does not), a matrix of lockout scenarios that must all be refused and safe variants
+//! that must all pass, and the hardened setup careful operators use, which must be spotless.
+//!
+//! Inventories are built from a hardened base ([`Inv::hardened`]) by small edits, so each case shows exactly
+//! what it changes.
+
+use check::{Diagnostic, Severity};
+
+const KEY_ADMIN: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqeFyT5oHWhCY/SKllnU80NkJK46f+SBkowTwVuJjhq admin@workstation";
+const KEY_DEPLOY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIJtPll8LZfFkY+7Pe4jvSqlS/m6qdMos/rZ/8KtD5+1 deploy@workstation";
+const KEY_ROOT: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@workstation";
+
+/// An inventory with one host, as lines per table.
+#[derive(Clone)]
+struct Inv {
+    ssh: Vec<String>,
+    admin: Vec<String>,
+    deploy: Vec<String>,
+    host: Vec<String>,
+    /// Whole extra tables (containers, host sub-tables), appended as written.
+    tail: String,
+}
+
+fn keys(key: &str) -> String {
+    format!("ssh_keys = [\"{key}\"]")
+}
+
+impl Inv {
+    /// Key-only SSH for one admin user (sudo with a password), root login off, firewall on, a non-root deploy
+    /// user with NOPASSWD sudo.
+    fn hardened() -> Self {
+        Self {
+            ssh: vec![
+                "permit_root_login = \"no\"".into(),
+                "password_authentication = false".into(),
+            ],
+            admin: vec![
+                keys(KEY_ADMIN),
+                "groups = [\"wheel\"]".into(),
+                "hashed_password_file = \"/var/lib/secrets/admin.hash\"".into(),
+                "sudo = \"password\"".into(),
+            ],
+            deploy: vec![keys(KEY_DEPLOY), "sudo = \"no-password\"".into()],
+            host: vec![
+                "board = \"rpi4\"".into(),
+                "address = \"192.168.1.10\"".into(),
+                "users = [\"admin\", \"deploy\"]".into(),
+                "deploy = { user = \"deploy\" }".into(),
+                "firewall = { enable = true }".into(),
+            ],
+            tail: String::new(),
+        }
+    }
+
+    fn toml(&self) -> String {
+        let table = |name: &str, lines: &[String]| format!("[{name}]\n{}\n\n", lines.join("\n"));
+        format!(
+            "[fleet]\nstate_version = \"26.05\"\n\n{}{}{}{}{}",
+            table("ssh", &self.ssh),
+            table("users.admin", &self.admin),
+            table("users.deploy", &self.deploy),
+            table("hosts.box", &self.host),
+            self.tail
+        )
+    }
+
+    /// Replaces the line of `table` starting with `key =` (or adds it).
+    fn set(mut self, table: &str, key: &str, value: &str) -> Self {
+        let lines = match table {
+            "ssh" => &mut self.ssh,
+            "admin" => &mut self.admin,
+            "deploy" => &mut self.deploy,
+            "host" => &mut self.host,
+            other => panic!("no table {other}"),
+        };
+        let prefix = format!("{key} =");
+        lines.retain(|l| !l.starts_with(&prefix));
+        lines.push(format!("{key} = {value}"));
+        self
+    }
+
+    /// Removes the line of `table` starting with `key =`.
+    fn unset(mut self, table: &str, key: &str) -> Self {
+        let lines = match table {
+            "ssh" => &mut self.ssh,
+            "admin" => &mut self.admin,
+            "deploy" => &mut self.deploy,
+            "host" => &mut self.host,
+            other => panic!("no table {other}"),
+        };
+        let prefix = format!("{key} =");
+        lines.retain(|l| !l.starts_with(&prefix));
+        self
+    }
+
+    fn tail(mut self, text: &str) -> Self {
+        self.tail.push_str(text);
+        self.tail.push('\n');
+        self
+    }
+
+    /// Deploy as root with a root key, root login by key allowed.
+    fn root_deploy(self) -> Self {
+        self.set("host", "deploy", "{ user = \"root\" }")
+            .set("ssh", "permit_root_login", "\"prohibit-password\"")
+            .set("ssh", "root_keys", &format!("[\"{KEY_ROOT}\"]"))
+    }
+
+    fn check(&self) -> check::Report {
+        check::check_str(&self.toml(), "fleet.toml")
+    }
+}
+
+fn codes(diagnostics: &[Diagnostic]) -> Vec<String> {
+    diagnostics.iter().map(|d| d.code.clone()).collect()
+}
+
+fn explain(inv: &Inv, report: &check::Report) -> String {
+    format!(
+        "{}\n--- diagnostics:\n{}",
+        inv.toml(),
+        check::render_human(report, false)
+    )
+}
+
+#[test]
+fn the_hardened_setup_passes_clean() {
+    let inv = Inv::hardened();
+    let report = inv.check();
+    assert!(
+        report.diagnostics.is_empty() && report.suppressed.is_empty(),
+        "{}",
+        explain(&inv, &report)
+    );
+}
+
+/// Lockout scenarios: each must be refused with its own code, as an error.
+fn lockouts() -> Vec<(&'static str, &'static str, Inv)> {
+    let h = Inv::hardened;
+    vec![
+        (
+            "sshd off fleet-wide",
+            "sshd_disabled",
+            h().set("ssh", "enable", "false"),
+        ),
+        (
+            "sshd off on the host",
+            "sshd_disabled",
+            h().tail("[hosts.box.ssh]\nenable = false\n"),
+        ),
+        (
+            "deploy user without a key",
+            "deploy_user_without_key",
+            h().set("deploy", "ssh_keys", "[]"),
+        ),
+        (
+            "root deploys without root keys",
+            "deploy_user_without_key",
+            h().root_deploy().unset("ssh", "root_keys"),
+        ),
+        (
+            "host root_keys emptied for a root deploy",
+            "deploy_user_without_key",
+            h().root_deploy().tail("[hosts.box.ssh]\nroot_keys = []\n"),
+        ),
+        (
+            "allow_users without the deploy user",
+            "deploy_user_not_allowed",
+            h().set("ssh", "allow_users", "[\"admin\"]"),
+        ),
+        (
+            "host allow_users without the deploy user",
+            "deploy_user_not_allowed",
+            h().tail("[hosts.box.ssh]\nallow_users = [\"admin\"]\n"),
+        ),
+        (
+            "deny_users names the deploy user",
+            "deploy_user_not_allowed",
+            h().set("ssh", "deny_users", "[\"deploy\"]"),
+        ),
+        (
+            "host deny_users names root, which deploys",
+            "deploy_user_not_allowed",
+            h().root_deploy()
+                .tail("[hosts.box.ssh]\ndeny_users = [\"root\"]\n"),
+        ),
+        (
+            "root deploys, root login off",
+            "root_deploy_login_disabled",
+            h().root_deploy().set("ssh", "permit_root_login", "\"no\""),
+        ),
+        (
+            "root deploys, root login off on the host",
+            "root_deploy_login_disabled",
+            h().root_deploy()
+                .tail("[hosts.box.ssh]\npermit_root_login = \"no\"\n"),
+        ),
+        (
+            "no keys for anyone, passwords off",
+            "no_login_method",
+            h().set("admin", "ssh_keys", "[]")
+                .set("deploy", "ssh_keys", "[]"),
+        ),
+        (
+            "ssh not opened in the firewall",
+            "ssh_port_closed",
+            h().set("ssh", "open_firewall", "false"),
+        ),
+        (
+            "moved ssh port not opened, old one listed",
+            "ssh_port_closed",
+            h().set("ssh", "open_firewall", "false")
+                .set("ssh", "port", "2222")
+                .set(
+                    "host",
+                    "firewall",
+                    "{ enable = true, allowed_tcp_ports = [22] }",
+                ),
+        ),
+        (
+            "deploy targets another port",
+            "deploy_port_mismatch",
+            h().set("host", "deploy", "{ user = \"deploy\", port = 2222 }"),
+        ),
+        (
+            "sshd moves port, deploy stays on the old one",
+            "deploy_port_mismatch",
+            h().set("host", "deploy", "{ user = \"deploy\", port = 22 }")
+                .tail("[hosts.box.ssh]\nport = 2222\n"),
+        ),
+        (
+            "deploy user without sudo",
+            "deploy_user_without_sudo",
+            h().unset("deploy", "sudo"),
+        ),
+        (
+            "deploy user needs a sudo password it has not got",
+            "deploy_sudo_needs_password",
+            h().set("deploy", "sudo", "\"password\""),
+        ),
+        (
+            "deploy user in wheel only, no password",
+            "deploy_sudo_needs_password",
+            h().unset("deploy", "sudo")
+                .set("deploy", "groups", "[\"wheel\"]"),
+        ),
+        (
+            "admin sudoer without key or password",
+            "sudo_user_without_credentials",
+            h().set("admin", "ssh_keys", "[]")
+                .unset("admin", "hashed_password_file")
+                .unset("admin", "sudo"),
+        ),
+        (
+            "Zero 2 W without wifi",
+            "wifi_secret_missing",
+            h().set("host", "board", "\"zero2w\""),
+        ),
+        (
+            "wlan0 as the only interface, no wifi",
+            "wifi_secret_missing",
+            h().set("host", "network", "{ interface = \"wlan0\" }"),
+        ),
+        (
+            "Zero 2 W with an empty secrets file",
+            "wifi_secret_missing",
+            h().set("host", "board", "\"zero2w\"")
+                .tail("[hosts.box.wifi]\nssid = \"home\"\nsecrets_file = \"\"\n"),
+        ),
+        (
+            "static address moves away from the deploy address",
+            "address_mismatch",
+            h().set(
+                "host",
+                "network",
+                "{ mode = \"static\", address = \"192.168.1.20/24\", gateway = \"192.168.1.1\" }",
+            ),
+        ),
+        (
+            "deploy user not on the host",
+            "deploy_user_not_on_host",
+            h().set("host", "users", "[\"admin\"]"),
+        ),
+        (
+            "deploy user not defined",
+            "unknown_deploy_user",
+            h().set("host", "deploy", "{ user = \"ghost\" }"),
+        ),
+    ]
+}
+
+/// Variants that change something near a lockout without causing one.
+fn safe_variants() -> Vec<(&'static str, Inv)> {
+    let h = Inv::hardened;
+    vec![
+        ("the hardened base", h()),
+        ("root deploys with a root key", h().root_deploy()),
+        (
+            "ssh not auto-opened but listed by hand",
+            h().set("ssh", "open_firewall", "false").set(
+                "host",
+                "firewall",
+                "{ enable = true, allowed_tcp_ports = [22] }",
+            ),
+        ),
+        (
+            "moved ssh port, deploy follows it",
+            h().set("ssh", "port", "2222").set(
+                "host",
+                "deploy",
+                "{ user = \"deploy\", port = 2222 }",
+            ),
+        ),
+        (
+            "static address equal to the deploy address",
+            h().set(
+                "host",
+                "network",
+                "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }",
+            ),
+        ),
+        (
+            "NAT: public deploy address forwarded to a private static one",
+            h().set("host", "address", "\"203.0.113.5\"").set(
+                "host",
+                "network",
+                "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }",
+            ),
+        ),
+        (
+            "Zero 2 W with wifi",
+            h().set("host", "board", "\"zero2w\"").tail(
+                "[hosts.box.wifi]\nssid = \"home\"\nsecrets_file = \"/var/lib/secrets/wifi\"\n",
+            ),
+        ),
+        (
+            "Zero 2 W with a USB Ethernet adapter",
+            h().set("host", "board", "\"zero2w\"").set(
+                "host",
+                "network",
+                "{ interface = \"enx001122334455\" }",
+            ),
+        ),
+        (
+            "explicit allow_users with the deploy user",
+            h().set("ssh", "allow_users", "[\"admin\", \"deploy\"]"),
+        ),
+        (
+            "deny_users shutting out someone else",
+            h().set("ssh", "deny_users", "[\"admin\"]"),
+        ),
+        (
+            "deploy user in wheel with no-password sudo",
+            h().set("deploy", "groups", "[\"wheel\"]"),
+        ),
+        (
+            "admin without key but with a password",
+            h().set("admin", "ssh_keys", "[]"),
+        ),
+        (
+            "deploy address is a DNS name",
+            h().set("host", "address", "\"box.lan\"").set(
+                "host",
+                "network",
+                "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }",
+            ),
+        ),
+        (
+            "keys in home directories, none in the inventory for deploy",
+            h().set("deploy", "ssh_keys", "[]")
+                .set("ssh", "authorized_keys_in_homedir", "true"),
+        ),
+    ]
+}
+
+#[test]
+fn every_lockout_scenario_is_refused_with_its_code() {
+    let scenarios = lockouts();
+    assert!(scenarios.len() >= 20, "{} scenarios", scenarios.len());
+    let mut failures = Vec::new();
+    for (what, code, inv) in &scenarios {
+        let report = inv.check();
+        let hit = report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == *code && d.severity == Severity::Error);
+        if !hit || !report.has_errors() {
+            failures.push(format!(
+                "{what}: expected {code}\n{}",
+                explain(inv, &report)
+            ));
+            continue;
+        }
+        // The message names the host; every lockout error has a fix.
+        for d in report.diagnostics.iter().filter(|d| d.code == *code) {
+            if !(d.message.contains("box") || d.message.contains("admin")) || d.help.is_none() {
+                failures.push(format!(
+                    "{what}: {d:?} does not name the host or has no fix"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_safe_variant_is_accepted() {
+    let variants = safe_variants();
+    assert!(variants.len() >= 10, "{} variants", variants.len());
+    let mut failures = Vec::new();
+    for (what, inv) in &variants {
+        let report = inv.check();
+        if report.has_errors() {
+            failures.push(format!(
+                "{what}: {:?}\n{}",
+                codes(&report.diagnostics),
+                explain(inv, &report)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+const POSTGRES: &str = "[hosts.box.containers.db]\nimage = \"postgres:17.2\"\n";
+
+/// (code, triggers it, nearest inventory that does not). Lockout codes are covered by the matrix above too;
+/// each also has a row here, so every rule has its pair.
+fn table() -> Vec<(&'static str, Inv, Inv)> {
+    let h = Inv::hardened;
+    vec![
+        ("sshd_disabled", h().set("ssh", "enable", "false"), h().set("ssh", "enable", "true")),
+        (
+            "deploy_user_without_key",
+            h().set("deploy", "ssh_keys", "[]"),
+            h(),
+        ),
+        (
+            "deploy_user_not_allowed",
+            h().set("ssh", "allow_users", "[\"admin\"]"),
+            h().set("ssh", "allow_users", "[\"deploy\"]"),
+        ),
+        (
+            "root_deploy_login_disabled",
+            h().root_deploy().set("ssh", "permit_root_login", "\"no\""),
+            h().set("ssh", "permit_root_login", "\"no\""),
+        ),
+        (
+            "no_login_method",
+            h().set("admin", "ssh_keys", "[]").set("deploy", "ssh_keys", "[]"),
+            h().set("admin", "ssh_keys", "[]"),
+        ),
+        (
+            "ssh_port_closed",
+            h().set("ssh", "open_firewall", "false"),
+            h().set("ssh", "open_firewall", "true"),
+        ),
+        (
+            "deploy_port_mismatch",
+            h().set("host", "deploy", "{ user = \"deploy\", port = 2222 }"),
+            h().set("host", "deploy", "{ user = \"deploy\", port = 22 }"),
+        ),
+        ("deploy_user_without_sudo", h().unset("deploy", "sudo"), h()),
+        (
+            "deploy_sudo_needs_password",
+            h().set("deploy", "sudo", "\"password\""),
+            h().set("deploy", "sudo", "\"password\"")
+                .set("deploy", "hashed_password_file", "\"/var/lib/secrets/deploy.hash\""),
+        ),
+        (
+            "sudo_user_without_credentials",
+            h().set("admin", "ssh_keys", "[]")
+                .unset("admin", "hashed_password_file")
+                .unset("admin", "sudo"),
+            h().unset("admin", "hashed_password_file").unset("admin", "sudo"),
+        ),
+        (
+            "wifi_secret_missing",
+            h().set("host", "board", "\"zero2w\""),
+            h().set("host", "board", "\"zero2w\"").tail(
+                "[hosts.box.wifi]\nssid = \"home\"\nsecrets_file = \"/var/lib/secrets/wifi\"\n",
+            ),
+        ),
+        (
+            "address_mismatch",
+            h().set("host", "network", "{ mode = \"static\", address = \"192.168.1.20/24\", gateway = \"192.168.1.1\" }"),
+            h().set("host", "network", "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }"),
+        ),
+        (
+            "empty_password",
+            h().set("admin", "hashed_password", "\"\"").unset("admin", "hashed_password_file"),
+            h().set("admin", "hashed_password", "\"!\"")
+                .unset("admin", "hashed_password_file"),
+        ),
+        (
+            "plaintext_password",
+            h().set("admin", "hashed_password", "\"hunter2\"").unset("admin", "hashed_password_file"),
+            h().set("admin", "hashed_password", "\"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\"")
+                .unset("admin", "hashed_password_file"),
+        ),
+        (
+            "passwordless_sudo",
+            h().set("admin", "sudo", "\"no-password\""),
+            h(),
+        ),
+        (
+            "firewall_disabled",
+            h().set("host", "firewall", "{ enable = false }"),
+            h().set("host", "firewall", "{ enable = true }"),
+        ),
+        (
+            "password_authentication_enabled",
+            h().set("ssh", "password_authentication", "true"),
+            h().set("ssh", "password_authentication", "false"),
+        ),
+        (
+            "root_login_allowed",
+            h().set("ssh", "permit_root_login", "\"prohibit-password\"")
+                .set("ssh", "root_keys", &format!("[\"{KEY_ROOT}\"]")),
+            h().set("ssh", "root_keys", &format!("[\"{KEY_ROOT}\"]")),
+        ),
+        (
+            "unpinned_image",
+            h().tail("[hosts.box.containers.web]\nimage = \"nginx:latest\"\n"),
+            h().tail("[hosts.box.containers.web]\nimage = \"nginx:1.27.3@sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n"),
+        ),
+        (
+            "secret_in_environment",
+            h().tail(&format!("{POSTGRES}environment = {{ POSTGRES_PASSWORD = \"hunter2\" }}\n")),
+            h().tail(&format!("{POSTGRES}environment = {{ POSTGRES_PASSWORD_FILE = \"/run/secrets/db\" }}\nenvironment_files = [\"/var/lib/secrets/db.env\"]\n")),
+        ),
+        (
+            "sensitive_port_exposed",
+            h().tail(&format!("{POSTGRES}ports = [\"5432:5432\"]\n")),
+            h().tail(&format!("{POSTGRES}ports = [\"127.0.0.1:5432:5432\"]\n")),
+        ),
+        (
+            "docker_socket_mounted",
+            h().tail("[hosts.box.containers.ui]\nimage = \"portainer/portainer-ce:2.21.4\"\nvolumes = [\"/var/run/docker.sock:/var/run/docker.sock\"]\n"),
+            h().tail("[hosts.box.containers.ui]\nimage = \"portainer/portainer-ce:2.21.4\"\nvolumes = [\"/srv/portainer:/data\"]\n"),
+        ),
+        (
+            "privileged_container",
+            h().tail("[hosts.box.containers.io]\nimage = \"example/gpio:1.0\"\nprivileged = true\n"),
+            h().tail("[hosts.box.containers.io]\nimage = \"example/gpio:1.0\"\nextra_options = [\"--device=/dev/gpiomem\"]\n"),
+        ),
+    ]
+}
+
+#[test]
+fn every_rule_fires_on_its_bad_inventory_and_not_on_its_good_one() {
+    let mut failures = Vec::new();
+    for (code, bad, good) in table() {
+        let info = check::codes::lookup(code).unwrap_or_else(|| panic!("{code} is not in CODES"));
+        let report = bad.check();
+        if !report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == code && d.severity == info.severity)
+        {
+            failures.push(format!(
+                "{code}: bad inventory does not trigger it\n{}",
+                explain(&bad, &report)
+            ));
+        }
+        let report = good.check();
+        if report.diagnostics.iter().any(|d| d.code == code) || report.has_errors() {
+            failures.push(format!(
+                "{code}: good inventory is not clean of it\n{}",
+                explain(&good, &report)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_lockout_and_security_code_has_a_row() {
+    let rows: Vec<&str> = table().iter().map(|(c, _, _)| *c).collect();
+    let first = check::codes::CODES
+        .iter()
+        .position(|c| c.code == "sshd_disabled")
+        .expect("lockout codes are listed");
+    for info in &check::codes::CODES[first..] {
+        assert!(
+            rows.contains(&info.code),
+            "{} has no row in table()",
+            info.code
+        );
+    }
+}
+
+#[test]
+fn secret_names_are_matched_by_word() {
+    let env = |key: &str| {
+        Inv::hardened().tail(&format!(
+            "{POSTGRES}environment = {{ {key} = \"literal\" }}\n"
+        ))
+    };
+    for key in [
+        "DB_PASSWORD",
+        "api_key",
+        "APIKEY",
+        "GITHUB_TOKEN",
+        "client-secret",
+        "MQTT_PASSWD",
+    ] {
+        let report = env(key).check();
+        assert!(
+            codes(&report.diagnostics).contains(&"secret_in_environment".to_owned()),
+            "{key} should be a secret"
+        );
+    }
+    for key in [
+        "TZ",
+        "KEYBOARD_LAYOUT",
+        "PASSWORD_FILE",
+        "TOKEN_PATH",
+        "MONKEYS",
+    ] {
+        let report = env(key).check();
+        assert!(
+            !codes(&report.diagnostics).contains(&"secret_in_environment".to_owned()),
+            "{key} is not a secret"
+        );
+    }
+}
+
+#[test]
+fn lockout_errors_are_refused_even_when_allowed() {
+    let inv = Inv::hardened().set("deploy", "ssh_keys", "[]").set(
+        "host",
+        "allow",
+        "[{ code = \"deploy_user_without_key\", reason = \"trust me\" }]",
+    );
+    let report = inv.check();
+    assert!(codes(&report.diagnostics).contains(&"deploy_user_without_key".to_owned()));
+    assert!(report.suppressed.is_empty());
+}
