@@ -141,7 +141,11 @@ pub fn ssh_user_filters(ctx: &Context<'_>) -> Vec<Diagnostic> {
     for (name, host) in &ctx.fleet.hosts {
         let policy = ctx.fleet.effective_ssh(host);
         let user = &host.deploy.user;
+        // The derived list lacks the deploy user only for root with root logins off: `root_deploy_login_disabled`.
+        let explicit = ctx.fleet.ssh.allow_users.is_some()
+            || host.ssh.as_ref().is_some_and(|o| o.allow_users.is_some());
         if let Some(allow) = &policy.allow_users
+            && explicit
             && !allow.contains(user)
         {
             out.push(
@@ -196,7 +200,11 @@ pub fn login_methods(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (name, host) in &ctx.fleet.hosts {
         let policy = ctx.fleet.effective_ssh(host);
-        if policy.enable && nobody_can_log_in(ctx, host, &policy) {
+        // Root keys shut out by `permit_root_login = "no"` on a root deploy: `root_deploy_login_disabled` says it.
+        let root_shut_out = host.deploy.user.is_root()
+            && policy.permit_root_login == PermitRootLogin::No
+            && !policy.root_keys.is_empty();
+        if policy.enable && !root_shut_out && nobody_can_log_in(ctx, host, &policy) {
             out.push(
                 lockout(
                     "no_login_method",

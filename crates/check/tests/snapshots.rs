@@ -28,6 +28,8 @@ fn human_output() {
         "permit_root_login_yes",
         "wifi_plaintext_psk",
         "unknown_user",
+        "lockout_root_login_off",
+        "container_secret_in_environment",
     ] {
         let (text, file) = case(name);
         let report = check::check_str(&text, &file);
