@@ -73,12 +73,13 @@ fn warnings_alone_exit_0() {
     let path = dir.path().join("fleet.toml");
     std::fs::write(
         &path,
-        "[fleet]\nstate_version = \"26.05\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[hosts.a.containers.web]\nimage = \"nginx:latest\"\n",
+        "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\nroot_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqeFyT5oHWhCY/SKllnU80NkJK46f+SBkowTwVuJjhq eduardo@hhlab\"]\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[hosts.a.containers.web]\nimage = \"nginx:latest\"\n",
     )
     .expect("write");
     let out = pifleet(&["check", "-f", path.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("warning[unpinned_image]"));
+    assert!(stdout(&out).contains("warning[root_login_allowed]"));
 }
 
 #[test]
