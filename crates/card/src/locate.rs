@@ -252,7 +252,8 @@ fn partition_node(view: &SystemView, disk: &Device, start: u64) -> Option<PathBu
     view.partitions(&disk.name).into_iter().find_map(|child| {
         let sectors =
             fs::read_to_string(view.sys.join("class/block").join(&child).join("start")).ok()?;
-        (sectors.trim().parse::<u64>().ok()? * 512 == start)
-            .then(|| PathBuf::from("/dev").join(&child))
+        let node = PathBuf::from("/dev").join(&child);
+        // Without udev (containers) sysfs may list a partition that has no node in /dev.
+        (sectors.trim().parse::<u64>().ok()? * 512 == start && node.exists()).then_some(node)
     })
 }

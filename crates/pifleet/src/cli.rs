@@ -40,6 +40,8 @@ enum Command {
     Image(command::image::Args),
     /// Check that this workstation can build, flash and deploy: Nix, flakes, aarch64, SSH keys, disk.
     Doctor(command::doctor::Args),
+    /// Put SSH keys on a NixOS card or image while it is out of the machine (`keys inject`).
+    Keys(command::keys::Args),
 }
 
 /// What a subcommand reports back: success, or "ran, but found problems" (exit 1).
@@ -61,6 +63,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Flash(args) => command::flash::run(args),
         Command::Image(args) => command::image::run(args),
         Command::Doctor(args) => command::doctor::run(args),
+        Command::Keys(args) => command::keys::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

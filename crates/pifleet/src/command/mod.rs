@@ -6,4 +6,5 @@ pub(crate) mod doctor;
 pub(crate) mod flash;
 pub(crate) mod generate;
 pub(crate) mod image;
+pub(crate) mod keys;
 pub(crate) mod schema;

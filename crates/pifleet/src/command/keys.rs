@@ -1,0 +1,314 @@
+//! `pifleet keys inject DEVICE`: add SSH public keys to a user's `authorized_keys` on a NixOS card or
+//! image while it is in the workstation, so a stock NixOS SD image answers to the operator on boot.
+//!
+//! The card crate does the work; this file gathers the keys (files, or the inventory's deploy keys for
+//! a host), shows what will change, asks before writing to a block device, and prints what it wrote.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use card::{Attrs, InjectError, Plan, Request};
+use flash::SystemView;
+use model::SshPublicKey;
+
+use crate::cli::Outcome;
+use crate::command::flash::human;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the keys are in place (added now or already there)
+  1  nothing written: the home directory does not exist yet (see --create-home), or not confirmed
+  2  refused or failed: mounted or system device, no NixOS ext4 root, unreadable key or inventory";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysCommand {
+    /// Add SSH public keys to a user's authorized_keys on a NixOS SD card or image, without booting
+    /// it: the card's ext4 root is found and edited with debugfs (or mounted when debugfs is missing).
+    Inject(InjectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+struct InjectArgs {
+    /// The card (`/dev/sdX`, `/dev/mmcblkN`), its root partition, or an image file (whole image or
+    /// a bare ext4 file system). The ext4 root partition is found by its superblock, not its label.
+    device: PathBuf,
+    /// Whose authorized_keys to edit (`nixos` on the stock NixOS image).
+    #[arg(long, default_value = "nixos", value_name = "NAME")]
+    user: String,
+    /// A public key file (`~/.ssh/id_ed25519.pub`); every key line in it is added. Repeat for more.
+    #[arg(
+        long = "key",
+        value_name = "FILE",
+        required_unless_present = "from_inventory"
+    )]
+    keys: Vec<PathBuf>,
+    /// Add the keys HOST's deploy user logs in with in the inventory (`ssh.root_keys` when it
+    /// deploys as root), so the first deploy can reach the machine.
+    #[arg(long, value_name = "HOST")]
+    from_inventory: Option<String>,
+    /// The inventory for --from-inventory.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "fleet.toml",
+        value_name = "PATH"
+    )]
+    file: PathBuf,
+    /// Owner of ~/.ssh and authorized_keys (1000 is the stock image's `nixos`).
+    #[arg(long, default_value_t = 1000)]
+    uid: u32,
+    /// Their group (100 is `users` on NixOS).
+    #[arg(long, default_value_t = 100)]
+    gid: u32,
+    /// Create /home/USER (owned by UID:GID, mode 700) when the card was never booted, instead of
+    /// stopping with an explanation.
+    #[arg(long)]
+    create_home: bool,
+    /// Don't ask before writing to a block device.
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    match args.command {
+        KeysCommand::Inject(args) => inject(args),
+    }
+}
+
+fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
+    let mut keys = Vec::new();
+    for file in &args.keys {
+        keys.extend(keys_from_file(file)?);
+    }
+    if let Some(host) = &args.from_inventory {
+        keys.extend(keys_from_inventory(&args.file, host)?);
+    }
+
+    let view = SystemView::live();
+    let root = card::locate(&view, &args.device)?;
+    let mut editor = card::open(&root)?;
+    let method = editor.method();
+    if !method.starts_with("debugfs") {
+        eprintln!(
+            "debugfs (e2fsprogs) was not found, so {} is mounted to edit it; install e2fsprogs to edit without mounting",
+            root.shown
+        );
+    }
+    let request = Request {
+        user: args.user.clone(),
+        uid: args.uid,
+        gid: args.gid,
+        create_home: args.create_home,
+        keys,
+    };
+    let plan = match card::plan(editor.as_mut(), &root.shown, &request) {
+        Ok(plan) => plan,
+        Err(err @ InjectError::NoHome { .. }) => {
+            eprintln!("{err}");
+            return Ok(Outcome::Problems);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let label = if root.label.is_empty() {
+        String::new()
+    } else {
+        format!(" (label {})", root.label)
+    };
+    println!("{}{label}: NixOS root, edited with {method}", root.shown);
+    if let Some(owner) = plan.home_owner_differs {
+        eprintln!(
+            "warning: {} is owned by {}:{}, not {}:{}; pass --uid/--gid if {} has other ids",
+            plan.home, owner.uid, owner.gid, args.uid, args.gid, plan.user
+        );
+    }
+
+    if !plan.changes_anything() {
+        for line in describe(&plan, false) {
+            println!("  {line}");
+        }
+        println!("nothing to do: every key is already in {}", plan.file);
+        return Ok(Outcome::Clean);
+    }
+    if let Some(device) = &root.device
+        && !args.yes
+    {
+        println!("will change:");
+        for line in describe(&plan, false) {
+            println!("  {line}");
+        }
+        if !confirm(&root.shown, device)? {
+            eprintln!("aborted; nothing was written");
+            return Ok(Outcome::Problems);
+        }
+    }
+    card::apply(editor.as_mut(), &root.shown, &plan)?;
+    drop(editor);
+    for line in describe(&plan, true) {
+        println!("  {line}");
+    }
+    Ok(Outcome::Clean)
+}
+
+fn attrs(a: Attrs) -> String {
+    format!("owner {}:{}, mode {:o}", a.uid, a.gid, a.mode)
+}
+
+/// One line per change (or per thing already right), in the past tense once `done`.
+fn describe(plan: &Plan, done: bool) -> Vec<String> {
+    let verb = |future: &str, past: &str| if done { past } else { future }.to_owned();
+    let mut out = Vec::new();
+    if plan.create_home {
+        out.push(format!(
+            "{} {} ({})",
+            verb("create", "created"),
+            plan.home,
+            attrs(plan.dir_attrs)
+        ));
+    }
+    match plan.ssh_dir_now {
+        None => out.push(format!(
+            "{} {} ({})",
+            verb("create", "created"),
+            plan.ssh_dir,
+            attrs(plan.dir_attrs)
+        )),
+        Some(now) if now != plan.dir_attrs => out.push(format!(
+            "{} {} ({}, was {})",
+            verb("fix", "fixed"),
+            plan.ssh_dir,
+            attrs(plan.dir_attrs),
+            attrs(now)
+        )),
+        Some(_) => out.push(format!("kept {} ({})", plan.ssh_dir, attrs(plan.dir_attrs))),
+    }
+    let file_line = match plan.file_now {
+        None => format!(
+            "{} {} ({})",
+            verb("write", "wrote"),
+            plan.file,
+            attrs(plan.file_attrs)
+        ),
+        Some(_) if !plan.added.is_empty() => format!(
+            "{} {} ({})",
+            verb("rewrite", "rewrote"),
+            plan.file,
+            attrs(plan.file_attrs)
+        ),
+        Some(now) if now != plan.file_attrs => format!(
+            "{} {} ({}, was {})",
+            verb("fix", "fixed"),
+            plan.file,
+            attrs(plan.file_attrs),
+            attrs(now)
+        ),
+        Some(_) => format!("kept {} ({})", plan.file, attrs(plan.file_attrs)),
+    };
+    out.push(file_line);
+    for key in &plan.added {
+        out.push(format!("{} {}", verb("add    ", "added  "), key_line(key)));
+    }
+    for key in &plan.present {
+        out.push(format!("present {}", key_line(key)));
+    }
+    out
+}
+
+fn key_line(key: &SshPublicKey) -> String {
+    let comment = key.comment();
+    if comment.is_empty() {
+        format!("{} {}", key.fingerprint(), key.algorithm())
+    } else {
+        format!("{} {} {comment}", key.fingerprint(), key.algorithm())
+    }
+}
+
+/// Every key line of a `.pub` file (blank lines and `#` comments skipped).
+fn keys_from_file(path: &Path) -> anyhow::Result<Vec<SshPublicKey>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let mut keys = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key: SshPublicKey = line.parse().map_err(|e: model::NameError| {
+            anyhow::anyhow!("{}:{}: {}", path.display(), i + 1, e.message)
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        bail!("{} holds no public key", path.display());
+    }
+    Ok(keys)
+}
+
+/// The keys `host`'s deploy user logs in with: that user's `ssh_keys`, or the host's effective
+/// `ssh.root_keys` when it deploys as root.
+fn keys_from_inventory(path: &Path, host: &str) -> anyhow::Result<Vec<SshPublicKey>> {
+    let loaded = model::load(path).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; `pifleet check -f {}` shows every problem",
+            path.display()
+        )
+    })?;
+    let fleet = &loaded.fleet;
+    let Some((name, entry)) = fleet.hosts.iter().find(|(n, _)| n.as_str() == host) else {
+        let known: Vec<&str> = fleet.hosts.keys().map(|n| n.as_str()).collect();
+        bail!(
+            "no host {host} in {} (hosts: {})",
+            path.display(),
+            known.join(", ")
+        );
+    };
+    let deploy_user = &entry.deploy.user;
+    let keys = if deploy_user.is_root() {
+        let keys = fleet.effective_ssh(entry).root_keys;
+        if keys.is_empty() {
+            bail!(
+                "{name} deploys as root, but neither ssh.root_keys nor hosts.{name}.ssh.root_keys lists a key in {}",
+                path.display()
+            );
+        }
+        keys
+    } else {
+        let Some(user) = fleet.users.get(deploy_user) else {
+            bail!(
+                "{name} deploys as {deploy_user}, which has no [users.{deploy_user}] in {}",
+                path.display()
+            );
+        };
+        if user.ssh_keys.is_empty() {
+            bail!(
+                "{name} deploys as {deploy_user}, but users.{deploy_user}.ssh_keys is empty in {}",
+                path.display()
+            );
+        }
+        user.ssh_keys.clone()
+    };
+    Ok(keys)
+}
+
+fn confirm(shown: &str, device: &flash::Device) -> anyhow::Result<bool> {
+    let model = device.model.as_deref().unwrap_or("unknown model");
+    eprint!(
+        "Write to {shown} on {} ({model}, {})? [y/N] ",
+        device.path.display(),
+        human(device.size)
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}

@@ -1,0 +1,731 @@
+//! `pifleet keys inject` end to end: real ext4 file systems made with `mkfs.ext4 -d` from a
+//! NixOS-like tree, on image files, partitioned images and loop devices, checked with `debugfs`.
+//!
+//! Loop devices and mounts need root; where `losetup` or `mount` are not permitted those tests skip,
+//! unless `PIFLEET_REQUIRE_LOOP=1` (set by `scripts/test`), where they fail. `mkfs.ext4`, `debugfs`
+//! (e2fsprogs), `sfdisk` (fdisk) and `mkfs.vfat` (dosfstools) are required: scripts/test installs them.
+
+use std::os::unix::fs::chown;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const KEY_A: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBEv3Vx5vMKgQGBQrB4MP8xYtrkZ6lL0DC5ecS0kGVH alice@laptop";
+const KEY_B: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl bob@desk";
+const FP_A: &str = "SHA256:";
+
+fn pifleet() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pifleet"));
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run pifleet");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {program} (scripts/test installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How the test tree looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Booted once: /nix/store, /nix/var/nix, /etc/NIXOS, /home/nixos owned 1000:100.
+    Booted,
+    /// Never booted: /nix/store and /nix-path-registration, no /home.
+    Fresh,
+    /// Plain Linux: no /nix.
+    NotNixos,
+}
+
+/// A directory tree like a NixOS root, for `mkfs.ext4 -d`.
+fn tree(dir: &Path, layout: Layout) -> PathBuf {
+    let root = dir.join("root");
+    let mk = |p: &str| std::fs::create_dir_all(root.join(p)).expect("mkdir");
+    mk("etc");
+    mk("usr/bin");
+    if layout != Layout::NotNixos {
+        mk("nix/store/0000000000000000000000000000000-hello-2.12");
+    }
+    match layout {
+        Layout::Booted => {
+            mk("nix/var/nix/db");
+            std::fs::write(root.join("etc/NIXOS"), "").expect("marker");
+            mk("home/nixos");
+            chown(root.join("home/nixos"), Some(1000), Some(100)).expect("chown");
+        }
+        Layout::Fresh => {
+            std::fs::write(root.join("nix-path-registration"), "/nix/store/…\n").expect("reg");
+        }
+        Layout::NotNixos => mk("home/nixos"),
+    }
+    root
+}
+
+/// A bare ext4 image of the tree.
+fn ext4_image(dir: &Path, layout: Layout) -> PathBuf {
+    let root = tree(dir, layout);
+    let image = dir.join("root.img");
+    let (r, i) = (root.to_string_lossy(), image.to_string_lossy());
+    tool(
+        "mkfs.ext4",
+        &["-q", "-F", "-L", "NIXOS_SD", "-d", &r, &i, "16M"],
+    );
+    image
+}
+
+/// Byte offsets of the two partitions of [`partitioned_image`].
+const FAT_START: u64 = 2048 * 512;
+const ROOT_START: u64 = 34816 * 512;
+
+/// An SD-card-like image: MBR, a FAT firmware partition, and an ext4 root (like the NixOS images).
+fn partitioned_image(dir: &Path, layout: Option<Layout>) -> PathBuf {
+    let image = dir.join("sd.img");
+    let file = std::fs::File::create(&image).expect("create");
+    file.set_len(48 << 20).expect("size");
+    drop(file);
+    let i = image.to_string_lossy().into_owned();
+    let mut sfdisk = Command::new("sfdisk")
+        .args(["-q", &i])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run sfdisk (scripts/test installs fdisk)");
+    {
+        use std::io::Write;
+        let mut stdin = sfdisk.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"label: dos\nstart=2048, size=32768, type=c\nstart=34816, type=83\n")
+            .expect("table");
+    }
+    assert!(sfdisk.wait().expect("sfdisk").success());
+    tool(
+        "mkfs.vfat",
+        &["--offset", "2048", "-n", "FIRMWARE", &i, "16384"],
+    );
+    match layout {
+        Some(layout) => {
+            let root = tree(dir, layout);
+            tool(
+                "mkfs.ext4",
+                &[
+                    "-q",
+                    "-F",
+                    "-L",
+                    "NIXOS_SD",
+                    "-E",
+                    &format!("offset={ROOT_START}"),
+                    "-d",
+                    &root.to_string_lossy(),
+                    &i,
+                    "14M",
+                ],
+            );
+        }
+        None => tool(
+            "mkfs.vfat",
+            &["--offset", "34816", "-n", "DATA", &i, "16384"],
+        ),
+    }
+    image
+}
+
+/// debugfs's view of `path` inside the ext4 at `spec` (`file` or `file?offset=N`).
+fn debugfs(spec: &str, request: &str) -> String {
+    let out = Command::new("debugfs")
+        .args(["-R", request, spec])
+        .env("DEBUGFS_PAGER", "__none__")
+        .output()
+        .expect("run debugfs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `(type, mode, uid, gid)` of `path`, from debugfs `stat`.
+fn stat(spec: &str, path: &str) -> Option<(String, String, u32, u32)> {
+    let text = debugfs(spec, &format!("stat {path}"));
+    let after = |key: &str| -> Option<String> {
+        let at = text.find(key)? + key.len();
+        text[at..].split_whitespace().next().map(str::to_owned)
+    };
+    Some((
+        after("Type:")?,
+        after("Mode:")?,
+        after("User:")?.parse().ok()?,
+        after("Group:")?.parse().ok()?,
+    ))
+}
+
+fn assert_keys_installed(spec: &str, content: &str) {
+    assert_eq!(
+        stat(spec, "/home/nixos/.ssh"),
+        Some(("directory".into(), "0700".into(), 1000, 100))
+    );
+    assert_eq!(
+        stat(spec, "/home/nixos/.ssh/authorized_keys"),
+        Some(("regular".into(), "0600".into(), 1000, 100))
+    );
+    assert_eq!(
+        debugfs(spec, "cat /home/nixos/.ssh/authorized_keys"),
+        content
+    );
+    assert_eq!(
+        stat(spec, "/home/nixos/.ssh/.authorized_keys.pifleet-new"),
+        None,
+        "no temporary file is left behind"
+    );
+    let fsck = Command::new("e2fsck")
+        .args(["-fn", spec])
+        .output()
+        .expect("run e2fsck");
+    assert!(
+        fsck.status.success(),
+        "e2fsck finds the file system clean: {}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+}
+
+fn key_file(dir: &Path, name: &str, lines: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("key file");
+    path
+}
+
+#[test]
+fn image_file_gets_keys_with_owner_and_modes_and_twice_adds_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = ext4_image(dir.path(), Layout::Booted);
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A, "", "# a comment", KEY_B]);
+    let spec = image.to_string_lossy().into_owned();
+
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("NixOS root, edited with debugfs"), "{out}");
+    assert!(out.contains("label NIXOS_SD"), "{out}");
+    assert!(
+        out.contains("created /home/nixos/.ssh (owner 1000:100, mode 700)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wrote /home/nixos/.ssh/authorized_keys (owner 1000:100, mode 600)"),
+        "{out}"
+    );
+    assert!(out.contains("ssh-ed25519 alice@laptop"), "{out}");
+    assert!(out.contains("ssh-ed25519 bob@desk"), "{out}");
+    assert_eq!(out.matches("added").count(), 2, "{out}");
+    assert!(out.contains(FP_A), "fingerprints are shown: {out}");
+    assert_keys_installed(&spec, &format!("{KEY_A}\n{KEY_B}\n"));
+
+    // Twice: the same key under another comment is recognised; nothing is rewritten.
+    let renamed = key_file(
+        dir.path(),
+        "renamed.pub",
+        &[&KEY_A.replace("alice@laptop", "alice@other")],
+    );
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys)
+        .arg("--key")
+        .arg(&renamed));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(out.matches("present").count(), 2, "{out}");
+    assert!(!out.contains("added"), "{out}");
+    assert_keys_installed(&spec, &format!("{KEY_A}\n{KEY_B}\n"));
+}
+
+#[test]
+fn existing_file_is_kept_fixed_and_extended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = tree(dir.path(), Layout::Booted);
+    let ssh = root.join("home/nixos/.ssh");
+    std::fs::create_dir(&ssh).expect("mkdir");
+    let old = format!(
+        "# by hand\n{}",
+        KEY_A.replace("alice@laptop", "old-comment")
+    );
+    std::fs::write(ssh.join("authorized_keys"), &old).expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(
+            ssh.join("authorized_keys"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .expect("chmod");
+    }
+    // Owned by root as mkfs copies it: inject sets the owner.
+    let image = dir.path().join("root.img");
+    tool(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-d",
+            &root.to_string_lossy(),
+            &image.to_string_lossy(),
+            "16M",
+        ],
+    );
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A, KEY_B]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("fixed /home/nixos/.ssh (owner 1000:100, mode 700, was owner 0:0, mode 755)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rewrote /home/nixos/.ssh/authorized_keys (owner 1000:100, mode 600)"),
+        "{out}"
+    );
+    assert!(out.contains("present SHA256:"), "{out}");
+    assert_keys_installed(&image.to_string_lossy(), &format!("{old}\n{KEY_B}\n"));
+}
+
+#[test]
+fn partitioned_image_uses_the_ext4_partition_not_the_fat_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = partitioned_image(dir.path(), Some(Layout::Booted));
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("sd.img (partition 2)"), "{out}");
+    let spec = format!("{}?offset={ROOT_START}", image.display());
+    assert_keys_installed(&spec, &format!("{KEY_A}\n"));
+    // The firmware partition is untouched: still a FAT boot sector.
+    let bytes = std::fs::read(&image).expect("read");
+    let fat = &bytes[FAT_START as usize..FAT_START as usize + 512];
+    assert_eq!(&fat[510..], &[0x55, 0xAA]);
+}
+
+#[test]
+fn refuses_fat_and_tables_without_ext4() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+
+    let fat = dir.path().join("fat.img");
+    tool("mkfs.vfat", &["-C", &fat.to_string_lossy(), "16384"]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&fat)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("is a FAT file system"), "{err}");
+
+    let only_fat = partitioned_image(dir.path(), None);
+    let (code, _, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&only_fat)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("has no ext4 partition (partition 1: FAT, partition 2: FAT)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_an_ext4_that_is_not_nixos() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = ext4_image(dir.path(), Layout::NotNixos);
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("does not look like a NixOS root file system: it has no /nix/store"),
+        "{err}"
+    );
+    assert_eq!(
+        stat(&image.to_string_lossy(), "/home/nixos/.ssh"),
+        None,
+        "nothing written"
+    );
+}
+
+#[test]
+fn missing_home_explains_boot_once_and_create_home_creates_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = ext4_image(dir.path(), Layout::Fresh);
+    let spec = image.to_string_lossy().into_owned();
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("/home/nixos does not exist"), "{err}");
+    assert!(err.contains("boots for the first time"), "{err}");
+    assert!(err.contains("--create-home"), "{err}");
+    assert_eq!(stat(&spec, "/home"), None, "nothing written");
+
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", "--create-home"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("created /home/nixos (owner 1000:100, mode 700)"),
+        "{out}"
+    );
+    assert_eq!(
+        stat(&spec, "/home"),
+        Some(("directory".into(), "0755".into(), 0, 0))
+    );
+    assert_eq!(
+        stat(&spec, "/home/nixos"),
+        Some(("directory".into(), "0700".into(), 1000, 100))
+    );
+    assert_keys_installed(&spec, &format!("{KEY_A}\n"));
+}
+
+#[test]
+fn other_user_and_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = ext4_image(dir.path(), Layout::Booted);
+    let spec = image.to_string_lossy().into_owned();
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_B]);
+    let (code, out, err) = run(pifleet()
+        .args([
+            "keys", "inject", "--user", "pi", "--uid", "1001", "--gid", "1001",
+        ])
+        .args(["--create-home"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        stat(&spec, "/home/pi/.ssh/authorized_keys"),
+        Some(("regular".into(), "0600".into(), 1001, 1001))
+    );
+    let (code, _, err) = run(pifleet()
+        .args(["keys", "inject", "--user", "../root"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a valid user name"), "{err}");
+}
+
+const FLEET: &str = r#"
+[fleet]
+state_version = "26.05"
+
+[ssh]
+root_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHBEv3Vx5vMKgQGBQrB4MP8xYtrkZ6lL0DC5ecS0kGVH root@workstation"]
+
+[users.deploy]
+ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl deploy@workstation"]
+sudo = "no-password"
+
+[hosts.rpi-box-03]
+board = "rpi4"
+address = "192.168.1.43"
+users = ["deploy"]
+deploy = { user = "deploy" }
+
+[hosts.rpi-root]
+board = "rpi4"
+address = "192.168.1.44"
+"#;
+
+#[test]
+fn keys_from_the_inventory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(&fleet, FLEET).expect("fleet");
+    let image = ext4_image(dir.path(), Layout::Booted);
+    let spec = image.to_string_lossy().into_owned();
+
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", "--from-inventory", "rpi-box-03", "-f"])
+        .arg(&fleet)
+        .arg(&image));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("deploy@workstation"), "{out}");
+    assert_keys_installed(
+        &spec,
+        &format!("{KEY_B}\n").replace("bob@desk", "deploy@workstation"),
+    );
+
+    // A host deploying as root brings the root keys.
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", "--from-inventory", "rpi-root", "-f"])
+        .arg(&fleet)
+        .arg(&image));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("root@workstation"), "{out}");
+
+    let (code, _, err) = run(pifleet()
+        .args(["keys", "inject", "--from-inventory", "nope", "-f"])
+        .arg(&fleet)
+        .arg(&image));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no host nope"), "{err}");
+
+    // No keys at all is a usage error.
+    let (code, _, err) = run(pifleet().args(["keys", "inject"]).arg(&image));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--key"), "{err}");
+}
+
+#[test]
+fn private_key_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = ext4_image(dir.path(), Layout::Booted);
+    let private = key_file(
+        dir.path(),
+        "id_ed25519",
+        &[
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            "b3BlbnNzaC1rZXktdjEAAAAA",
+            "-----END OPENSSH PRIVATE KEY-----",
+        ],
+    );
+    let (code, _, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&private));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("PRIVATE key"), "{err}");
+    assert_eq!(stat(&image.to_string_lossy(), "/home/nixos/.ssh"), None);
+}
+
+#[test]
+fn without_debugfs_it_mounts_and_unmounts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = ext4_image(dir.path(), Layout::Booted);
+    let spec = image.to_string_lossy().into_owned();
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let (code, out, err) = run(pifleet()
+        .env("PIFLEET_DEBUGFS", dir.path().join("no-debugfs"))
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    if code != 0 && err.contains("cannot mount") {
+        support::unavailable(&format!("mount failed: {err}"));
+        return;
+    }
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("debugfs (e2fsprogs) was not found"), "{err}");
+    assert!(out.contains("edited with mounted at"), "{out}");
+    assert!(
+        !support::mounted_anywhere(&image),
+        "the image is unmounted afterwards"
+    );
+    assert_keys_installed(&spec, &format!("{KEY_A}\n"));
+}
+
+#[test]
+fn loop_device_with_partitions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = partitioned_image(dir.path(), Some(Layout::Booted));
+    let Some(lo) = support::Loop::attach(&image, true) else {
+        return;
+    };
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let device = lo.device.to_string_lossy().into_owned();
+
+    // A block device is confirmed first; no answer (stdin closed) writes nothing.
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", &device, "--key"])
+        .arg(&keys));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("aborted; nothing was written"), "{err}");
+    assert!(out.contains("will change:"), "{out}");
+
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", "--yes", &device, "--key"])
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The kernel's partition node when it has one, else the partition by offset on the disk.
+    let spec = if out.contains(&format!("{device}p2:")) {
+        format!("{device}p2")
+    } else {
+        assert!(out.contains(&format!("{device} (partition 2)")), "{out}");
+        format!("{device}?offset={ROOT_START}")
+    };
+    assert_keys_installed(&spec, &format!("{KEY_A}\n"));
+}
+
+#[test]
+fn mounted_devices_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = ext4_image(dir.path(), Layout::Booted);
+    let Some(lo) = support::Loop::attach(&image, false) else {
+        return;
+    };
+    let Some(mounted) = support::Mounted::new(&lo.device) else {
+        return;
+    };
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let mount_point = mounted.dir.path().display().to_string();
+
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", "--yes"])
+        .arg(&lo.device)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("refusing to touch"), "{err}");
+    assert!(err.contains(&mount_point), "names the mount point: {err}");
+
+    // The image file behind the mounted loop device is refused too.
+    let (code, _, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("attached as {}", lo.device.display())),
+        "{err}"
+    );
+    assert!(err.contains(&mount_point), "{err}");
+    assert!(!mounted.dir.path().join("home/nixos/.ssh").exists());
+}
+
+mod support {
+    //! Loop devices and mounts, released in `Drop` so a failing test leaves nothing behind.
+
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// A loop device over a backing file; detached on drop.
+    #[derive(Debug)]
+    pub(super) struct Loop {
+        pub(super) device: PathBuf,
+    }
+
+    impl Loop {
+        /// Attaches `file` (scanning its partitions with `partscan`), or `None` (skip).
+        pub(super) fn attach(file: &Path, partscan: bool) -> Option<Self> {
+            let mut cmd = Command::new("losetup");
+            cmd.args(["--find", "--show"]);
+            if partscan {
+                cmd.arg("--partscan");
+            }
+            match cmd.arg(file).output() {
+                Ok(out) if out.status.success() => {
+                    let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                    let lo = Self {
+                        device: device.into(),
+                    };
+                    if partscan {
+                        // udev may take a moment to create the partition nodes; without udev
+                        // (containers) they never appear, and the partition is used by offset.
+                        let p2 = PathBuf::from(format!("{}p2", lo.device.display()));
+                        for _ in 0..20 {
+                            if p2.exists() {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                        }
+                    }
+                    Some(lo)
+                }
+                other => {
+                    let why = match other {
+                        Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                        Err(e) => e.to_string(),
+                    };
+                    unavailable(&format!("losetup failed: {why}"));
+                    None
+                }
+            }
+        }
+    }
+
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
+        }
+    }
+
+    /// A device mounted at a temporary directory; unmounted on drop.
+    #[derive(Debug)]
+    pub(super) struct Mounted {
+        pub(super) dir: tempfile::TempDir,
+    }
+
+    impl Mounted {
+        pub(super) fn new(device: &Path) -> Option<Self> {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ok = Command::new("mount")
+                .arg(device)
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                unavailable("mount failed");
+                return None;
+            }
+            Some(Self { dir })
+        }
+    }
+
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.dir.path()).status();
+        }
+    }
+
+    /// Whether a loop device over `file` is still attached (a mount left behind keeps it).
+    pub(super) fn mounted_anywhere(file: &Path) -> bool {
+        let out = Command::new("losetup")
+            .args(["-j"])
+            .arg(file)
+            .output()
+            .expect("losetup -j");
+        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    }
+
+    pub(super) fn unavailable(why: &str) {
+        if std::env::var_os("PIFLEET_REQUIRE_LOOP").is_some_and(|v| v == "1") {
+            panic!("{why}, and PIFLEET_REQUIRE_LOOP=1 requires loop devices and mounts");
+        }
+        eprintln!("skipping: {why} (set PIFLEET_REQUIRE_LOOP=1 to make this fail)");
+    }
+}
