@@ -603,6 +603,11 @@ pub struct Host {
     /// Hand-written NixOS modules to import, relative to the inventory file, e.g. ["modules/media.nix"].
     #[serde(default)]
     pub modules: Vec<String>,
+    /// Import `hosts/<name>/hardware.nix` next to the entry module: the machine's own hardware configuration
+    /// (file systems, kernel modules), written by `pifleet adopt` from its `nixos-generate-config
+    /// --show-hardware-config` and hand-maintained from then on (`gen` never touches it). Default false.
+    #[serde(default)]
+    pub hardware_config: bool,
     /// Changes to the fleet SSH policy for this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshOverride>,

@@ -47,6 +47,7 @@ packages = ["git", "python3Packages.requests"]
 time_zone = "UTC"
 state_version = "24.05"
 modules = ["modules/extra.nix"]
+hardware_config = true
 allow = [{ code = "unpinned_image", reason = "test" }]
 
 [hosts.full-host.network]

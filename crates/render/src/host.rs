@@ -55,16 +55,19 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Expr {
     Expr::list(items.into_iter().map(Expr::string))
 }
 
-/// Hand-written modules listed in the inventory, relative to the repository root; the entry
-/// module sits two levels down, in `hosts/<name>/`.
+/// The machine's hardware configuration next to the entry module (`hardware_config`, written by
+/// `pifleet adopt`, never by `gen`), then the hand-written modules listed in the inventory,
+/// relative to the repository root; the entry module sits two levels down, in `hosts/<name>/`.
 fn imports(body: &mut AttrSet, host: &Host) {
-    if host.modules.is_empty() {
-        return;
-    }
-    let paths = host
+    let hardware = host.hardware_config.then(|| Expr::path("./hardware.nix"));
+    let modules = host
         .modules
         .iter()
         .map(|m| Expr::path(format!("../../{}", m.trim_start_matches("./"))));
+    let paths: Vec<Expr> = hardware.into_iter().chain(modules).collect();
+    if paths.is_empty() {
+        return;
+    }
     body.set("imports", Expr::list(paths));
 }
 

@@ -320,16 +320,24 @@ fn host_module(
         }
     }
 
-    // Imports: relative to the inventory, i.e. the repository root two levels above the module.
-    let imports: Vec<String> = host
-        .modules
-        .iter()
-        .map(|p| {
+    // Imports: `hardware.nix` next to the module when `hardware_config` is set, then the modules,
+    // relative to the inventory, i.e. the repository root two levels above the module.
+    let hardware = host.hardware_config.then(|| {
+        case_root
+            .join("hosts")
+            .join(name.as_str())
+            .join("hardware.nix")
+            .display()
+            .to_string()
+    });
+    let imports: Vec<String> = hardware
+        .into_iter()
+        .chain(host.modules.iter().map(|p| {
             case_root
                 .join(p.trim_start_matches("./"))
                 .display()
                 .to_string()
-        })
+        }))
         .collect();
     check.at(m, &["imports"], strings_or_unset(&imports));
 
