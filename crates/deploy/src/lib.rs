@@ -5,6 +5,7 @@
 //! what [`run`] executes. Everything that talks to hosts shells out to `ssh` and `nixos-rebuild`
 //! found on `PATH`; nothing here links an SSH or Nix library.
 
+pub mod adopt;
 pub mod plan;
 pub mod run;
 

@@ -1,0 +1,865 @@
+//! Adopting a machine that already runs NixOS (a stock Pi image, a VPS): the first deploy goes in
+//! through a bootstrap login (`--via nixos@10.0.0.7`), every later one through the inventory's
+//! deploy settings.
+//!
+//! Three pure parts and a small runner:
+//!
+//! - [`AdoptPlan`]: the exact commands, in order. It is built from two ordinary deploy plans
+//!   ([`Plan::deploy`]): one of a copy of the inventory whose host is reached as the bootstrap user
+//!   (preflight, activation with `--sudo` for a non-root user, rollback), and one of the inventory
+//!   as it is, whose confirmation logs in as the fleet's deploy user. So adopt runs exactly the
+//!   `nixos-rebuild` and `ssh` command lines `pifleet deploy` would, only with another login.
+//! - [`transition`]: the lockout analysis across the switch. `render` writes
+//!   `users.mutableUsers = false`, so an account the inventory does not list (the stock image's
+//!   `nixos`) disappears with the switch; when the bootstrap login does not survive, the deploy
+//!   user must be able to log in afterwards, or nobody can.
+//! - [`hardware_file`]: the fetched `nixos-generate-config --show-hardware-config` output, checked
+//!   to parse, under a comment saying where it came from.
+//! - [`capture`], [`stream`] and [`confirm`] run the commands (one host, in order).
+
+use std::fmt;
+use std::io::Read as _;
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use model::{Address, Fleet, Host, HostName, PermitRootLogin, Port, UserName};
+
+use crate::plan::{self, Action, CommandSpec, HostPlan, Options, Plan, Target};
+
+/// The file next to the entry module that `hardware_config = true` imports.
+pub const HARDWARE_FILE: &str = "hardware.nix";
+
+/// The remote command printing the machine's hardware configuration.
+pub const SHOW_HARDWARE_CONFIG: &str = "nixos-generate-config --show-hardware-config";
+
+/// Why adopting cannot start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `--via` is not `USER@ADDRESS` with a valid user name and address.
+    #[error("--via `{via}`: {reason}")]
+    Via {
+        /// The value as given.
+        via: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `--port` is 0.
+    #[error("--port 0 is not an SSH port")]
+    Port,
+    /// Adopt does not take this action (`dry-activate` changes nothing to adopt).
+    #[error("adopt takes switch, boot or test, not {0}")]
+    Action(Action),
+    /// The deploy plan could not be made (an unknown host, for instance).
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+}
+
+/// Reads `--via USER@ADDRESS` (with the bootstrap SSH port) into a [`Target`]. The user must be a
+/// valid Linux user name and the address a valid host address, so neither can smuggle an option
+/// into ssh's command line.
+pub fn parse_via(via: &str, port: u16) -> Result<Target, Error> {
+    let bad = |reason: String| Error::Via {
+        via: via.to_owned(),
+        reason,
+    };
+    let Some((user, address)) = via.rsplit_once('@') else {
+        return Err(bad(
+            "expected USER@ADDRESS, e.g. nixos@192.168.1.50 or root@vps.example.net".into(),
+        ));
+    };
+    let user = UserName::new(user).map_err(|e| bad(e.to_string()))?;
+    let address = Address::new(address).map_err(|e| bad(e.to_string()))?;
+    if port == 0 {
+        return Err(Error::Port);
+    }
+    Ok(Target {
+        user: user.to_string(),
+        address: address.to_string(),
+        port,
+    })
+}
+
+/// Everything adopt does to one host, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptPlan {
+    /// The host's name in the inventory.
+    pub host: String,
+    /// The bootstrap login (`--via`), used up to and including the activation.
+    pub bootstrap: Target,
+    /// The inventory's deploy login, used for the confirmation and by every later `pifleet deploy`.
+    pub fleet: Target,
+    /// Whether the inventory already imports `hardware.nix` (`hardware_config = true`). Without
+    /// it, adopt stops after fetching the file.
+    pub hardware_config: bool,
+    /// `ssh <bootstrap> nixos-generate-config --show-hardware-config`.
+    pub fetch: CommandSpec,
+    /// Preflight, activation and rollback through the bootstrap login; the confirmation as the
+    /// fleet's deploy user.
+    pub deploy: HostPlan,
+    /// The nixos-rebuild action.
+    pub action: Action,
+}
+
+impl AdoptPlan {
+    /// The plan for adopting `name` (in `fleet`) through `bootstrap`. `options.action` must be
+    /// switch, boot or test.
+    pub fn new(
+        fleet: &Fleet,
+        name: &HostName,
+        bootstrap: &Target,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        if options.action == Action::DryActivate {
+            return Err(Error::Action(options.action));
+        }
+        let via_fleet = Plan::deploy(fleet, std::slice::from_ref(name), options)?;
+        let as_fleet = only(via_fleet);
+        let mut reached = fleet.clone();
+        if let Some(host) = reached.hosts.get_mut(name) {
+            let invalid = |what: &str, value: &str| Error::Via {
+                via: bootstrap.destination(),
+                reason: format!("`{value}` is not a valid {what}"),
+            };
+            host.deploy.user = UserName::new(&bootstrap.user)
+                .map_err(|_| invalid("user name", &bootstrap.user))?;
+            host.address = Address::new(&bootstrap.address)
+                .map_err(|_| invalid("address", &bootstrap.address))?;
+            host.deploy.port = Some(Port::new(bootstrap.port).ok_or(Error::Port)?);
+        }
+        let via_bootstrap = Plan::deploy(&reached, std::slice::from_ref(name), options)?;
+        let mut deploy = only(via_bootstrap);
+        // Confirmed as the deploy user: that is the login every later deploy needs.
+        deploy.confirm = as_fleet.confirm.clone();
+        let fetch = remote(&deploy.preflight, SHOW_HARDWARE_CONFIG);
+        Ok(Self {
+            host: name.to_string(),
+            bootstrap: deploy.target.clone(),
+            fleet: as_fleet.target,
+            hardware_config: fleet.hosts.get(name).is_some_and(|h| h.hardware_config),
+            fetch,
+            deploy,
+            action: options.action,
+        })
+    }
+}
+
+/// The single host of a one-host plan.
+fn only(plan: Plan) -> HostPlan {
+    plan.hosts
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| unreachable!("a plan for one host has one host"))
+}
+
+/// `preflight` (`ssh … <destination> true`) with another remote command.
+fn remote(preflight: &CommandSpec, command: &str) -> CommandSpec {
+    let mut spec = preflight.clone();
+    spec.args.pop();
+    spec.args.push(command.to_owned());
+    spec
+}
+
+/// The `--dry-run` text.
+impl fmt::Display for AdoptPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (b, t) = (&self.bootstrap, &self.fleet);
+        writeln!(
+            f,
+            "plan: adopt {} ({}) through {}@{} port {}, then deploy as {}@{} port {}",
+            self.host, self.deploy.system, b.user, b.address, b.port, t.user, t.address, t.port
+        )?;
+        writeln!(f)?;
+        writeln!(f, "  1. preflight: {}", self.deploy.preflight)?;
+        writeln!(
+            f,
+            "  2. fetch:     {} > hosts/{}/{HARDWARE_FILE}",
+            self.fetch, self.host
+        )?;
+        if !self.hardware_config {
+            writeln!(
+                f,
+                "  3. stop: hosts.{h} has no `hardware_config = true`, so its entry module would not import \
+                 {HARDWARE_FILE}; add it to fleet.toml, run `pifleet gen`, then run adopt again",
+                h = self.host
+            )?;
+            return Ok(());
+        }
+        writeln!(f, "  3. activate:  {}", self.deploy.activate)?;
+        match &self.deploy.confirm {
+            Some(confirm) => {
+                writeln!(f, "  4. confirm:   {confirm}")?;
+                match &self.deploy.rollback {
+                    Some(rollback) => writeln!(
+                        f,
+                        "     if the confirmation fails, roll back through {}: {rollback}",
+                        b.destination()
+                    )?,
+                    None => writeln!(f, "     if the confirmation fails: report it")?,
+                }
+            }
+            None => writeln!(
+                f,
+                "  4. no confirmation: the new system starts at the next boot; then {} must log in",
+                t.destination()
+            )?,
+        }
+        writeln!(
+            f,
+            "then `pifleet deploy {}` goes in as {}@{} port {} (the inventory's deploy settings)",
+            self.host, t.user, t.address, t.port
+        )
+    }
+}
+
+/// Whether each login works after the switch, by the inventory alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The bootstrap user.
+    pub bootstrap_user: String,
+    /// The fleet's deploy user.
+    pub deploy_user: String,
+    /// Why the bootstrap login is gone after the switch; `None` when it survives.
+    pub bootstrap_lost: Option<String>,
+    /// Why the deploy user could not log in after the switch; `None` when it can.
+    pub deploy_blocked: Option<String>,
+}
+
+impl Transition {
+    /// Safe when the bootstrap login survives (a failed confirmation can still roll back through
+    /// it) or the deploy user can log in after the switch.
+    pub fn is_safe(&self) -> bool {
+        self.bootstrap_lost.is_none() || self.deploy_blocked.is_none()
+    }
+
+    /// The refusal, with its reason and how to fix it; `None` when safe.
+    pub fn refusal(&self, host: &str) -> Option<String> {
+        let (Some(lost), Some(blocked)) = (&self.bootstrap_lost, &self.deploy_blocked) else {
+            return None;
+        };
+        let (b, d) = (&self.bootstrap_user, &self.deploy_user);
+        let give = if d == "root" {
+            "give root a key: add this workstation's public key to `ssh.root_keys` (with \
+             `permit_root_login = \"prohibit-password\"`)"
+                .to_owned()
+        } else {
+            format!(
+                "give `{d}` a key this workstation holds (`users.{d}.ssh_keys`), list it in \
+                 hosts.{host}.users and let sshd admit it (`allow_users`, `deny_users`)"
+            )
+        };
+        let keep = if b == "root" {
+            "keep root's login (`ssh.root_keys`, `permit_root_login = \"prohibit-password\"`)"
+                .to_owned()
+        } else {
+            format!("keep `{b}` (define users.{b} with its key and list it in hosts.{host}.users)")
+        };
+        Some(format!(
+            "refusing to adopt `{host}`: after the switch nobody could log in to deploy it.\n  \
+             - the bootstrap login `{b}` goes away: {lost}\n  \
+             - the fleet's deploy user `{d}` could not log in: {blocked}\n\
+             fix: {give}; or {keep}. Then run `pifleet gen` and adopt again"
+        ))
+    }
+}
+
+/// One line per login for the output: who gets in after the switch.
+impl fmt::Display for Transition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (b, d) = (&self.bootstrap_user, &self.deploy_user);
+        if b == d {
+            return match (&self.bootstrap_lost, &self.deploy_blocked) {
+                (None, None) => write!(
+                    f,
+                    "after the switch: `{b}` (bootstrap and deploy user) can log in"
+                ),
+                (Some(why), _) | (None, Some(why)) => {
+                    write!(
+                        f,
+                        "after the switch: `{b}` (bootstrap and deploy user) cannot log in: {why}"
+                    )
+                }
+            };
+        }
+        match &self.bootstrap_lost {
+            None => writeln!(
+                f,
+                "after the switch: the bootstrap user `{b}` can still log in"
+            )?,
+            Some(why) if self.deploy_blocked.is_none() => writeln!(
+                f,
+                "after the switch: the bootstrap user `{b}` cannot log in: {why} \
+                 (so a failed confirmation cannot be rolled back through `{b}` either)"
+            )?,
+            Some(why) => writeln!(
+                f,
+                "after the switch: the bootstrap user `{b}` cannot log in: {why}"
+            )?,
+        }
+        match &self.deploy_blocked {
+            None => write!(f, "after the switch: the deploy user `{d}` can log in"),
+            Some(why) => write!(
+                f,
+                "after the switch: the deploy user `{d}` cannot log in: {why}"
+            ),
+        }
+    }
+}
+
+/// The lockout analysis across the switch from the machine's current system to the inventory's.
+///
+/// `lockout_errors` are the error messages `pifleet check` reports for this host (they all mean
+/// the deploy user could be locked out; normally none, since adopt refuses an inventory with
+/// errors). Passwords never count: deploy runs with `BatchMode=yes`.
+pub fn transition(
+    fleet: &Fleet,
+    name: &HostName,
+    host: &Host,
+    bootstrap_user: &str,
+    lockout_errors: &[String],
+) -> Transition {
+    let deploy_user = host.deploy.user.as_str();
+    let bootstrap_lost = login_after_switch(fleet, name, host, bootstrap_user, true).err();
+    let deploy_blocked = if let Some(first) = lockout_errors.first() {
+        Some(format!("`pifleet check` reports: {first}"))
+    } else if deploy_user == bootstrap_user {
+        bootstrap_lost.clone()
+    } else {
+        // A fresh account on this machine: only keys the inventory installs can let it in.
+        login_after_switch(fleet, name, host, deploy_user, false).err()
+    };
+    Transition {
+        bootstrap_user: bootstrap_user.to_owned(),
+        deploy_user: deploy_user.to_owned(),
+        bootstrap_lost,
+        deploy_blocked,
+    }
+}
+
+/// Whether `user` can log in with a key after the switch, and if not, why. `existing` says the
+/// account exists now, so keys in its home directory count when the policy reads them.
+fn login_after_switch(
+    fleet: &Fleet,
+    name: &HostName,
+    host: &Host,
+    user: &str,
+    existing: bool,
+) -> Result<(), String> {
+    let policy = fleet.effective_ssh(host);
+    if !policy.enable {
+        return Err("the SSH server is turned off (`ssh.enable = false`)".into());
+    }
+    let homedir = existing && policy.authorized_keys_in_homedir;
+    if user == "root" {
+        if policy.permit_root_login == PermitRootLogin::No {
+            return Err("`permit_root_login = \"no\"`".into());
+        }
+        if policy.root_keys.is_empty() && !homedir {
+            return Err(no_key(
+                "root gets no SSH key: `ssh.root_keys` is empty",
+                &policy,
+            ));
+        }
+    } else {
+        if !host.users.iter().any(|u| u.as_str() == user) {
+            return Err(format!(
+                "`{user}` is not in hosts.{name}.users: the new system declares its users only \
+                 (users.mutableUsers = false), so the switch deletes the account"
+            ));
+        }
+        let keys = fleet
+            .users
+            .iter()
+            .find(|(n, _)| n.as_str() == user)
+            .is_some_and(|(_, u)| !u.ssh_keys.is_empty());
+        if !keys && !homedir {
+            return Err(no_key(
+                &format!("`users.{user}.ssh_keys` is empty"),
+                &policy,
+            ));
+        }
+    }
+    if let Some(allow) = &policy.allow_users
+        && !allow.iter().any(|u| u.as_str() == user)
+    {
+        return Err(format!(
+            "sshd's AllowUsers ({}) does not list `{user}`",
+            allow
+                .iter()
+                .map(UserName::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if policy.deny_users.iter().any(|u| u.as_str() == user) {
+        return Err(format!("`deny_users` lists `{user}`"));
+    }
+    Ok(())
+}
+
+/// `what`, and why keys in the home directory do not help.
+fn no_key(what: &str, policy: &model::SshPolicy) -> String {
+    if policy.authorized_keys_in_homedir {
+        format!("{what} (keys in its ~/.ssh are read, but pifleet cannot know there are any)")
+    } else {
+        format!("{what} and keys in ~/.ssh are not read (`authorized_keys_in_homedir = false`)")
+    }
+}
+
+/// Why a fetched hardware configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HardwareError {
+    /// The command printed nothing.
+    #[error("`{SHOW_HARDWARE_CONFIG}` printed nothing")]
+    Empty,
+    /// The output is not valid Nix.
+    #[error(
+        "`{SHOW_HARDWARE_CONFIG}` printed something that is not valid Nix: line {line}, column {column}: {message}"
+    )]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// rnix's message.
+        message: String,
+    },
+}
+
+/// Checks that `module` parses as Nix, reporting rnix's first error with its line and column.
+pub fn check_nix(module: &str) -> Result<(), HardwareError> {
+    if module.trim().is_empty() {
+        return Err(HardwareError::Empty);
+    }
+    let parsed = rnix::Root::parse(module);
+    let Some(err) = parsed.errors().first() else {
+        return Ok(());
+    };
+    let offset = match err {
+        rnix::ParseError::Unexpected(range)
+        | rnix::ParseError::UnexpectedExtra(range)
+        | rnix::ParseError::UnexpectedWanted(_, range, _)
+        | rnix::ParseError::UnexpectedDoubleBind(range)
+        | rnix::ParseError::DuplicatedArgs(range, _) => usize::from(range.start()),
+        _ => module.len(),
+    };
+    let before = &module[..offset.min(module.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Err(HardwareError::Syntax {
+        line,
+        column,
+        message: err.to_string(),
+    })
+}
+
+/// The text of `hosts/<host>/hardware.nix`: a comment saying where and when it was fetched and
+/// that it is hand-maintained from now on (it is not a generated file: `gen` never touches it),
+/// then the module as the machine printed it.
+pub fn hardware_file(module: &str, from: &Target, date: &str) -> Result<String, HardwareError> {
+    check_nix(module)?;
+    let mut text = format!(
+        "# Hardware configuration fetched by `pifleet adopt` from {} on {date}\n\
+         # (`{SHOW_HARDWARE_CONFIG}`). Hand-maintained from now on: pifleet never\n\
+         # rewrites it (`pifleet adopt --force` fetches it again).\n",
+        from.destination()
+    );
+    text.push_str(module);
+    if !module.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// The part of a `hardware.nix` below adopt's comment header, for telling whether a fetch changed
+/// anything.
+pub fn hardware_body(text: &str) -> &str {
+    match text.strip_prefix("# Hardware configuration fetched by `pifleet adopt`") {
+        Some(_) => {
+            let mut rest = text;
+            for _ in 0..3 {
+                rest = rest.split_once('\n').map_or("", |(_, r)| r);
+            }
+            rest
+        }
+        None => text,
+    }
+}
+
+/// Today's UTC date, `2026-11-21`.
+pub fn utc_date(time: SystemTime) -> String {
+    let days = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A command's captured result.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// `None` when it was killed after the time limit.
+    pub status: Option<ExitStatus>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Captured {
+    /// Whether it exited successfully.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+fn command(spec: &CommandSpec) -> Command {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args).stdin(Stdio::null());
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `spec`, capturing its output; killed after `timeout`.
+pub fn capture(spec: &CommandSpec, timeout: Duration) -> std::io::Result<Captured> {
+    let mut child = command(spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Ok(Captured {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Runs `spec` with its output (stdout too) going to pifleet's stderr, so stdout stays for results.
+pub fn stream(spec: &CommandSpec) -> std::io::Result<ExitStatus> {
+    command(spec)
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::inherit())
+        .status()
+}
+
+/// What the confirmation as the deploy user found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Logged in; the system is running.
+    Running,
+    /// Logged in; the system runs with failed units.
+    Degraded(Vec<String>),
+    /// Could not log in, or the system is in a bad state.
+    Failed(String),
+}
+
+/// Runs the confirmation command until it gives an answer or `timeout` passes, pausing `interval`
+/// between attempts. ssh's exit code 255 (the login failed) is retried: sshd restarts during the
+/// switch. `destination` names the login in messages.
+pub fn confirm(
+    spec: &CommandSpec,
+    destination: &str,
+    timeout: Duration,
+    interval: Duration,
+    attempt_timeout: Duration,
+) -> Confirmation {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match capture(spec, attempt_timeout) {
+            Err(err) => return Confirmation::Failed(format!("cannot run ssh: {err}")),
+            Ok(out) => match out.status {
+                None => format!("no answer from {destination}"),
+                Some(status) if status.code() == Some(255) => {
+                    crate::run::explain_ssh_failure(destination, &out.stderr)
+                }
+                Some(_) => {
+                    let mut lines = out.stdout.lines();
+                    let state = lines.next().unwrap_or("").trim().to_owned();
+                    let failed: Vec<String> = lines
+                        .filter_map(|l| l.split_whitespace().next())
+                        .map(str::to_owned)
+                        .collect();
+                    match state.as_str() {
+                        "running" => return Confirmation::Running,
+                        "degraded" => return Confirmation::Degraded(failed),
+                        "initializing" | "starting" => format!("the system is still {state}"),
+                        "" => {
+                            return Confirmation::Failed(format!(
+                                "`systemctl is-system-running` printed nothing ({})",
+                                out.stderr.lines().next().unwrap_or("no error output")
+                            ));
+                        }
+                        other => {
+                            return Confirmation::Failed(format!("the system is {other}"));
+                        }
+                    }
+                }
+            },
+        };
+        if Instant::now() >= deadline {
+            return Confirmation::Failed(format!("{last} (gave up after {} s)", timeout.as_secs()));
+        }
+        thread::sleep(interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf admin@workstation";
+
+    /// A fleet with `host` as given after the common part.
+    fn fleet(ssh: &str, users: &str, host: &str) -> Fleet {
+        let text = format!(
+            "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\n{ssh}\n\n{users}\n\n[hosts.pi]\nboard = \"rpi4\"\naddress = \"127.0.0.2\"\n{host}\n"
+        );
+        model::load_str(&text, "fleet.toml").unwrap().fleet
+    }
+
+    fn analyse(f: &Fleet, bootstrap: &str) -> Transition {
+        let name = HostName::new("pi").unwrap();
+        let host = &f.hosts[&name];
+        transition(f, &name, host, bootstrap, &[])
+    }
+
+    fn deploy_user() -> String {
+        format!("[users.deploy]\nssh_keys = [\"{KEY}\"]\nsudo = \"no-password\"")
+    }
+
+    #[test]
+    fn removing_the_bootstrap_user_with_a_working_deploy_user_is_accepted() {
+        let f = fleet(
+            "",
+            &deploy_user(),
+            "users = [\"deploy\"]\ndeploy = { user = \"deploy\" }",
+        );
+        let t = analyse(&f, "nixos");
+        assert!(
+            t.bootstrap_lost
+                .as_deref()
+                .unwrap()
+                .contains("`nixos` is not in hosts.pi.users")
+        );
+        assert_eq!(t.deploy_blocked, None);
+        assert!(t.is_safe());
+        assert_eq!(t.refusal("pi"), None);
+    }
+
+    #[test]
+    fn removing_the_bootstrap_user_for_root_with_root_keys_is_accepted() {
+        let f = fleet(&format!("root_keys = [\"{KEY}\"]"), "", "");
+        let t = analyse(&f, "nixos");
+        assert!(t.bootstrap_lost.is_some());
+        assert_eq!(t.deploy_blocked, None);
+        assert!(t.is_safe());
+    }
+
+    #[test]
+    fn removing_the_bootstrap_user_without_a_deploy_key_is_refused() {
+        // Root deploys, but root gets no key.
+        let f = fleet("", "", "");
+        let t = analyse(&f, "nixos");
+        assert!(!t.is_safe());
+        let refusal = t.refusal("pi").unwrap();
+        assert!(refusal.contains("refusing to adopt `pi`"), "{refusal}");
+        assert!(
+            refusal.contains("`nixos` is not in hosts.pi.users"),
+            "{refusal}"
+        );
+        assert!(refusal.contains("root gets no SSH key"), "{refusal}");
+        assert!(refusal.contains("fix: give root a key"), "{refusal}");
+
+        // A non-root deploy user without keys.
+        let f = fleet(
+            "",
+            "[users.deploy]\nsudo = \"no-password\"",
+            "users = [\"deploy\"]\ndeploy = { user = \"deploy\" }",
+        );
+        let t = analyse(&f, "nixos");
+        assert!(!t.is_safe());
+        assert!(
+            t.deploy_blocked
+                .as_deref()
+                .unwrap()
+                .contains("`users.deploy.ssh_keys` is empty"),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn removing_the_bootstrap_user_when_the_deploy_user_is_not_allowed_is_refused() {
+        let f = fleet(
+            "allow_users = [\"alice\"]",
+            &format!("{}\n[users.alice]\nssh_keys = [\"{KEY}\"]", deploy_user()),
+            "users = [\"deploy\", \"alice\"]\ndeploy = { user = \"deploy\" }",
+        );
+        let t = analyse(&f, "nixos");
+        assert!(!t.is_safe());
+        assert!(
+            t.deploy_blocked
+                .as_deref()
+                .unwrap()
+                .contains("AllowUsers (alice) does not list `deploy`"),
+            "{t:?}"
+        );
+        let f = fleet(
+            "deny_users = [\"deploy\"]",
+            &deploy_user(),
+            "users = [\"deploy\"]\ndeploy = { user = \"deploy\" }",
+        );
+        let t = analyse(&f, "nixos");
+        assert_eq!(
+            t.deploy_blocked.as_deref(),
+            Some("`deny_users` lists `deploy`")
+        );
+        assert!(!t.is_safe());
+    }
+
+    #[test]
+    fn deploying_as_the_removed_user_is_refused() {
+        // `nixos` is the deploy user but the host does not list it: the switch deletes the
+        // account both logins need (`pifleet check` reports it too).
+        let f = fleet(
+            &format!("root_keys = [\"{KEY}\"]"),
+            &format!("[users.nixos]\nssh_keys = [\"{KEY}\"]\nsudo = \"no-password\""),
+            "deploy = { user = \"nixos\" }",
+        );
+        let t = analyse(&f, "nixos");
+        assert!(!t.is_safe());
+        assert_eq!(t.bootstrap_lost, t.deploy_blocked);
+        assert!(
+            t.to_string()
+                .contains("`nixos` (bootstrap and deploy user) cannot log in")
+        );
+    }
+
+    #[test]
+    fn keeping_the_bootstrap_user_is_accepted() {
+        // `nixos` stays with its key; root (the deploy user) has none, yet a rollback through
+        // `nixos` stays possible.
+        let f = fleet(
+            "",
+            &format!("[users.nixos]\nssh_keys = [\"{KEY}\"]\nsudo = \"no-password\""),
+            "users = [\"nixos\"]",
+        );
+        let t = analyse(&f, "nixos");
+        assert_eq!(t.bootstrap_lost, None);
+        assert!(t.deploy_blocked.is_some());
+        assert!(t.is_safe());
+    }
+
+    #[test]
+    fn root_bootstrap() {
+        // Root with `permit_root_login = "no"` loses its login; the deploy user must work.
+        let f = fleet(
+            "permit_root_login = \"no\"",
+            &deploy_user(),
+            "users = [\"deploy\"]\ndeploy = { user = \"deploy\" }",
+        );
+        let t = analyse(&f, "root");
+        assert_eq!(
+            t.bootstrap_lost.as_deref(),
+            Some("`permit_root_login = \"no\"`")
+        );
+        assert!(t.is_safe());
+        // Keys in ~/.ssh survive when the policy reads them.
+        let f = fleet("authorized_keys_in_homedir = true", "", "");
+        let t = analyse(&f, "root");
+        assert_eq!(t.bootstrap_lost, None);
+        assert!(t.is_safe());
+        // Check errors for the host block the deploy user.
+        let name = HostName::new("pi").unwrap();
+        let t = transition(&f, &name, &f.hosts[&name], "nixos", &["boom".into()]);
+        assert_eq!(
+            t.deploy_blocked.as_deref(),
+            Some("`pifleet check` reports: boom")
+        );
+        assert!(!t.is_safe());
+    }
+
+    #[test]
+    fn via() {
+        let t = parse_via("nixos@127.0.0.2", 2222).unwrap();
+        assert_eq!(t.destination(), "nixos@127.0.0.2");
+        assert_eq!(t.port, 2222);
+        assert!(t.needs_sudo());
+        for bad in [
+            "127.0.0.2",
+            "Nixos@127.0.0.2",
+            "nixos@-oProxyCommand=x",
+            "@h",
+            "u@",
+        ] {
+            assert!(parse_via(bad, 22).is_err(), "{bad}");
+        }
+        assert_eq!(parse_via("root@h", 0), Err(Error::Port));
+    }
+
+    #[test]
+    fn hardware_files() {
+        let target = parse_via("nixos@127.0.0.2", 22).unwrap();
+        let module = "{ config, lib, ... }:\n{\n  fileSystems.\"/\" = { device = \"/dev/sda1\"; fsType = \"ext4\"; };\n}\n";
+        let text = hardware_file(module, &target, "2026-11-21").unwrap();
+        assert!(text.starts_with(
+            "# Hardware configuration fetched by `pifleet adopt` from nixos@127.0.0.2 on 2026-11-21\n"
+        ));
+        assert!(text.ends_with(module));
+        assert_eq!(hardware_body(&text), module);
+        assert_eq!(hardware_body(module), module);
+        assert!(rnix::Root::parse(&text).errors().is_empty());
+        assert_eq!(
+            hardware_file("  \n", &target, "d"),
+            Err(HardwareError::Empty)
+        );
+        let err = hardware_file("{\n  a = ;\n}\n", &target, "d").unwrap_err();
+        assert!(
+            matches!(err, HardwareError::Syntax { line: 2, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn date() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_262_779);
+        assert_eq!(utc_date(t), "2026-11-21");
+        assert_eq!(utc_date(SystemTime::UNIX_EPOCH), "1970-01-01");
+    }
+}
