@@ -390,7 +390,9 @@ impl Mounted {
                 source,
             })?;
         let mut options = "nosuid,nodev,noexec".to_owned();
-        if root.device.is_none() {
+        // An image file, or a partition known only by its offset on the disk, goes through a loop
+        // device (released by the kernel on unmount: mount sets autoclear).
+        if root.device.is_none() || root.offset != 0 {
             options.push_str(",loop");
         }
         if root.offset != 0 {
