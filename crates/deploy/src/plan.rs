@@ -328,6 +328,8 @@ pub struct HostPlan {
 pub struct Plan {
     /// What is being done, for the header: `switch`, `rollback`, …
     pub title: String,
+    /// The nixos-rebuild action (`switch` for a rollback).
+    pub action: Action,
     /// Whether a failed confirmation would have rolled back, but `--no-magic-rollback` said no.
     pub magic_rollback_disabled: bool,
     /// The hosts, in inventory order.
@@ -353,6 +355,7 @@ impl Plan {
         }
         Ok(Plan {
             title: format!("nixos-rebuild {}", options.action),
+            action: options.action,
             magic_rollback_disabled: options.action.activates() && !options.magic_rollback,
             hosts: out,
         })
@@ -389,6 +392,7 @@ impl Plan {
         }
         Ok(Plan {
             title: "rollback to the previous generation".into(),
+            action: Action::Switch,
             magic_rollback_disabled: false,
             hosts: out,
         })
@@ -591,10 +595,11 @@ impl fmt::Display for Plan {
                         None => writeln!(f, "     if the confirmation fails: report it")?,
                     }
                 }
-                None => writeln!(
+                None if self.action == Action::Boot => writeln!(
                     f,
-                    "  3. no confirmation: nothing is activated until the next boot (or at all)"
+                    "  3. no confirmation: the new system starts at the next boot (`pifleet rollback` goes back)"
                 )?,
+                None => writeln!(f, "  3. no confirmation: nothing is activated")?,
             }
         }
         Ok(())

@@ -159,7 +159,8 @@ impl<'a, O: Observer> Executor<'a, O> {
             let mut log = self.open_log(&host.host);
             let result = self.preflight_one(host, &mut log);
             if let Some(reason) = &result {
-                self.say(&host.host, &mut log, &format!("unreachable: {reason}"));
+                // The observer hears it from `unreachable`, with the summary.
+                write_log(&mut log, &format!("unreachable: {reason}"));
             }
             result
         })
@@ -192,11 +193,7 @@ impl<'a, O: Observer> Executor<'a, O> {
             let started = Instant::now();
             let mut log = self.open_log(&host.host);
             let (status, detail, failed_units) = self.deploy_one(host, &mut log);
-            self.say(
-                &host.host,
-                &mut log,
-                &format!("{}: {detail}", status.as_str()),
-            );
+            write_log(&mut log, &format!("{}: {detail}", status.as_str()));
             let report = HostReport {
                 host: host.host.clone(),
                 status,

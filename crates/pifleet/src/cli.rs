@@ -38,6 +38,10 @@ enum Command {
     Flash(command::flash::Args),
     /// Build a host's SD card image with Nix; print its path, size and SHA-256.
     Image(command::image::Args),
+    /// Build and activate hosts with nixos-rebuild, in parallel; confirm each over SSH, roll back on failure.
+    Deploy(command::deploy::Args),
+    /// Switch hosts back to their previous generation.
+    Rollback(command::rollback::Args),
     /// Check that this workstation can build, flash and deploy: Nix, flakes, aarch64, SSH keys, disk.
     Doctor(command::doctor::Args),
     /// Put SSH keys on a NixOS card or image while it is out of the machine (`keys inject`).
@@ -63,6 +67,8 @@ pub(crate) fn run() -> ExitCode {
         Command::Flash(args) => command::flash::run(args),
         Command::Image(args) => command::image::run(args),
         Command::Doctor(args) => command::doctor::run(args),
+        Command::Deploy(args) => command::deploy::run(args),
+        Command::Rollback(args) => command::rollback::run(args),
         Command::Keys(args) => command::keys::run(args),
     };
     match result {

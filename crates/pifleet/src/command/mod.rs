@@ -2,9 +2,11 @@
 
 pub(crate) mod check;
 pub(crate) mod completions;
+pub(crate) mod deploy;
 pub(crate) mod doctor;
 pub(crate) mod flash;
 pub(crate) mod generate;
 pub(crate) mod image;
+pub(crate) mod rollback;
 pub(crate) mod keys;
 pub(crate) mod schema;

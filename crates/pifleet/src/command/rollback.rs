@@ -1,0 +1,40 @@
+//! `pifleet rollback`: switch hosts back to their previous generation
+//! (`nixos-rebuild switch --rollback`), then confirm over a fresh SSH connection.
+//!
+//! Unlike `deploy`, it does not insist that `hosts/` is up to date: going back needs only the
+//! addresses and deploy users, and a rollback is often what you want while the tree is in flux.
+
+use deploy::Plan;
+
+use crate::cli::Outcome;
+use crate::command::deploy::{Common, execute, load_for_deploy, plan_options};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every named host is back on its previous generation (and confirmed)
+  1  the inventory has errors, or at least one host failed
+  2  usage or I/O error (an unknown host, for instance)";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+pub(crate) struct Args {
+    /// Hosts by name, or `@tag`; at least one (there is no "roll back everything" default).
+    #[arg(value_name = "HOST|@TAG", required = true)]
+    targets: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    let Some(fleet) = load_for_deploy(&args.common.file, false)? else {
+        return Ok(Outcome::Problems);
+    };
+    let selectors: Vec<_> = args
+        .targets
+        .iter()
+        .map(|w| deploy::Selector::parse(w))
+        .collect();
+    let hosts = deploy::select(&fleet, &selectors)?;
+    let plan = Plan::rollback(&fleet, &hosts, &plan_options(&args.common))?;
+    execute(&plan, &args.common, "Roll back")
+}
