@@ -559,6 +559,28 @@ fn without_debugfs_it_mounts_and_unmounts() {
 }
 
 #[test]
+fn without_debugfs_a_partition_is_mounted_at_its_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = partitioned_image(dir.path(), Some(Layout::Booted));
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_B]);
+    let (code, out, err) = run(pifleet()
+        .env("PIFLEET_DEBUGFS", dir.path().join("no-debugfs"))
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    if code != 0 && err.contains("cannot mount") {
+        support::unavailable(&format!("mount failed: {err}"));
+        return;
+    }
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("sd.img (partition 2)"), "{out}");
+    assert!(!support::mounted_anywhere(&image), "unmounted afterwards");
+    let spec = format!("{}?offset={ROOT_START}", image.display());
+    assert_keys_installed(&spec, &format!("{KEY_B}\n"));
+}
+
+#[test]
 fn loop_device_with_partitions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let image = partitioned_image(dir.path(), Some(Layout::Booted));
