@@ -7,6 +7,6 @@ pub(crate) mod doctor;
 pub(crate) mod flash;
 pub(crate) mod generate;
 pub(crate) mod image;
-pub(crate) mod rollback;
 pub(crate) mod keys;
+pub(crate) mod rollback;
 pub(crate) mod schema;
