@@ -158,9 +158,10 @@ impl<'a, O: Observer> Executor<'a, O> {
             self.observer.phase(&host.host, Phase::Preflight);
             let mut log = self.open_log(&host.host);
             let result = self.preflight_one(host, &mut log);
-            if let Some(reason) = &result {
+            match &result {
+                None => self.say(&host.host, &mut log, "reachable"),
                 // The observer hears it from `unreachable`, with the summary.
-                write_log(&mut log, &format!("unreachable: {reason}"));
+                Some(reason) => write_log(&mut log, &format!("unreachable: {reason}")),
             }
             result
         })

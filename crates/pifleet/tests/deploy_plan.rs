@@ -148,3 +148,34 @@ fn inventory_errors_stop_deploy() {
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("fix them first"), "{stderr}");
 }
+
+#[test]
+fn untracked_hosts_are_warned_about() {
+    let lab = Lab::new();
+    lab.fleet(&fleet());
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(lab.dir.path())
+            .output()
+    };
+    if !git(&["init", "-q"]).is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no git");
+        return;
+    }
+    let out = lab.pifleet(&["deploy", "--dry-run", "nas"], &[("NIX_SSHOPTS", "")]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: git does not track hosts/default.nix, hosts/garden-zero/default.nix,"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`git add hosts`"), "{stderr}");
+
+    git(&["add", "hosts"]).unwrap();
+    let out = lab.pifleet(&["deploy", "--dry-run", "nas"], &[("NIX_SSHOPTS", "")]);
+    let (_, stderr) = text(&out);
+    assert!(!stderr.contains("does not track"), "{stderr}");
+}

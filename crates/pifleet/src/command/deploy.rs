@@ -170,8 +170,36 @@ pub(crate) fn load_for_deploy(
             );
             return Ok(None);
         }
+        warn_untracked(&out);
     }
     Ok(Some(loaded.fleet))
+}
+
+/// A flake in a git repository cannot see untracked files: a freshly generated host would be
+/// missing from `nixosConfigurations` until `git add`. Warns only; outside git it says nothing.
+fn warn_untracked(hosts: &Path) {
+    let dir = match hosts.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Ok(out) = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--others", "--exclude-standard", "--"])
+        .arg(hosts.file_name().unwrap_or(hosts.as_os_str()))
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    let untracked = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && !untracked.trim().is_empty() {
+        eprintln!(
+            "warning: git does not track {} (the flake cannot see untracked files): `git add {}`",
+            untracked.split_whitespace().collect::<Vec<_>>().join(", "),
+            hosts.display()
+        );
+    }
 }
 
 /// Dry run, or preflight, confirmation prompt, run and summary.
@@ -231,19 +259,19 @@ pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Resul
             list.join(", ")
         ))?;
     }
-    if confirmed {
-        reports.extend(executor.deploy(&reachable));
-    } else {
-        observer.message("nothing deployed");
+    if !confirmed {
+        observer.done();
+        eprintln!("nothing deployed");
+        return Ok(Outcome::Problems);
     }
+    reports.extend(executor.deploy(&reachable));
     observer.done();
 
     // The summary in plan order.
     let order: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     reports.sort_by_key(|r| order.get(r.host.as_str()).copied().unwrap_or(usize::MAX));
     print_summary(&reports, &log_dir)?;
-    let all_ok = confirmed && reports.iter().all(HostReport::succeeded);
-    Ok(if all_ok {
+    Ok(if reports.iter().all(HostReport::succeeded) {
         Outcome::Clean
     } else {
         Outcome::Problems
