@@ -277,3 +277,63 @@ fn rollback_command_switches_back() {
     let out = lab.pifleet(&["rollback"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn lockout_is_detected_over_a_fresh_connection_and_rolled_back() {
+    let Some(lab) = three() else { return };
+    // The "switch" removes alpha's authorized key: the preflight got in, the confirmation cannot.
+    let out = lab.pifleet(
+        &[
+            "deploy",
+            "alpha",
+            "bravo",
+            "--yes",
+            "--confirm-timeout",
+            "2",
+        ],
+        &[("PIFLEET_TEST_LOCKOUT", "alpha")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let words = |s: &str| -> Vec<String> { s.split(' ').map(str::to_owned).collect() };
+    assert_eq!(
+        argv_of(&lab, "alpha"),
+        [
+            words("switch --flake .#alpha --target-host root@127.0.0.2 --use-substitutes --fast"),
+            words("switch --rollback --flake .#alpha --target-host root@127.0.0.2 --fast"),
+        ]
+    );
+    // Retried until the timeout (sshd may be restarting), then rolled back.
+    assert!(
+        stderr.contains("alpha | cannot log in as root@127.0.0.2: the key was rejected"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("; trying again"), "{stderr}");
+    let alpha = summary_line(&stdout, "alpha");
+    assert!(
+        alpha.contains("rolled back")
+            && alpha.contains("(gave up after 2 s); rolled back to the previous system"),
+        "{stdout}"
+    );
+    assert!(summary_line(&stdout, "bravo").contains(" ok "), "{stdout}");
+}
+
+#[test]
+fn a_slow_start_is_waited_for() {
+    let Some(lab) = three() else { return };
+    let out = lab.pifleet(
+        &["deploy", "charlie", "--yes"],
+        &[("PIFLEET_TEST_SLOW_START", "charlie")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("charlie | the system is still starting; trying again"),
+        "{stderr}"
+    );
+    assert!(
+        summary_line(&stdout, "charlie").contains(" ok "),
+        "{stdout}"
+    );
+    assert_eq!(argv_of(&lab, "charlie").len(), 1, "no rollback");
+}

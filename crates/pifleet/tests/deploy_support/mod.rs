@@ -10,6 +10,9 @@
 //!   (if any) is not a deployed NixOS system. sshd puts it first on the PATH of every session with
 //!   `SetEnv PATH=…` in its config (no ForceCommand: the remote command runs as sent). It answers
 //!   `is-system-running` from marker files keyed by the address the session came in on.
+//! - Each address reads its own authorized keys file (`Match LocalAddress`), so the stand-in can
+//!   lock the deploy user out of one "host" the way a bad switch would, and its `--rollback` lets
+//!   it back in.
 //!
 //! Everything else is real: `ssh` connects to a real `/usr/sbin/sshd -D -e -f <config>` listening
 //! on 127.0.0.x with generated host and client keys. Only loopback is ever contacted. Without
@@ -137,6 +140,20 @@ impl Lab {
                 remote = self.path("remote-bin").display(),
                 state = self.path("state").display(),
             ));
+            // Each address reads its own key file, so the stand-in can lock one "host" out.
+            for a in addresses {
+                let keys = self.path(&format!("state/authorized_keys-{a}"));
+                std::fs::copy(ssh.join("id_ed25519.pub"), &keys).unwrap();
+                config.push_str(&format!(
+                    "Match LocalAddress {a}\n  AuthorizedKeysFile {}\n",
+                    keys.display()
+                ));
+            }
+            std::fs::copy(
+                ssh.join("id_ed25519.pub"),
+                self.path("state/authorized_keys"),
+            )
+            .unwrap();
             for a in reject {
                 config.push_str(&format!(
                     "Match LocalAddress {a}\n  AuthorizedKeysFile {}/other_ed25519.pub\n",
@@ -356,6 +373,7 @@ sleep "${PIFLEET_TEST_SLEEP:-0.2}"
 status=0
 if [ "$rollback" = 1 ]; then
   rm -f "$PIFLEET_TEST_STATE/broken-$addr"
+  cp "$PIFLEET_TEST_STATE/authorized_keys" "$PIFLEET_TEST_STATE/authorized_keys-$addr"
   echo "rolled back"
 else
   case " $PIFLEET_TEST_FAIL " in
@@ -363,6 +381,12 @@ else
   esac
   case " $PIFLEET_TEST_BREAK " in
     *" $host "*) : > "$PIFLEET_TEST_STATE/broken-$addr" ;;
+  esac
+  case " $PIFLEET_TEST_LOCKOUT " in
+    *" $host "*) : > "$PIFLEET_TEST_STATE/authorized_keys-$addr" ;;
+  esac
+  case " $PIFLEET_TEST_SLOW_START " in
+    *" $host "*) echo 2 > "$PIFLEET_TEST_STATE/starting-$addr" ;;
   esac
   case " $PIFLEET_TEST_DEGRADE " in
     *" $host "*) : > "$PIFLEET_TEST_STATE/degraded-$addr" ;;
@@ -381,6 +405,12 @@ addr=$(echo "$SSH_CONNECTION" | cut -d' ' -f3)
 state=running
 [ -e "$PIFLEET_TEST_STATE/degraded-$addr" ] && state=degraded
 [ -e "$PIFLEET_TEST_STATE/broken-$addr" ] && state=maintenance
+# A slow start: `starting` for as many checks as the file says.
+starting="$PIFLEET_TEST_STATE/starting-$addr"
+if [ "$1" = is-system-running ] && [ -s "$starting" ]; then
+  n=$(cat "$starting")
+  if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$starting"; state=starting; fi
+fi
 case "$1" in
   is-system-running) echo "$state"; [ "$state" = running ] ;;
   --failed)
