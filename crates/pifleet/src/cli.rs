@@ -42,6 +42,8 @@ enum Command {
     Deploy(command::deploy::Args),
     /// Switch hosts back to their previous generation.
     Rollback(command::rollback::Args),
+    /// Bring a machine that already runs NixOS under the fleet: fetch its hardware config, deploy through a bootstrap login.
+    Adopt(command::adopt::Args),
     /// Check that this workstation can build, flash and deploy: Nix, flakes, aarch64, SSH keys, disk.
     Doctor(command::doctor::Args),
     /// Put SSH keys on a NixOS card or image while it is out of the machine (`keys inject`).
@@ -69,6 +71,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Doctor(args) => command::doctor::run(args),
         Command::Deploy(args) => command::deploy::run(args),
         Command::Rollback(args) => command::rollback::run(args),
+        Command::Adopt(args) => command::adopt::run(args),
         Command::Keys(args) => command::keys::run(args),
     };
     match result {

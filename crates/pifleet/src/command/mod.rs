@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its own clap `Args` and a `run` function.
 
+pub(crate) mod adopt;
 pub(crate) mod check;
 pub(crate) mod completions;
 pub(crate) mod deploy;

@@ -1,0 +1,326 @@
+//! `pifleet adopt HOST --via USER@ADDRESS`: bring a machine that already runs NixOS (a stock Pi
+//! image, a VPS) under the fleet's config.
+//!
+//! Fetch its hardware configuration into `hosts/<host>/hardware.nix`, refuse a switch after which
+//! nobody could log in (the transition lockout analysis in `deploy::adopt`), deploy once through the
+//! bootstrap login, and confirm over a fresh connection as the inventory's deploy user. From then
+//! on `pifleet deploy` uses the inventory's deploy settings. See docs/adopt.md.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use deploy::adopt::{self, AdoptPlan, Confirmation};
+
+use crate::cli::Outcome;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  adopted and confirmed (or, with --dry-run, the plan was printed)
+  1  refused (inventory errors, hosts/ out of date, a lockout across the switch, hardware_config
+     missing) or the deploy or its confirmation failed
+  2  usage or I/O error: an unknown host, a bad --via, the machine unreachable";
+
+/// What nixos-rebuild does on the first deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ActionArg {
+    /// Activate now and make it the boot default.
+    Switch,
+    /// Make it the boot default; it runs after the next reboot.
+    Boot,
+    /// Activate now, but a reboot returns to the previous system.
+    Test,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
+pub(crate) struct Args {
+    /// The host's name in the inventory.
+    host: String,
+    /// How to log in before the fleet's config is on the machine, e.g. `nixos@192.168.1.50`
+    /// (the stock image's user) or `root@vps.example.net`.
+    #[arg(long, value_name = "USER@ADDRESS")]
+    via: String,
+    /// The bootstrap login's SSH port.
+    #[arg(long, default_value_t = 22, value_name = "N")]
+    port: u16,
+    /// The inventory.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "fleet.toml",
+        value_name = "PATH"
+    )]
+    file: PathBuf,
+    /// The flake holding `nixosConfigurations.<host>`; `#<host>` is always appended.
+    #[arg(long, default_value = ".", value_name = "REF")]
+    flake: String,
+    /// What nixos-rebuild does with the new system.
+    #[arg(long, value_enum, default_value_t = ActionArg::Switch)]
+    action: ActionArg,
+    /// Print the plan and the lockout analysis; contact nothing, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not ask for confirmation on a terminal.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Replace an existing hosts/<host>/hardware.nix that differs from what the machine prints.
+    #[arg(long)]
+    force: bool,
+    /// SSH ConnectTimeout, in seconds, for every connection.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    connect_timeout: u32,
+    /// How long the confirmation as the deploy user may keep trying, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    confirm_timeout: u64,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    let Some(fleet) = crate::command::deploy::load_for_deploy(&args.file, true)? else {
+        return Ok(Outcome::Problems);
+    };
+    let selected = deploy::select(&fleet, &[deploy::Selector::Host(args.host.clone())])?;
+    let Some(name) = selected.into_iter().next() else {
+        anyhow::bail!("no host `{}` in the inventory", args.host);
+    };
+    let host = &fleet.hosts[&name];
+    let bootstrap = adopt::parse_via(&args.via, args.port)?;
+    let plan = AdoptPlan::new(&fleet, &name, &bootstrap, &options(&args))?;
+
+    // The lockout analysis across the switch, before anything is contacted.
+    let errors = host_errors(&args.file, &name)?;
+    let transition = adopt::transition(&fleet, &name, host, &bootstrap.user, &errors);
+    if args.dry_run {
+        print!("{plan}");
+        println!();
+        println!("{transition}");
+        if let Some(refusal) = transition.refusal(name.as_str()) {
+            println!("{refusal}");
+            return Ok(Outcome::Problems);
+        }
+        return Ok(Outcome::Clean);
+    }
+    if let Some(refusal) = transition.refusal(name.as_str()) {
+        eprintln!("{transition}");
+        eprintln!("{refusal}");
+        return Ok(Outcome::Problems);
+    }
+
+    let timeout = Duration::from_secs(u64::from(args.connect_timeout) + 20);
+    eprintln!("$ {}", plan.deploy.preflight);
+    let out = adopt::capture(&plan.deploy.preflight, timeout).context("cannot run ssh")?;
+    if !out.success() {
+        anyhow::bail!(
+            "{}",
+            deploy::explain_ssh_failure(&bootstrap.destination(), &out.stderr)
+        );
+    }
+
+    // The hardware configuration.
+    eprintln!("$ {}", plan.fetch);
+    let out = adopt::capture(&plan.fetch, timeout).context("cannot run ssh")?;
+    if !out.success() {
+        let why = out.stderr.lines().rfind(|l| !l.trim().is_empty());
+        anyhow::bail!(
+            "`{}` failed on {}: {} (is this machine running NixOS?)",
+            adopt::SHOW_HARDWARE_CONFIG,
+            bootstrap.destination(),
+            why.unwrap_or("no error output")
+        );
+    }
+    let hosts_dir = args
+        .file
+        .parent()
+        .map_or_else(|| PathBuf::from("hosts"), |dir| dir.join("hosts"));
+    let path = hosts_dir.join(name.as_str()).join(adopt::HARDWARE_FILE);
+    let date = adopt::utc_date(SystemTime::now());
+    let text = adopt::hardware_file(&out.stdout, &bootstrap, &date)
+        .with_context(|| format!("not writing {}", path.display()))?;
+    save_hardware(&path, &text, args.force)?;
+    if !plan.hardware_config {
+        eprintln!(
+            "hosts.{name} does not import it yet: add `hardware_config = true` to [hosts.{name}] in {file}, \
+             run `pifleet gen`, `git add {path}` (flakes see only files git tracks), then run this again",
+            file = args.file.display(),
+            path = path.display()
+        );
+        return Ok(Outcome::Problems);
+    }
+    eprintln!(
+        "note: commit {} (or at least `git add` it): flakes see only files git tracks",
+        path.display()
+    );
+
+    eprintln!("{transition}");
+    eprint!("{plan}");
+    if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        eprint!(
+            "Deploy {name} ({}) through {}? [y/N] ",
+            plan.action,
+            bootstrap.destination()
+        );
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing deployed");
+            return Ok(Outcome::Problems);
+        }
+    }
+
+    eprintln!("$ {}", plan.deploy.activate);
+    let status = adopt::stream(&plan.deploy.activate)
+        .with_context(|| format!("cannot run {}", plan.deploy.activate.program))?;
+    if !status.success() {
+        eprintln!(
+            "{name}: {} failed ({status}); see its output above",
+            plan.deploy.activate.program
+        );
+        return Ok(Outcome::Problems);
+    }
+    let fleet_login = plan.fleet.destination();
+    let Some(confirm) = &plan.deploy.confirm else {
+        println!(
+            "{name}: the new system starts at the next boot. After rebooting, check `ssh -p {} {fleet_login}`; \
+             from then on `pifleet deploy {name}` uses the inventory's deploy settings",
+            plan.fleet.port
+        );
+        return Ok(Outcome::Clean);
+    };
+    eprintln!("$ {confirm}");
+    let result = adopt::confirm(
+        confirm,
+        &fleet_login,
+        Duration::from_secs(args.confirm_timeout),
+        Duration::from_secs(2),
+        timeout,
+    );
+    let problem = match result {
+        Confirmation::Running => {
+            println!(
+                "{name}: adopted; {fleet_login} (port {}) logs in and the system is running. \
+                 From now on `pifleet deploy {name}` uses the inventory's deploy settings",
+                plan.fleet.port
+            );
+            return Ok(Outcome::Clean);
+        }
+        Confirmation::Degraded(units) => {
+            println!(
+                "{name}: adopted; {fleet_login} (port {}) logs in, but the system is degraded (failed units: {}). \
+                 From now on `pifleet deploy {name}` uses the inventory's deploy settings",
+                plan.fleet.port,
+                if units.is_empty() {
+                    "none listed".to_owned()
+                } else {
+                    units.join(", ")
+                }
+            );
+            return Ok(Outcome::Clean);
+        }
+        Confirmation::Failed(problem) => problem,
+    };
+    eprintln!("{name}: the confirmation as {fleet_login} failed: {problem}");
+    let rolled_back = match &plan.deploy.rollback {
+        Some(rollback) => {
+            eprintln!(
+                "rolling back through {}: $ {rollback}",
+                bootstrap.destination()
+            );
+            adopt::stream(rollback).is_ok_and(|s| s.success())
+        }
+        None => false,
+    };
+    if rolled_back {
+        eprintln!(
+            "{name}: rolled back to the previous system. Check that {fleet_login} can log in with a key this \
+             workstation holds (`ssh -p {} {fleet_login}` after fixing fleet.toml), then adopt again",
+            plan.fleet.port
+        );
+    } else {
+        eprintln!(
+            "{name}: not rolled back. If {} still logs in, run the rollback above by hand; otherwise pick the \
+             previous generation at the boot menu (or `/nix/var/nix/profiles/system-<N>-link/bin/switch-to-configuration switch` \
+             on the console)",
+            bootstrap.destination()
+        );
+    }
+    Ok(Outcome::Problems)
+}
+
+/// The deploy options from the command line and the environment (as `pifleet deploy` reads them).
+fn options(args: &Args) -> deploy::Options {
+    let ssh_options = std::env::var("NIX_SSHOPTS")
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    deploy::Options {
+        action: match args.action {
+            ActionArg::Switch => deploy::Action::Switch,
+            ActionArg::Boot => deploy::Action::Boot,
+            ActionArg::Test => deploy::Action::Test,
+        },
+        flake: args.flake.clone(),
+        // Tests pin the workstation's system so the plan does not depend on the machine.
+        local_system: std::env::var("PIFLEET_WORKSTATION_SYSTEM")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(deploy::workstation_system),
+        ssh_options,
+        connect_timeout: args.connect_timeout,
+        ..deploy::Options::default()
+    }
+}
+
+/// The messages of `pifleet check` errors about this host.
+fn host_errors(file: &Path, name: &model::HostName) -> anyhow::Result<Vec<String>> {
+    let text = crate::inventory::read(file)?;
+    let (report, _) = check::load_and_check(&text, &file.display().to_string());
+    let prefix = [
+        model::Segment::Key("hosts".into()),
+        model::Segment::Key(name.to_string()),
+    ];
+    Ok(report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == check::Severity::Error && d.path.segments().starts_with(&prefix))
+        .map(|d| d.message.clone())
+        .collect())
+}
+
+/// Writes `text` to `path` atomically, unless a different module is already there (without
+/// `force`). The date in the header alone is no difference.
+fn save_hardware(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
+    match std::fs::read_to_string(path) {
+        Ok(old) if adopt::hardware_body(&old) == adopt::hardware_body(text) => {
+            eprintln!("{}: unchanged", path.display());
+            return Ok(());
+        }
+        Ok(_) if !force => anyhow::bail!(
+            "{} exists and differs from what the machine prints now: it is hand-maintained, so adopt \
+             does not replace it; compare them, or pass --force to replace it",
+            path.display()
+        ),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.pifleet-{}",
+        adopt::HARDWARE_FILE,
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(err) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err).with_context(|| format!("cannot write {}", path.display()));
+    }
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
