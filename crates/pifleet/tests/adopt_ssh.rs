@@ -128,6 +128,12 @@ fn adopts_through_the_bootstrap_login_and_confirms_as_the_deploy_user() {
         "--show-hardware-config\n"
     );
 
+    // An x86_64 host without modules has no boot loader yet: said, not refused.
+    assert!(
+        stderr.contains("note: neither the x86_64 board nor hardware.nix sets a boot loader"),
+        "{stderr}"
+    );
+
     // Exactly the bootstrap login's plan: the target is the --via address and port.
     let calls = lab.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");

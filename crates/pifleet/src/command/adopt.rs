@@ -151,6 +151,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         "note: commit {} (or at least `git add` it): flakes see only files git tracks",
         path.display()
     );
+    if host.board == model::Board::X86_64 && host.modules.is_empty() {
+        // nixos-generate-config puts the boot loader in configuration.nix, not in hardware.nix.
+        eprintln!(
+            "note: neither the x86_64 board nor hardware.nix sets a boot loader, and hosts.{name} lists no \
+             `modules`: copy the machine's `boot.loader` settings from its /etc/nixos/configuration.nix into \
+             a module listed there, or the build fails (docs/adopt.md)"
+        );
+    }
 
     eprintln!("{transition}");
     eprint!("{plan}");
