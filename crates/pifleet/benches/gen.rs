@@ -16,10 +16,16 @@ const KEYS: [&str; 2] = [
 
 fn fleet_toml(hosts: usize) -> String {
     let mut s = String::from("[fleet]\nstate_version = \"26.05\"\n\n");
+    // user0 deploys (password-free sudo); user1 is an admin with a password: a clean, hardened fleet.
     for (u, key) in KEYS.iter().enumerate() {
+        let sudo = if u == 0 {
+            "sudo = \"no-password\""
+        } else {
+            "sudo = \"password\"\nhashed_password_file = \"/var/lib/secrets/user1.hash\""
+        };
         let _ = writeln!(
             s,
-            "[users.user{u}]\nssh_keys = [\"{key}\"]\ngroups = [\"wheel\", \"docker\"]\nsudo = \"no-password\"\n",
+            "[users.user{u}]\nssh_keys = [\"{key}\"]\ngroups = [\"wheel\", \"docker\"]\n{sudo}\n",
         );
     }
     for h in 0..hosts {
