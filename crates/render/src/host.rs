@@ -34,7 +34,7 @@ pub(crate) fn module(fleet: &Fleet, name: &HostName, host: &Host) -> Result<Expr
     let mut body = AttrSet::new();
     imports(&mut body, host);
     identity(&mut body, fleet, name, host);
-    users(&mut body, fleet, host)?;
+    users(&mut body, fleet, name, host)?;
     ssh(&mut body, fleet, host);
     network(&mut body, name, host);
     firewall(&mut body, fleet, name, host);
@@ -79,7 +79,7 @@ fn identity(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) {
     body.set("system.stateVersion", fleet.state_version_of(host).as_str());
 }
 
-fn users(body: &mut AttrSet, fleet: &Fleet, host: &Host) -> Result<(), Error> {
+fn users(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) -> Result<(), Error> {
     section(
         body,
         "Users: declared here only; passwords come from hashes or files",
@@ -93,6 +93,7 @@ fn users(body: &mut AttrSet, fleet: &Fleet, host: &Host) -> Result<(), Error> {
             .users
             .get(user_name)
             .ok_or_else(|| Error::UnknownUser {
+                host: name.to_string(),
                 user: user_name.to_string(),
             })?;
         let set = user_set(user_name, user, &mut nopasswd);

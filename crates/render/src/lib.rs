@@ -33,8 +33,10 @@ const PARALLEL_THRESHOLD: usize = 64;
 #[non_exhaustive]
 pub enum Error {
     /// A host lists a user the inventory does not define (`pifleet check` reports it first).
-    #[error("host uses user `{user}`, which is not defined under [users]")]
+    #[error("host `{host}` uses user `{user}`, which is not defined under [users]")]
     UnknownUser {
+        /// The host.
+        host: String,
         /// The user name.
         user: String,
     },
@@ -68,12 +70,7 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Output, Error> {
     let one =
         |(name, host): &(&model::HostName, &model::Host)| -> Result<(PathBuf, String), Error> {
             let path = PathBuf::from(name.as_str()).join("default.nix");
-            let expr = host::module(fleet, name, host).map_err(|e| match e {
-                Error::UnknownUser { user } => Error::UnknownUser {
-                    user: format!("{user}` (on host `{name}"),
-                },
-                other => other,
-            })?;
+            let expr = host::module(fleet, name, host)?;
             let text = finish(&path, expr, source)?;
             Ok((path, text))
         };
