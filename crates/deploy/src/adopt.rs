@@ -18,13 +18,14 @@
 //! - [`capture`], [`stream`] and [`confirm`] run the commands (one host, in order).
 
 use std::fmt;
-use std::io::Read as _;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use model::{Address, Fleet, Host, HostName, PermitRootLogin, Port, UserName};
 
+use crate::exec::command;
+pub use crate::exec::{Captured, capture};
 use crate::plan::{self, Action, CommandSpec, HostPlan, Options, Plan, Target};
 
 /// The file next to the entry module that `hardware_config = true` imports.
@@ -504,69 +505,6 @@ pub fn utc_date(time: SystemTime) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
-}
-
-/// A command's captured result.
-#[derive(Debug, Clone)]
-pub struct Captured {
-    /// `None` when it was killed after the time limit.
-    pub status: Option<ExitStatus>,
-    /// Its standard output.
-    pub stdout: String,
-    /// Its standard error.
-    pub stderr: String,
-}
-
-impl Captured {
-    /// Whether it exited successfully.
-    pub fn success(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-}
-
-fn command(spec: &CommandSpec) -> Command {
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args).stdin(Stdio::null());
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Runs `spec`, capturing its output; killed after `timeout`.
-pub fn capture(spec: &CommandSpec, timeout: Duration) -> std::io::Result<Captured> {
-    let mut child = command(spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Ok(Captured {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
 }
 
 /// Runs `spec` with its output (stdout too) going to pifleet's stderr, so stdout stays for results.

@@ -6,6 +6,7 @@
 //! found on `PATH`; nothing here links an SSH or Nix library.
 
 pub mod adopt;
+pub mod exec;
 pub mod plan;
 pub mod run;
 

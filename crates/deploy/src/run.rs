@@ -3,14 +3,15 @@
 //! others; every line a command prints goes to the host's log file and to the [`Observer`].
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::exec::{self, Captured, command};
 use crate::plan::{CommandSpec, HostPlan, Plan};
 
 /// How long to keep reading a command's output after it exited: a background process it left
@@ -128,15 +129,6 @@ pub struct RunOptions {
 pub struct Executor<'a, O: Observer> {
     options: RunOptions,
     observer: &'a O,
-}
-
-/// A command's result when its output was captured.
-#[derive(Debug)]
-struct Captured {
-    /// `None` when it was killed after the time limit.
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
 }
 
 impl<'a, O: Observer> Executor<'a, O> {
@@ -376,9 +368,7 @@ impl<'a, O: Observer> Executor<'a, O> {
         self.say(host, log, &format!("$ {spec}"));
         let (reader, writer) = std::io::pipe()?;
         let mut cmd = command(spec);
-        cmd.stdin(Stdio::null())
-            .stdout(writer.try_clone()?)
-            .stderr(writer);
+        cmd.stdout(writer.try_clone()?).stderr(writer);
         let mut child = cmd.spawn()?;
         // Our copies of the pipe's write end must go, or reading never ends.
         drop(cmd);
@@ -430,49 +420,8 @@ impl<'a, O: Observer> Executor<'a, O> {
 
     /// Runs `spec` with the SSH time limit, capturing its output.
     fn capture(&self, spec: &CommandSpec) -> std::io::Result<Captured> {
-        let mut child = command(spec)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-            thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut buf);
-                }
-                String::from_utf8_lossy(&buf).into_owned()
-            })
-        };
-        let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
-        let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
-        let deadline = Instant::now() + self.options.ssh_timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        Ok(Captured {
-            status,
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-        })
+        exec::capture(spec, self.options.ssh_timeout)
     }
-}
-
-fn command(spec: &CommandSpec) -> Command {
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args);
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    cmd
 }
 
 fn write_log(log: &mut Option<File>, line: &str) {
