@@ -375,6 +375,18 @@ impl Board {
     pub fn is_low_memory(self) -> bool {
         matches!(self, Board::Rpi3 | Board::Zero2w)
     }
+
+    /// The interface a static address goes on when `network.interface` is left out. NixOS names
+    /// interfaces predictably: the Pi 4's on-board Ethernet is `end0` on the mainline kernel, and
+    /// the Zero 2 W has only Wi-Fi. The Pi 3's USB Ethernet is named after its MAC address, so
+    /// such hosts should name it; `eth0` is the guess for them and for other boards.
+    pub fn default_interface(self) -> &'static str {
+        match self {
+            Board::Rpi4 => "end0",
+            Board::Zero2w => "wlan0",
+            _ => "eth0",
+        }
+    }
 }
 
 /// Where a host's system closure is built.
@@ -449,7 +461,8 @@ pub struct Network {
     /// "networkd" (default) or "network-manager".
     #[serde(default)]
     pub manager: NetworkManagerKind,
-    /// The interface to configure; left out, "eth0" (or "wlan0" on a Zero 2 W).
+    /// The interface to configure, as NixOS names it (`ip link` on the host); left out, "end0" on a Pi 4,
+    /// "wlan0" on a Zero 2 W, else "eth0".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
     /// Static address with prefix length, e.g. "192.168.1.41/24". Required when `mode = "static"`.

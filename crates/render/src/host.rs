@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use model::{
-    AddressMode, Board, Fleet, Host, HostName, NetworkManagerKind, PermitRootLogin, Protocol,
-    Restart, Shell, SshdValue, Sudo, User, UserName,
+    AddressMode, Fleet, Host, HostName, NetworkManagerKind, PermitRootLogin, Protocol, Restart,
+    Shell, SshdValue, Sudo, User, UserName,
 };
 use nixgen::{AttrPath, AttrSet, Expr, make};
 
@@ -246,13 +246,10 @@ fn network(body: &mut AttrSet, name: &HostName, host: &Host) {
             if manager == NetworkManagerKind::Networkd {
                 body.set("networking.useDHCP", false);
             }
-            // The Zero 2 W has no Ethernet; everything else is assumed wired unless told otherwise.
-            let default = if host.board == Board::Zero2w {
-                "wlan0"
-            } else {
-                "eth0"
-            };
-            let interface = net.interface.as_deref().unwrap_or(default);
+            let interface = net
+                .interface
+                .as_deref()
+                .unwrap_or(host.board.default_interface());
             if manager == NetworkManagerKind::NetworkManager {
                 // Otherwise NetworkManager runs DHCP on the interface over the static address.
                 body.set("networking.networkmanager.unmanaged", strings([interface]));

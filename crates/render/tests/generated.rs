@@ -649,8 +649,9 @@ fn network(check: &mut Check<'_>, name: &HostName, host: &Host, m: &Value) {
         );
     }
     if net.mode == AddressMode::Static {
-        // The model's default: eth0, or wlan0 on a Zero 2 W (Wi-Fi only).
+        // The model's default: end0 on a Pi 4, wlan0 on a Zero 2 W (Wi-Fi only), else eth0.
         let interface = net.interface.as_deref().unwrap_or(match host.board {
+            Board::Rpi4 => "end0",
             Board::Zero2w => "wlan0",
             _ => "eth0",
         });
