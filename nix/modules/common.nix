@@ -26,6 +26,6 @@
 
   boot.tmp.cleanOnBoot = lib.mkDefault true;
 
-  # pifleet deploys with flakes; `nix` on the host should understand them too.
-  nix.settings.experimental-features = [ "nix-command" "flakes" ];
+  # Nix settings (flakes, trusted users, garbage collection) come from the inventory
+  # (`[fleet.nix]`) through the generated host module, so `flakes = false` really means off.
 }

@@ -649,6 +649,68 @@ fn board_profiles_set_the_boot_defaults() {
     assert!(boards["x86_64.nix"].get("boot").is_none());
 }
 
+/// The hand-written library leaves every option the inventory decides to the generated host
+/// module: a default set here would win over the inventory's silence (`[fleet.nix] flakes = false`
+/// used to leave flakes on because `common.nix` turned them on for every host).
+#[test]
+fn library_modules_leave_inventory_options_to_the_host_module() {
+    require_nix!();
+    let nix_dir = repo_root().join("nix");
+    let expr = format!(
+        r#"
+        let
+          lib = {{ mkDefault = x: x; mkForce = x: x; }};
+          paths = prefix: v:
+            if builtins.isAttrs v
+            then builtins.concatLists (map (k: paths (prefix ++ [ k ]) v.${{k}}) (builtins.attrNames v))
+            else [ (builtins.concatStringsSep "." prefix) ];
+          load = file: paths [ ] (removeAttrs (import file {{ inherit lib; config = {{ }}; pkgs = {{ }}; }}) [ "imports" ]);
+          boards = builtins.attrNames (builtins.readDir {dir}/boards);
+        in
+        {{ "modules/common.nix" = load {dir}/modules/common.nix; }}
+        // builtins.listToAttrs (map (b: {{ name = "boards/${{b}}"; value = load ({dir}/boards + "/${{b}}"); }}) boards)
+        "#,
+        dir = nix_dir.display()
+    );
+    let out = Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "-E", &expr])
+        .output()
+        .expect("run nix-instantiate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // Options the generated host module writes from the inventory.
+    const OWNED: &[&str] = &[
+        "nix.settings.experimental-features",
+        "nix.settings.trusted-users",
+        "nix.gc",
+        "services.openssh",
+        "users.",
+        "security.sudo",
+        "networking.firewall",
+        "networking.hostName",
+        "networking.wireless",
+        "time.timeZone",
+        "i18n.defaultLocale",
+        "system.stateVersion",
+        "virtualisation.oci-containers",
+    ];
+    let files = set.as_object().expect("a set per file");
+    assert!(files.contains_key("modules/common.nix") && files.contains_key("boards/rpi4.nix"));
+    for (file, paths) in files {
+        for path in paths.as_array().expect("paths") {
+            let path = path.as_str().expect("a path");
+            assert!(
+                !OWNED.iter().any(|owned| path.starts_with(owned)),
+                "nix/{file} sets `{path}`, which the inventory decides through the host module"
+            );
+        }
+    }
+}
+
 #[test]
 fn lock_file_has_the_real_nodes() {
     let text = fs::read_to_string(repo_root().join("flake.lock")).expect("read flake.lock");
