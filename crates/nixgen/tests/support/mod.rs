@@ -46,14 +46,17 @@ impl Nix {
     /// `nix-instantiate --eval --strict --json` of a file, parsed.
     pub fn eval_json(&self, file: &Path) -> serde_json::Value {
         let out = run(Command::new("nix-instantiate")
-            .args(["--eval", "--strict", "--json"])
+            // Evaluation never needs the store: the dummy store keeps parallel tests off its lock.
+            .args(["--store", "dummy://", "--eval", "--strict", "--json"])
             .arg(file));
         serde_json::from_slice(&out).expect("nix printed JSON")
     }
 
     /// `nix-instantiate --parse` of a file must succeed.
     pub fn parse(&self, file: &Path) {
-        run(Command::new("nix-instantiate").arg("--parse").arg(file));
+        run(Command::new("nix-instantiate")
+            .args(["--store", "dummy://", "--parse"])
+            .arg(file));
     }
 }
 
