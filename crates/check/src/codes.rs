@@ -1,299 +1,706 @@
 //! The catalogue of diagnostic codes: stable names that users put in `allow` and tools match on.
 //!
-//! Codes never change meaning once released. A test asserts that every code the loader and the rules emit is
-//! listed here, so the list doubles as documentation.
+//! A code is a typed value ([`Code`]) that carries everything about it: its name, its severity, the
+//! group it is documented in, a one-line summary, a minimal example that triggers it and the fix.
+//! Rules name a `Code`, never a string, so a severity is stated once, here, and cannot disagree with
+//! a call site. `docs/diagnostics.md` is generated from this catalogue ([`crate::docs`]) and a test
+//! keeps the committed page in step. Adding a code is one entry below.
+//!
+//! Codes never change meaning once released.
+//!
+//! This file is long on purpose: it is the catalogue, one entry per code with its example and fix,
+//! and reads top to bottom as the page it generates. The logic lives in the rule families.
+
+use std::fmt;
 
 use crate::diagnostic::Severity;
 
-/// What a code means.
-#[derive(Debug, Clone, Copy)]
+/// Where a code is documented: the sections of `docs/diagnostics.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    /// Reading the file: syntax, schema, checked strings.
+    File,
+    /// Semantic rules: references between parts of the inventory, formats NixOS needs.
+    Semantic,
+    /// Lockout analysis: after the switch, deploy must still log in and activate.
+    Lockout,
+    /// Security lints: settings that expose a host.
+    Security,
+}
+
+impl Group {
+    /// Every group, in documentation order.
+    pub const ALL: [Group; 4] = [
+        Group::File,
+        Group::Semantic,
+        Group::Lockout,
+        Group::Security,
+    ];
+
+    /// The section title in `docs/diagnostics.md`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::File => "Reading the file",
+            Group::Semantic => "Semantic rules",
+            Group::Lockout => "Lockout analysis",
+            Group::Security => "Security lints",
+        }
+    }
+}
+
+/// A minimal inventory that triggers a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Example {
+    /// The code block's language: `toml` or `json`.
+    pub lang: &'static str,
+    /// The inventory excerpt, ending in a newline.
+    pub text: &'static str,
+}
+
+/// Everything known about a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeInfo {
-    /// The code.
-    pub code: &'static str,
-    /// Its severity.
+    /// The snake_case name.
+    pub name: &'static str,
+    /// Error or warning.
     pub severity: Severity,
+    /// Its section of the documentation.
+    pub group: Group,
     /// One line on what it reports.
     pub summary: &'static str,
+    /// An inventory that triggers it.
+    pub example: Example,
+    /// How to fix it.
+    pub fix: &'static str,
 }
 
-const fn e(code: &'static str, summary: &'static str) -> CodeInfo {
-    CodeInfo {
-        code,
-        severity: Severity::Error,
-        summary,
+macro_rules! catalogue {
+    ($(
+        $variant:ident = $name:literal, $severity:ident, $group:ident,
+        $summary:literal,
+        $lang:ident $example:literal,
+        $fix:literal;
+    )*) => {
+        /// A diagnostic code. See the module documentation.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum Code {
+            $(#[doc = $summary] $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in documentation order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// Everything about this code.
+            pub fn info(self) -> &'static CodeInfo {
+                match self {
+                    $(Code::$variant => &CodeInfo {
+                        name: $name,
+                        severity: Severity::$severity,
+                        group: Group::$group,
+                        summary: $summary,
+                        example: Example { lang: stringify!($lang), text: $example },
+                        fix: $fix,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+impl Code {
+    /// The snake_case name users see, e.g. `duplicate_host_port`.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// Its severity.
+    pub fn severity(self) -> Severity {
+        self.info().severity
+    }
+
+    /// The code named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.name() == name)
     }
 }
 
-const fn w(code: &'static str, summary: &'static str) -> CodeInfo {
-    CodeInfo {
-        code,
-        severity: Severity::Warning,
-        summary,
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
-/// Every code pifleet reports.
-pub const CODES: &[CodeInfo] = &[
-    // Reading the file.
-    e("toml_syntax", "the file is not valid TOML"),
-    e("json_syntax", "the file is not valid JSON"),
-    e(
-        "unknown_field",
-        "a field that does not exist (often a typo)",
-    ),
-    e("missing_field", "a required field is missing"),
-    e(
-        "wrong_type",
-        "a value of the wrong type (string, number, table, …)",
-    ),
-    e("invalid_value", "a value outside the allowed choices"),
-    e("out_of_range", "a number outside its range"),
-    e(
-        "duplicate_item",
-        "an item repeated where items must be unique",
-    ),
-    e(
-        "schema_violation",
-        "a value the schema rejects for another reason",
-    ),
-    e(
-        "invalid_host_name",
-        "a host name that is not an RFC 1123 label",
-    ),
-    e(
-        "invalid_user_name",
-        "a user name that is not a valid Linux user name",
-    ),
-    e(
-        "invalid_container_name",
-        "a container name with invalid characters",
-    ),
-    e("invalid_tag", "a tag with invalid characters"),
-    e(
-        "invalid_address",
-        "an address that is neither an IP address nor a DNS name",
-    ),
-    e(
-        "invalid_state_version",
-        "a state_version that is not a NixOS release",
-    ),
-    e(
-        "invalid_volume",
-        "a volume that is not source:/container/path",
-    ),
-    e("invalid_ssh_key", "an SSH public key that does not parse"),
-    e(
-        "invalid_image",
-        "an image reference that does not parse or has no tag or digest",
-    ),
-    e(
-        "invalid_port",
-        "a port or port mapping outside 1-65535 or malformed",
-    ),
-    e(
-        "invalid_cidr",
-        "an address without or with a bad prefix length",
-    ),
-    e(
-        "invalid_ip",
-        "a gateway or DNS server that is not an IP address",
-    ),
-    e(
-        "plaintext_wifi_psk",
-        "a Wi-Fi passphrase written into the inventory",
-    ),
-    e(
-        "plaintext_password",
-        "a password written into the inventory instead of a hash",
-    ),
-    e("internal_error", "a bug in pifleet"),
-    e(
-        "nixos_hardware_unsupported",
-        "nixos-hardware's Pi profile asked for on a board it has none for",
-    ),
-    // Semantic rules.
-    e(
-        "unknown_user",
-        "a reference to a user not defined in `users`",
-    ),
-    e(
-        "root_in_users",
-        "root listed or defined as an ordinary user",
-    ),
-    e(
-        "unknown_deploy_user",
-        "a deploy user not defined in `users`",
-    ),
-    e(
-        "deploy_user_not_on_host",
-        "a deploy user not in the host's `users`",
-    ),
-    e(
-        "deploy_user_without_sudo",
-        "a non-root deploy user that cannot use sudo",
-    ),
-    e(
-        "conflicting_passwords",
-        "both hashed_password and hashed_password_file",
-    ),
-    e(
-        "sudo_without_password",
-        "sudo with a password for a user that has none",
-    ),
-    e("duplicate_ssh_key", "the same key twice in one list"),
-    w("shared_ssh_key", "one key used by two user accounts"),
-    e("duplicate_address", "two hosts with the same address"),
-    e(
-        "unknown_placement_tag",
-        "a fleet container placed on a tag no host has",
-    ),
-    e(
-        "unknown_placement_host",
-        "a fleet container placed on an undefined host",
-    ),
-    w("unplaced_container", "a fleet container placed nowhere"),
-    e(
-        "container_name_conflict",
-        "a host container with the name of a fleet container placed on it",
-    ),
-    e(
-        "duplicate_host_port",
-        "two containers publishing the same host port",
-    ),
-    e(
-        "unknown_dependency",
-        "depends_on naming a container that does not run on the host",
-    ),
-    e("dependency_cycle", "containers that wait for each other"),
-    w("unpinned_image", "an image on a moving tag such as latest"),
-    e(
-        "incomplete_static_network",
-        "a static network without address or gateway",
-    ),
-    e(
-        "static_settings_with_dhcp",
-        "static address settings on a DHCP host",
-    ),
-    e(
-        "address_mismatch",
-        "a static address that moves the host away from the address deploy connects to",
-    ),
-    w("duplicate_entry", "an entry repeated in a host list"),
-    e(
-        "invalid_module_path",
-        "a module path the flake cannot import",
-    ),
-    e(
-        "invalid_package",
-        "a package that is not a nixpkgs attribute name",
-    ),
-    e("allow_without_reason", "an allow entry without a reason"),
-    w(
-        "unknown_allow_code",
-        "an allow entry naming an unknown code",
-    ),
-    e(
-        "sshd_setting_conflict",
-        "extra_settings overriding a setting pifleet manages",
-    ),
-    e(
-        "invalid_sshd_setting",
-        "an extra_settings key that is not an sshd keyword",
-    ),
-    e("invalid_group", "a group name that is not valid"),
-    e(
-        "invalid_time_zone",
-        "a time zone that is not a tz database name",
-    ),
-    e(
-        "invalid_interface",
-        "a network interface name that is not valid",
-    ),
-    e("invalid_ssid", "an SSID longer than 32 bytes or empty"),
-    e(
-        "invalid_psk_name",
-        "a psk_name that cannot appear in the secrets file",
-    ),
-    e(
-        "invalid_secrets_file",
-        "a Wi-Fi secrets file that is not an absolute path",
-    ),
-    e(
-        "invalid_environment_name",
-        "an environment variable name that is not valid",
-    ),
-    w(
-        "allow_has_no_effect",
-        "an allow entry naming an error, which cannot be silenced",
-    ),
-    // Lockout analysis: after the switch, deploy must still log in and activate.
-    e("sshd_disabled", "the SSH server turned off"),
-    e(
-        "deploy_user_without_key",
-        "a deploy user (or root) without an SSH key",
-    ),
-    e(
-        "deploy_user_not_allowed",
-        "allow_users or deny_users shutting out the deploy user",
-    ),
-    e(
-        "root_deploy_login_disabled",
-        "root deploys but permit_root_login is \"no\"",
-    ),
-    e(
-        "no_login_method",
-        "password logins off and no SSH key for anyone on the host",
-    ),
-    e(
-        "ssh_port_closed",
-        "the firewall on and the SSH port not open",
-    ),
-    e(
-        "deploy_port_mismatch",
-        "deploy connecting to a port sshd does not listen on",
-    ),
-    e(
-        "deploy_sudo_needs_password",
-        "a deploy user whose sudo asks for a password it does not have",
-    ),
-    e(
-        "sudo_user_without_credentials",
-        "a sudo user with neither an SSH key nor a password hash",
-    ),
-    e(
-        "wifi_secret_missing",
-        "a Wi-Fi-only host without Wi-Fi settings or secrets file",
-    ),
-    // Security lints.
-    e("empty_password", "an empty password hash"),
-    w(
-        "passwordless_sudo",
-        "sudo without a password for a user that is not the deploy user",
-    ),
-    w("firewall_disabled", "the host firewall turned off"),
-    w(
-        "password_authentication_enabled",
-        "SSH logins with a password allowed",
-    ),
-    w("root_login_allowed", "root may log in over SSH with a key"),
-    e(
-        "secret_in_environment",
-        "a secret written into a container's environment",
-    ),
-    w(
-        "sensitive_port_exposed",
-        "a database or similar service published on every address",
-    ),
-    w(
-        "docker_socket_mounted",
-        "the Docker socket mounted into a container",
-    ),
-    w("privileged_container", "a container running privileged"),
-];
+impl From<model::ProblemCode> for Code {
+    fn from(code: model::ProblemCode) -> Self {
+        use model::ProblemCode as P;
+        match code {
+            P::TomlSyntax => Code::TomlSyntax,
+            P::JsonSyntax => Code::JsonSyntax,
+            P::UnknownField => Code::UnknownField,
+            P::MissingField => Code::MissingField,
+            P::WrongType => Code::WrongType,
+            P::InvalidValue => Code::InvalidValue,
+            P::OutOfRange => Code::OutOfRange,
+            P::DuplicateItem => Code::DuplicateItem,
+            P::SchemaViolation => Code::SchemaViolation,
+            P::InvalidHostName => Code::InvalidHostName,
+            P::InvalidUserName => Code::InvalidUserName,
+            P::InvalidContainerName => Code::InvalidContainerName,
+            P::InvalidTag => Code::InvalidTag,
+            P::InvalidAddress => Code::InvalidAddress,
+            P::InvalidStateVersion => Code::InvalidStateVersion,
+            P::InvalidVolume => Code::InvalidVolume,
+            P::InvalidSshKey => Code::InvalidSshKey,
+            P::InvalidImage => Code::InvalidImage,
+            P::InvalidPort => Code::InvalidPort,
+            P::InvalidCidr => Code::InvalidCidr,
+            P::InvalidIp => Code::InvalidIp,
+            P::PlaintextWifiPsk => Code::PlaintextWifiPsk,
+            P::PlaintextPassword => Code::PlaintextPassword,
+            P::InternalError => Code::InternalError,
+        }
+    }
+}
 
-/// The entry for `code`, if it exists.
-pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
-    CODES.iter().find(|c| c.code == code)
+catalogue! {
+    TomlSyntax = "toml_syntax", Error, File,
+        r#"the file is not valid TOML"#,
+        toml r#"[hosts.pi]
+board = "rpi4
+"#,
+        r#"Close the string, table or array the message points at; the line:column is where the parser gave up."#;
+    JsonSyntax = "json_syntax", Error, File,
+        r#"the file is not valid JSON"#,
+        json r#"{ "hosts": { "pi": { "board": "rpi4", } } }
+"#,
+        r#"Remove the trailing comma or add what is missing; JSON allows no comments or trailing commas."#;
+    UnknownField = "unknown_field", Error, File,
+        r#"a field that does not exist (often a typo)"#,
+        toml r#"[hosts.pi]
+baord = "rpi4"
+"#,
+        r#"Fix the spelling (the help suggests the closest field), or remove the line. Every table rejects unknown fields so a typo never goes unnoticed."#;
+    MissingField = "missing_field", Error, File,
+        r#"a required field is missing"#,
+        toml r#"[hosts.pi]
+address = "10.0.0.2"   # no board
+"#,
+        r#"Add the field named in the message, e.g. `board = "rpi4"`."#;
+    WrongType = "wrong_type", Error, File,
+        r#"a value of the wrong type (string, number, table, …)"#,
+        toml r#"[hosts.pi]
+packages = "vim"
+"#,
+        r#"Use the type the field takes: here a list, `packages = ["vim"]`. Container environment values are strings: `PUID = "1000"`."#;
+    InvalidValue = "invalid_value", Error, File,
+        r#"a value outside the allowed choices"#,
+        toml r#"[hosts.pi]
+board = "rpi5"
+"#,
+        r#"Use one of the values listed in the message (`rpi3`, `rpi4`, `zero2w`, `generic-aarch64`, `x86_64` for `board`)."#;
+    OutOfRange = "out_of_range", Error, File,
+        r#"a number outside its range"#,
+        toml r#"[users.pi]
+uid = -1
+"#,
+        r#"Use a number inside the range given in the message."#;
+    DuplicateItem = "duplicate_item", Error, File,
+        r#"an item repeated where items must be unique"#,
+        toml r#"[users.pi]
+groups = ["wheel", "wheel"]
+"#,
+        r#"Remove the repeated item."#;
+    SchemaViolation = "schema_violation", Error, File,
+        r#"a value the schema rejects for another reason"#,
+        toml r#"# any value the JSON schema rejects for a reason not covered above
+"#,
+        r#"Follow the message; editors using `#:schema ./schema/fleet.schema.json` show the constraint while you type."#;
+    InvalidHostName = "invalid_host_name", Error, File,
+        r#"a host name that is not an RFC 1123 label"#,
+        toml r#"[hosts.Pi_Box]
+board = "rpi4"
+"#,
+        r#"Use lowercase letters, digits and `-` (at most 63 characters, no dots): `[hosts.pi-box]`. The name becomes `networking.hostName`."#;
+    InvalidUserName = "invalid_user_name", Error, File,
+        r#"a user name that is not a valid Linux user name"#,
+        toml r#"[users.Eduardo]
+"#,
+        r#"Use a Linux user name: lowercase letters, digits, `_` and `-`, starting with a letter or `_`."#;
+    InvalidContainerName = "invalid_container_name", Error, File,
+        r#"a container name with invalid characters"#,
+        toml r#"[hosts.pi.containers."home assistant"]
+"#,
+        r#"Use letters, digits, `_`, `.` and `-`: `[hosts.pi.containers.homeassistant]`."#;
+    InvalidTag = "invalid_tag", Error, File,
+        r#"a tag with invalid characters"#,
+        toml r#"[hosts.pi]
+tags = ["edge devices"]
+"#,
+        r#"Use letters, digits, `_` and `-`: `tags = ["edge"]`."#;
+    InvalidAddress = "invalid_address", Error, File,
+        r#"an address that is neither an IP address nor a DNS name"#,
+        toml r#"[hosts.pi]
+address = "10.0.0.300"
+"#,
+        r#"Write an IPv4/IPv6 address or a DNS name, without a port (the port goes in `deploy.port`)."#;
+    InvalidStateVersion = "invalid_state_version", Error, File,
+        r#"a state_version that is not a NixOS release"#,
+        toml r#"[fleet]
+state_version = "26"
+"#,
+        r#"Write a NixOS release, `YY.MM`: `state_version = "26.05"`."#;
+    InvalidVolume = "invalid_volume", Error, File,
+        r#"a volume that is not source:/container/path"#,
+        toml r#"volumes = ["data:config"]
+"#,
+        r#"Write `"/host/path:/container/path"` or `"volume-name:/container/path"`, optionally with `:ro`."#;
+    InvalidSshKey = "invalid_ssh_key", Error, File,
+        r#"an SSH public key that does not parse"#,
+        toml r#"[users.pi]
+ssh_keys = ["ssh-ed25519 AAAAC3Nza"]   # truncated
+"#,
+        r#"Paste the whole line of the `.pub` file (`ssh-ed25519 AAAA… comment`); never a private key."#;
+    InvalidImage = "invalid_image", Error, File,
+        r#"an image reference that does not parse or has no tag or digest"#,
+        toml r#"image = "nginx"
+"#,
+        r#"Give a tag or digest: `"nginx:1.27.3"` or `"nginx@sha256:…"`."#;
+    InvalidPort = "invalid_port", Error, File,
+        r#"a port or port mapping outside 1-65535 or malformed"#,
+        toml r#"ports = ["70000:80"]
+"#,
+        r#"Use ports 1–65535 and the forms `"HOST:CONTAINER"`, `"IP:HOST:CONTAINER"`, `"53:53/udp"`."#;
+    InvalidCidr = "invalid_cidr", Error, File,
+        r#"an address without or with a bad prefix length"#,
+        toml r#"[hosts.pi.network]
+address = "192.168.1.41"
+"#,
+        r#"Add the prefix length: `address = "192.168.1.41/24"`."#;
+    InvalidIp = "invalid_ip", Error, File,
+        r#"a gateway or DNS server that is not an IP address"#,
+        toml r#"[hosts.pi.network]
+gateway = "router.lan"
+"#,
+        r#"Gateways and DNS servers are IP addresses: `gateway = "192.168.1.1"`."#;
+    PlaintextWifiPsk = "plaintext_wifi_psk", Error, File,
+        r#"a Wi-Fi passphrase written into the inventory"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk = "correct horse"
+"#,
+        r#"Put `psk=…` in a root-only file on the host and point `secrets_file` at it; never write the passphrase into the inventory."#;
+    PlaintextPassword = "plaintext_password", Error, File,
+        r#"a password written into the inventory instead of a hash"#,
+        toml r#"[users.pi]
+hashed_password = "hunter2"
+"#,
+        r#"Generate a hash with `mkpasswd -m yescrypt` (it starts with `$y$`), preferably in a file named by `hashed_password_file`; change the leaked password."#;
+    InternalError = "internal_error", Error, File,
+        r#"a bug in pifleet"#,
+        toml r#"# none: this is a bug
+"#,
+        r#"Report it with the inventory that triggers it."#;
+    NixosHardwareUnsupported = "nixos_hardware_unsupported", Error, File,
+        r#"nixos-hardware's Pi profile asked for on a board it has none for"#,
+        toml r#"[hosts.zero]
+board = "zero2w"
+nixos_hardware = true
+"#,
+        r#"Remove `nixos_hardware = true`; the mainline kernel supports the board."#;
+    UnknownUser = "unknown_user", Error, Semantic,
+        r#"a reference to a user not defined in `users`"#,
+        toml r#"[hosts.pi]
+users = ["bob"]   # no [users.bob]
+"#,
+        r#"Define `[users.bob]`, or fix the name."#;
+    RootInUsers = "root_in_users", Error, Semantic,
+        r#"root listed or defined as an ordinary user"#,
+        toml r#"[hosts.pi]
+users = ["root"]
+"#,
+        r#"Remove it; root always exists and its keys go in `ssh.root_keys`."#;
+    UnknownDeployUser = "unknown_deploy_user", Error, Semantic,
+        r#"a deploy user not defined in `users`"#,
+        toml r#"[hosts.pi]
+deploy = { user = "deploy" }   # no [users.deploy]
+"#,
+        r#"Define `[users.deploy]` with its key and `sudo = "no-password"`."#;
+    DeployUserNotOnHost = "deploy_user_not_on_host", Error, Semantic,
+        r#"a deploy user not in the host's `users`"#,
+        toml r#"[hosts.pi]
+users = ["eduardo"]
+deploy = { user = "deploy" }
+"#,
+        r#"Add the deploy user to the host's `users`: the account would not exist on the host, so deploy could not log in. (Lockout.)"#;
+    DeployUserWithoutSudo = "deploy_user_without_sudo", Error, Semantic,
+        r#"a non-root deploy user that cannot use sudo"#,
+        toml r#"[users.deploy]
+ssh_keys = ["ssh-ed25519 AAAA… you@workstation"]
+
+[hosts.pi]
+users = ["deploy"]
+deploy = { user = "deploy" }
+"#,
+        r#"Set `sudo = "no-password"` in `[users.deploy]`: without sudo, deploy copies the system but can never activate it. (Lockout.)"#;
+    ConflictingPasswords = "conflicting_passwords", Error, Semantic,
+        r#"both hashed_password and hashed_password_file"#,
+        toml r#"[users.pi]
+hashed_password = "$y$…"
+hashed_password_file = "/var/lib/secrets/pi.hash"
+"#,
+        r#"Keep one; `hashed_password_file` keeps the hash out of the Nix store."#;
+    SudoWithoutPassword = "sudo_without_password", Error, Semantic,
+        r#"sudo with a password for a user that has none"#,
+        toml r#"[users.pi]
+sudo = "password"   # no hashed_password(_file)
+"#,
+        r#"Set `hashed_password_file`, or use `sudo = "no-password"`. Users are immutable (`users.mutableUsers = false`), so a password cannot be set on the host later."#;
+    DuplicateSshKey = "duplicate_ssh_key", Error, Semantic,
+        r#"the same key twice in one list"#,
+        toml r#"ssh_keys = ["ssh-ed25519 AAAA… you@workstation", "ssh-ed25519 AAAA… you@workstation"]
+"#,
+        r#"Remove the repeated entry."#;
+    SharedSshKey = "shared_ssh_key", Warning, Semantic,
+        r#"one key used by two user accounts"#,
+        toml r#"[users.alice]
+ssh_keys = ["ssh-ed25519 AAAA… you@workstation"]
+[users.bob]
+ssh_keys = ["ssh-ed25519 AAAA… you@workstation"]
+"#,
+        r#"Give each account its own key, so access can be revoked per person."#;
+    DuplicateAddress = "duplicate_address", Error, Semantic,
+        r#"two hosts with the same address"#,
+        toml r#"[hosts.a]
+address = "10.0.0.2"
+[hosts.b]
+address = "10.0.0.2"
+"#,
+        r#"Give each host its own address; a deploy to one would reach the other."#;
+    UnknownPlacementTag = "unknown_placement_tag", Error, Semantic,
+        r#"a fleet container placed on a tag no host has"#,
+        toml r#"[containers.web]
+placement = { tags = ["egde"] }
+"#,
+        r#"Use a tag some host has, or add it to a host's `tags`."#;
+    UnknownPlacementHost = "unknown_placement_host", Error, Semantic,
+        r#"a fleet container placed on an undefined host"#,
+        toml r#"[containers.web]
+placement = { hosts = ["pi-9"] }
+"#,
+        r#"Use the name of a host in `hosts`."#;
+    UnplacedContainer = "unplaced_container", Warning, Semantic,
+        r#"a fleet container placed nowhere"#,
+        toml r#"[containers.web]
+image = "nginx:1.27.3"
+placement = {}
+"#,
+        r#"List hosts or tags in `placement`, or remove the container."#;
+    ContainerNameConflict = "container_name_conflict", Error, Semantic,
+        r#"a host container with the name of a fleet container placed on it"#,
+        toml r#"[containers.web]
+placement = { hosts = ["pi"] }
+[hosts.pi.containers.web]
+"#,
+        r#"Rename one of them, or take the host out of the fleet container's placement."#;
+    DuplicateHostPort = "duplicate_host_port", Error, Semantic,
+        r#"two containers publishing the same host port"#,
+        toml r#"[hosts.pi.containers.a]
+ports = ["8080:80"]
+[hosts.pi.containers.b]
+ports = ["8080:80"]
+"#,
+        r#"Publish one of them on another host port, e.g. `"8081:80"`."#;
+    UnknownDependency = "unknown_dependency", Error, Semantic,
+        r#"depends_on naming a container that does not run on the host"#,
+        toml r#"[hosts.pi.containers.web]
+depends_on = ["db"]   # no container db on pi
+"#,
+        r#"Define the container on the same host, or remove it from `depends_on`."#;
+    DependencyCycle = "dependency_cycle", Error, Semantic,
+        r#"containers that wait for each other"#,
+        toml r#"[hosts.pi.containers.a]
+depends_on = ["b"]
+[hosts.pi.containers.b]
+depends_on = ["a"]
+"#,
+        r#"Break the cycle: systemd cannot start containers that wait for each other."#;
+    UnpinnedImage = "unpinned_image", Warning, Semantic,
+        r#"an image on a moving tag such as latest"#,
+        toml r#"image = "nginx:latest"
+"#,
+        r#"Pin a digest (`"nginx:1.27.3@sha256:…"`, best: the bytes cannot change) or at least a version tag (`"nginx:1.27.3"`). Moving tags are `latest`, `stable`, `edge` and `main`; an image without any tag is `invalid_image`."#;
+    IncompleteStaticNetwork = "incomplete_static_network", Error, Semantic,
+        r#"a static network without address or gateway"#,
+        toml r#"[hosts.pi.network]
+mode = "static"
+address = "192.168.1.41/24"   # no gateway
+"#,
+        r#"Add the missing `address` or `gateway`, or use `mode = "dhcp"`."#;
+    StaticSettingsWithDhcp = "static_settings_with_dhcp", Error, Semantic,
+        r#"static address settings on a DHCP host"#,
+        toml r#"[hosts.pi.network]
+address = "192.168.1.41/24"   # mode defaults to dhcp
+"#,
+        r#"Set `mode = "static"`, or remove the setting."#;
+    AddressMismatch = "address_mismatch", Error, Semantic,
+        r#"a static address that moves the host away from the address deploy connects to"#,
+        toml r#"[hosts.pi]
+address = "192.168.1.41"
+[hosts.pi.network]
+mode = "static"
+address = "192.168.1.50/24"
+gateway = "192.168.1.1"
+"#,
+        r#"Make `address` and `network.address` agree. After the switch the host answers on its new static address while deploy keeps connecting to the old one, so it cannot confirm the switch or deploy again. (Lockout; was a warning before the lockout analysis.)
+
+The check reads only the inventory, not the previously deployed configuration, so it compares the deploy address with the static address being deployed. A public deploy address with a private static address (a NAT port forward) is not reported; DNS names are not compared."#;
+    DuplicateEntry = "duplicate_entry", Warning, Semantic,
+        r#"an entry repeated in a host list"#,
+        toml r#"[hosts.pi]
+packages = ["vim", "vim"]
+"#,
+        r#"Remove the repeated entry."#;
+    InvalidModulePath = "invalid_module_path", Error, Semantic,
+        r#"a module path the flake cannot import"#,
+        toml r#"[hosts.pi]
+modules = ["/etc/nixos/extra.nix"]
+"#,
+        r#"Use a `.nix` path inside the repository, relative to fleet.toml: `"modules/extra.nix"`."#;
+    InvalidPackage = "invalid_package", Error, Semantic,
+        r#"a package that is not a nixpkgs attribute name"#,
+        toml r#"[hosts.pi]
+packages = ["python3 requests"]
+"#,
+        r#"Use the nixpkgs attribute name: `"python3Packages.requests"`."#;
+    AllowWithoutReason = "allow_without_reason", Error, Semantic,
+        r#"an allow entry without a reason"#,
+        toml r#"[hosts.pi]
+allow = [{ code = "unpinned_image", reason = "" }]
+"#,
+        r#"Say why the warning does not apply; reviewers (and `check --format json`) read it."#;
+    UnknownAllowCode = "unknown_allow_code", Warning, Semantic,
+        r#"an allow entry naming an unknown code"#,
+        toml r#"[hosts.pi]
+allow = [{ code = "unpined_image", reason = "…" }]
+"#,
+        r#"Use a code from this page."#;
+    SshdSettingConflict = "sshd_setting_conflict", Error, Semantic,
+        r#"extra_settings overriding a setting pifleet manages"#,
+        toml r#"[ssh.extra_settings]
+PermitRootLogin = "yes"
+"#,
+        r#"Use the dedicated field (`permit_root_login`, `password_authentication`, `kbd_interactive_authentication`, `allow_users`, `deny_users`, `port`, `authorized_keys_in_homedir`)."#;
+    InvalidSshdSetting = "invalid_sshd_setting", Error, Semantic,
+        r#"an extra_settings key that is not an sshd keyword"#,
+        toml r#"[ssh.extra_settings]
+"Max Auth Tries" = 3
+"#,
+        r#"Use a keyword from `man sshd_config`, e.g. `MaxAuthTries`."#;
+    InvalidGroup = "invalid_group", Error, Semantic,
+        r#"a group name that is not valid"#,
+        toml r#"[users.pi]
+groups = ["wheel users"]
+"#,
+        r#"Use letters, digits, `_`, `.` and `-` (at most 32)."#;
+    InvalidTimeZone = "invalid_time_zone", Error, Semantic,
+        r#"a time zone that is not a tz database name"#,
+        toml r#"[fleet]
+time_zone = "CET+1"
+"#,
+        r#"Use a tz database name such as `"Europe/Amsterdam"` (`timedatectl list-timezones`)."#;
+    InvalidInterface = "invalid_interface", Error, Semantic,
+        r#"a network interface name that is not valid"#,
+        toml r#"[hosts.pi.network]
+interface = "wlx00e04c680001x"
+"#,
+        r#"Use the name `ip link` shows (at most 15 characters)."#;
+    InvalidSsid = "invalid_ssid", Error, Semantic,
+        r#"an SSID longer than 32 bytes or empty"#,
+        toml r#"[hosts.pi.wifi]
+ssid = ""
+"#,
+        r#"Write the network name exactly as broadcast (1–32 bytes)."#;
+    InvalidPskName = "invalid_psk_name", Error, Semantic,
+        r#"a psk_name that cannot appear in the secrets file"#,
+        toml r#"[hosts.pi.wifi]
+psk_name = "home-wifi"
+"#,
+        r#"Use letters, digits and `_`: `psk_name = "HOME_WIFI"`."#;
+    InvalidSecretsFile = "invalid_secrets_file", Error, Semantic,
+        r#"a Wi-Fi secrets file that is not an absolute path"#,
+        toml r#"[hosts.pi.wifi]
+secrets_file = "secrets/wifi"
+"#,
+        r#"Use an absolute path on the host, e.g. `"/var/lib/secrets/wifi"`."#;
+    InvalidEnvironmentName = "invalid_environment_name", Error, Semantic,
+        r#"an environment variable name that is not valid"#,
+        toml r#"environment = { "MY VAR" = "1" }
+"#,
+        r#"A variable name cannot be empty or contain `=` or white space."#;
+    AllowHasNoEffect = "allow_has_no_effect", Warning, Semantic,
+        r#"an allow entry naming an error, which cannot be silenced"#,
+        toml r#"[hosts.pi]
+allow = [{ code = "sshd_disabled", reason = "…" }]
+"#,
+        r#"Errors cannot be silenced: fix the error and remove the entry."#;
+    SshdDisabled = "sshd_disabled", Error, Lockout,
+        r#"the SSH server turned off"#,
+        toml r#"[ssh]
+enable = false
+"#,
+        r#"Remove `enable = false`: pifleet deploys over SSH, so a host without sshd can only be reached again from a console or a re-flashed card. Restrict logins with `allow_users` instead."#;
+    DeployUserWithoutKey = "deploy_user_without_key", Error, Lockout,
+        r#"a deploy user (or root) without an SSH key"#,
+        toml r#"[users.deploy]
+sudo = "no-password"   # no ssh_keys
+
+[hosts.pi]
+users = ["deploy"]
+deploy = { user = "deploy" }
+"#,
+        r#"Add the workstation's public key to `users.deploy.ssh_keys` (for a root deploy: `ssh.root_keys`). Only keys in the inventory are installed (`authorized_keys_in_homedir = false`), so deploy could not log in after the switch.
+
+Not reported when `authorized_keys_in_homedir = true` (keys may be managed on the host), or when nobody at all can log in (`no_login_method` says so instead)."#;
+    DeployUserNotAllowed = "deploy_user_not_allowed", Error, Lockout,
+        r#"allow_users or deny_users shutting out the deploy user"#,
+        toml r#"[ssh]
+allow_users = ["eduardo"]
+
+[hosts.pi]
+deploy = { user = "deploy" }
+"#,
+        r#"Add the deploy user to `allow_users` (or leave `allow_users` out: the derived list always includes it), and never list it in `deny_users`."#;
+    RootDeployLoginDisabled = "root_deploy_login_disabled", Error, Lockout,
+        r#"root deploys but permit_root_login is "no""#,
+        toml r#"[ssh]
+permit_root_login = "no"
+
+[hosts.pi]   # deploy.user defaults to root
+"#,
+        r#"Deploy as a non-root user with `sudo = "no-password"` (`deploy = { user = "deploy" }`), or set `permit_root_login = "prohibit-password"` with `root_keys`."#;
+    NoLoginMethod = "no_login_method", Error, Lockout,
+        r#"password logins off and no SSH key for anyone on the host"#,
+        toml r#"[ssh]
+password_authentication = false
+
+[hosts.pi]
+board = "rpi4"
+address = "10.0.0.2"   # no user with keys, no root_keys
+"#,
+        r#"Give the deploy user (or root, with `permit_root_login = "prohibit-password"`) an SSH key."#;
+    SshPortClosed = "ssh_port_closed", Error, Lockout,
+        r#"the firewall on and the SSH port not open"#,
+        toml r#"[ssh]
+open_firewall = false
+
+[hosts.pi]
+firewall = { enable = true }
+"#,
+        r#"Remove `open_firewall = false`, or list the SSH port in `firewall.allowed_tcp_ports`.
+
+The generated config opens the SSH port with `services.openssh.openFirewall`, which follows `ssh.open_firewall` (default true); this error can only happen when that is turned off."#;
+    DeployPortMismatch = "deploy_port_mismatch", Error, Lockout,
+        r#"deploy connecting to a port sshd does not listen on"#,
+        toml r#"[hosts.pi]
+deploy = { user = "deploy", port = 22 }
+
+[hosts.pi.ssh]
+port = 2222
+"#,
+        r#"Set `deploy.port` to the SSH port, or leave it out to follow `ssh.port`.
+
+The check reads only the inventory, so it compares `deploy.port` with the port sshd will listen on after the switch. A router forwarding another port to sshd cannot be expressed; use the forwarded address and port consistently."#;
+    DeploySudoNeedsPassword = "deploy_sudo_needs_password", Error, Lockout,
+        r#"a deploy user whose sudo asks for a password it does not have"#,
+        toml r#"[users.deploy]
+ssh_keys = ["ssh-ed25519 AAAA… you@workstation"]
+sudo = "password"   # no hashed_password_file
+"#,
+        r#"Set `sudo = "no-password"` for the deploy user. The generated config keeps `security.sudo.wheelNeedsPassword = true` and `users.mutableUsers = false`, so a wheel member without a password hash can never pass sudo."#;
+    SudoUserWithoutCredentials = "sudo_user_without_credentials", Error, Lockout,
+        r#"a sudo user with neither an SSH key nor a password hash"#,
+        toml r#"[users.admin]
+groups = ["wheel"]   # no ssh_keys, no password
+"#,
+        r#"Add an SSH key or a `hashed_password_file`; with immutable users the account can never log in otherwise, and the admin access it was meant to give is gone.
+
+Not reported for the host's deploy user (see `deploy_user_without_key`) or on hosts with `authorized_keys_in_homedir = true`."#;
+    WifiSecretMissing = "wifi_secret_missing", Error, Lockout,
+        r#"a Wi-Fi-only host without Wi-Fi settings or secrets file"#,
+        toml r#"[hosts.cam]
+board = "zero2w"
+address = "192.168.1.60"   # no [hosts.cam.wifi]
+"#,
+        r#"Add `[hosts.cam.wifi]` with `ssid` and `secrets_file` (a root-only file on the host holding `psk=…`). With a USB Ethernet adapter, set `network.interface` to it.
+
+A host is Wi-Fi-only when its `network.interface` starts with `wl`, or when it is a Zero 2 W and names no interface. Replaces the warning `no_network_on_zero2w`."#;
+    EmptyPassword = "empty_password", Error, Security,
+        r#"an empty password hash"#,
+        toml r#"[users.pi]
+hashed_password = ""
+"#,
+        r#"Use `hashed_password_file` with a yescrypt hash, or `"!"` to lock the password: an empty hash lets anyone log in as that user."#;
+    PasswordlessSudo = "passwordless_sudo", Warning, Security,
+        r#"sudo without a password for a user that is not the deploy user"#,
+        toml r#"[users.eduardo]
+sudo = "no-password"
+
+[hosts.pi]
+users = ["eduardo", "deploy"]
+deploy = { user = "deploy" }
+"#,
+        r#"Use `sudo = "password"` with `hashed_password_file`. This is `wheelNeedsPassword = false` for that user: whoever holds its key, or any process running as it, is root without further proof. Only the deploy user needs it."#;
+    FirewallDisabled = "firewall_disabled", Warning, Security,
+        r#"the host firewall turned off"#,
+        toml r#"[hosts.pi]
+firewall = { enable = false }
+"#,
+        r#"Turn it back on and open what you need in `allowed_tcp_ports` / `allowed_udp_ports` (SSH is opened for you)."#;
+    PasswordAuthenticationEnabled = "password_authentication_enabled", Warning, Security,
+        r#"SSH logins with a password allowed"#,
+        toml r#"[ssh]
+password_authentication = true
+"#,
+        r#"Set it (and `kbd_interactive_authentication`) to false and log in with keys."#;
+    RootLoginAllowed = "root_login_allowed", Warning, Security,
+        r#"root may log in over SSH with a key"#,
+        toml r#"[ssh]
+permit_root_login = "prohibit-password"
+root_keys = ["ssh-ed25519 AAAA… you@workstation"]
+"#,
+        r#"Deploy as a non-root user with `sudo = "no-password"` and set `permit_root_login = "no"`. Reported only when root could actually log in (it has keys and `allow_users`/`deny_users` let it in)."#;
+    SecretInEnvironment = "secret_in_environment", Error, Security,
+        r#"a secret written into a container's environment"#,
+        toml r#"[hosts.pi.containers.db]
+image = "postgres:17.2"
+environment = { POSTGRES_PASSWORD = "hunter2" }
+"#,
+        r#"Move the value into a root-only file on the host (`POSTGRES_PASSWORD=…`) and list it in `environment_files`, or use the image's `*_FILE` variable. Rotate the leaked value: the Nix store is world-readable.
+
+A variable is a secret when a word of its name (split at `_`, `-`, `.`) contains PASSWORD, PASSWD, TOKEN or SECRET, or ends in KEY (`API_KEY`, `APIKEY`; not `KEYBOARD`), case-insensitively, and its value is not empty. Names ending in `_FILE`, `_PATH` or `_DIR` point at files and are fine."#;
+    SensitivePortExposed = "sensitive_port_exposed", Warning, Security,
+        r#"a database or similar service published on every address"#,
+        toml r#"[hosts.pi.containers.db]
+image = "postgres:17.2"
+ports = ["5432:5432"]
+"#,
+        r#"Bind it to loopback (`"127.0.0.1:5432:5432"`) or drop the mapping and let containers talk over a Docker network.
+
+Matched by the port inside the container, for services that trust the network by default: 2375/2376 (Docker API), 3306 (MySQL/MariaDB), 5432 (PostgreSQL), 6379 (Redis), 9200 (Elasticsearch/OpenSearch), 11211 (memcached), 27017 (MongoDB). Reported even with the firewall on, because Docker's published ports are DNAT rules that bypass the NixOS firewall. MQTT (1883) and web UIs such as Home Assistant are left out: they ask for credentials by default."#;
+    DockerSocketMounted = "docker_socket_mounted", Warning, Security,
+        r#"the Docker socket mounted into a container"#,
+        toml r#"volumes = ["/var/run/docker.sock:/var/run/docker.sock"]
+"#,
+        r#"Drop the mount, or mount a filtering proxy (e.g. tecnativa/docker-socket-proxy) read-only. Whoever controls the socket can start a privileged container, which is root on the host. Mounting `/run` or `/var/run` whole is reported too."#;
+    PrivilegedContainer = "privileged_container", Warning, Security,
+        r#"a container running privileged"#,
+        toml r#"[hosts.pi.containers.io]
+image = "example/gpio:1.0"
+privileged = true
+"#,
+        r#"Grant only what the image needs: `extra_options = ["--device=/dev/gpiomem"]` or `--cap-add=…`. `extra_options = ["--privileged"]` is reported the same way."#;
 }
 
 #[cfg(test)]
@@ -301,17 +708,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_unique_snake_case() {
+    fn names_are_unique_snake_case() {
         let mut seen = std::collections::BTreeSet::new();
-        for c in CODES {
-            assert!(seen.insert(c.code), "duplicate code {}", c.code);
+        for code in Code::ALL {
+            let name = code.name();
+            assert!(seen.insert(name), "duplicate code {name}");
             assert!(
-                c.code
-                    .chars()
+                name.chars()
                     .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'),
-                "{} is not snake_case",
-                c.code
+                "{name} is not snake_case"
             );
+        }
+    }
+
+    #[test]
+    fn load_codes_keep_their_names() {
+        for code in model::ProblemCode::ALL {
+            assert_eq!(Code::from(*code).name(), code.as_str());
+            assert_eq!(Code::from(*code).severity(), Severity::Error);
+        }
+    }
+
+    #[test]
+    fn examples_end_in_a_newline_and_summaries_do_not_end_in_a_full_stop() {
+        for code in Code::ALL {
+            let info = code.info();
+            assert!(info.example.text.ends_with('\n'), "{code}");
+            assert!(!info.summary.ends_with('.'), "{code}");
+            assert!(matches!(info.example.lang, "toml" | "json"), "{code}");
         }
     }
 }

@@ -7,6 +7,8 @@ use std::fmt;
 
 use model::{Path, Problem, Span};
 
+use crate::codes::Code;
+
 /// How bad a diagnostic is. Errors make `pifleet check` exit 1; warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -46,10 +48,8 @@ pub struct Label {
 /// One finding about an inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// Stable snake_case code, e.g. `duplicate_host_port`; used by `allow` and by tools. See [`crate::codes`].
-    pub code: String,
-    /// Error or warning.
-    pub severity: Severity,
+    /// What it is; the code also decides the severity. See [`crate::codes`].
+    pub code: Code,
     /// Where in the data.
     pub path: Path,
     /// Where in the text, when known.
@@ -63,32 +63,21 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// An error at `path`, without position (see [`Diagnostic::at`]).
-    pub fn error(code: impl Into<String>, path: Path, message: impl Into<String>) -> Self {
-        Self::new(Severity::Error, code, path, message)
-    }
-
-    /// A warning at `path`, without position (see [`Diagnostic::at`]).
-    pub fn warning(code: impl Into<String>, path: Path, message: impl Into<String>) -> Self {
-        Self::new(Severity::Warning, code, path, message)
-    }
-
-    /// A diagnostic of any severity.
-    pub fn new(
-        severity: Severity,
-        code: impl Into<String>,
-        path: Path,
-        message: impl Into<String>,
-    ) -> Self {
+    /// A diagnostic with `code` at `path`, without position (see [`Diagnostic::at`]).
+    pub fn new(code: Code, path: Path, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
-            severity,
+            code,
             path,
             span: None,
             message: message.into(),
             help: None,
             related: Vec::new(),
         }
+    }
+
+    /// Error or warning: the code's.
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
     }
 
     /// Sets the span.
@@ -117,8 +106,7 @@ impl Diagnostic {
 impl From<&Problem> for Diagnostic {
     fn from(p: &Problem) -> Self {
         Self {
-            code: p.code.to_owned(),
-            severity: Severity::Error,
+            code: p.code.into(),
             path: p.path.clone(),
             span: p.span,
             message: p.message.clone(),

@@ -1,23 +1,25 @@
 //! Everything `pifleet check` reports about an inventory, as data.
 //!
 //! Load errors from `model` (syntax, schema, bad names) and the semantic rules in [`rules`] (dangling references,
-//! clashing ports, duplicate addresses, …) all become [`Diagnostic`]s, so the CLI prints them one way, as text
-//! with source snippets ([`render`]) or as JSON. A rule is a plain function from a [`Context`] to diagnostics;
-//! adding one (the lockout analysis and security lints come next) means writing the function and listing it in
-//! [`rules::RULES`], plus its code in [`codes::CODES`].
+//! clashing ports, the lockout analysis, security lints, …) all become [`Diagnostic`]s, so the CLI prints them one
+//! way, as text with source snippets ([`render`]) or as JSON. A rule is a plain function from a [`Context`] to
+//! diagnostics, registered in its family's list ([`rules`]); its code is one entry of the catalogue
+//! ([`codes::Code`]), which also generates `docs/diagnostics.md` ([`docs`]).
 
 pub mod codes;
+pub mod context;
 pub mod diagnostic;
-pub mod lockout;
+pub mod docs;
 pub mod render;
 pub mod rules;
-pub mod security;
 
 use std::path::Path as FsPath;
 
+pub use codes::Code;
+pub use context::Context;
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use render::{render_human, render_json};
-pub use rules::{Context, RULES, Rule};
+pub use rules::{FAMILIES, Family, Rule};
 
 use model::{LoadError, Loaded, SourceFile};
 
@@ -46,7 +48,7 @@ impl Report {
     pub fn error_count(&self) -> usize {
         self.diagnostics
             .iter()
-            .filter(|d| d.severity == Severity::Error)
+            .filter(|d| d.severity() == Severity::Error)
             .count()
     }
 
@@ -54,7 +56,7 @@ impl Report {
     pub fn warning_count(&self) -> usize {
         self.diagnostics
             .iter()
-            .filter(|d| d.severity == Severity::Warning)
+            .filter(|d| d.severity() == Severity::Warning)
             .count()
     }
 
@@ -124,8 +126,8 @@ pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>)
         // load_str does no I/O; keep the match total without panicking.
         Err(other) => {
             let report = Report {
-                diagnostics: vec![Diagnostic::error(
-                    "internal_error",
+                diagnostics: vec![Diagnostic::new(
+                    Code::InternalError,
                     model::Path::root(),
                     format!("unexpected error while loading: {other}"),
                 )],
@@ -145,7 +147,7 @@ pub fn check_loaded(loaded: &Loaded) -> Vec<Diagnostic> {
 /// Like [`check_loaded`], also handing back the silenced warnings with their reasons.
 pub fn check_loaded_with_suppressed(loaded: &Loaded) -> (Vec<Diagnostic>, Vec<Suppressed>) {
     let ctx = Context::new(loaded);
-    let mut all: Vec<Diagnostic> = RULES.iter().flat_map(|rule| (rule.run)(&ctx)).collect();
+    let mut all: Vec<Diagnostic> = rules::all().flat_map(|rule| (rule.run)(&ctx)).collect();
     all.sort_by(|a, b| {
         (a.span.map_or(usize::MAX, |s| s.start), &a.path, &a.code).cmp(&(
             b.span.map_or(usize::MAX, |s| s.start),
@@ -172,7 +174,7 @@ pub fn check_loaded_with_suppressed(loaded: &Loaded) -> (Vec<Diagnostic>, Vec<Su
 /// its code in `allow`; a warning about a fleet container (`containers.<name>…`) when every host it runs on does.
 /// Errors always stay.
 fn allow_reason(loaded: &Loaded, d: &Diagnostic) -> Option<String> {
-    if d.severity == Severity::Error {
+    if d.severity() == Severity::Error {
         return None;
     }
     let fleet = &loaded.fleet;
@@ -180,7 +182,7 @@ fn allow_reason(loaded: &Loaded, d: &Diagnostic) -> Option<String> {
         fleet
             .hosts
             .get(host)
-            .and_then(|h| h.allow.iter().find(|a| a.code == d.code))
+            .and_then(|h| h.allow.iter().find(|a| a.code == d.code.name()))
             .map(|a| a.reason.clone())
     };
     match d.path.segments() {
@@ -188,7 +190,7 @@ fn allow_reason(loaded: &Loaded, d: &Diagnostic) -> Option<String> {
             reason_on(host)
         }
         [model::Segment::Key(top), model::Segment::Key(container), ..] if top == "containers" => {
-            let hosts = security::fleet_container_hosts(fleet, container);
+            let hosts = fleet.hosts_running(container);
             if hosts.is_empty() {
                 return None;
             }

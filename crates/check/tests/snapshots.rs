@@ -56,7 +56,7 @@ fn warnings_render_as_warnings_and_allow_silences_them_with_the_reason_kept() {
     let report = check::check_str(&base, "w.toml");
     assert_eq!(report.error_count(), 0, "{:?}", report.diagnostics);
     assert_eq!(report.warning_count(), 1);
-    assert_eq!(report.diagnostics[0].code, "unpinned_image");
+    assert_eq!(report.diagnostics[0].code, check::Code::UnpinnedImage);
     assert!(check::render_human(&report, false).contains("unpinned_image"));
 
     let allowed = base.replace(
@@ -66,7 +66,10 @@ fn warnings_render_as_warnings_and_allow_silences_them_with_the_reason_kept() {
     let report = check::check_str(&allowed, "w.toml");
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
     assert_eq!(report.suppressed.len(), 1);
-    assert_eq!(report.suppressed[0].diagnostic.code, "unpinned_image");
+    assert_eq!(
+        report.suppressed[0].diagnostic.code,
+        check::Code::UnpinnedImage
+    );
     assert_eq!(
         report.suppressed[0].reason,
         "lab box, follows upstream on purpose"
@@ -89,7 +92,7 @@ fn warnings_render_as_warnings_and_allow_silences_them_with_the_reason_kept() {
 fn errors_cannot_be_silenced() {
     let text = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\nallow = [{ code = \"deploy_user_without_key\", reason = \"I know\" }]\n";
     let report = check::check_str(text, "e.toml");
-    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code.name()).collect();
     assert!(codes.contains(&"no_login_method"), "{codes:?}");
     assert!(codes.contains(&"allow_has_no_effect"), "{codes:?}");
     assert!(report.suppressed.is_empty());
@@ -117,6 +120,6 @@ fn load_and_check_returns_the_fleet_with_its_report() {
     assert!(report.has_errors(), "the rules ran");
     assert!(loaded.is_some_and(|l| l.fleet.hosts.contains_key("pi-one")));
     let (report, loaded) = check::load_and_check(&case("toml_unclosed_string").0, "x.toml");
-    assert_eq!(report.diagnostics[0].code, "toml_syntax");
+    assert_eq!(report.diagnostics[0].code, check::Code::TomlSyntax);
     assert!(loaded.is_none());
 }

@@ -22,7 +22,7 @@ use std::process::{ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use model::{Address, Fleet, Host, HostName, PermitRootLogin, Port, UserName};
+use model::{Address, Fleet, HostName, HostView, LoginBlock, Port, UserName};
 
 use crate::exec::command;
 pub use crate::exec::{Captured, capture};
@@ -310,25 +310,19 @@ impl fmt::Display for Transition {
 
 /// The lockout analysis across the switch from the machine's current system to the inventory's.
 ///
-/// `lockout_errors` are the error messages `pifleet check` reports for this host (they all mean
-/// the deploy user could be locked out; normally none, since adopt refuses an inventory with
-/// errors). Passwords never count: deploy runs with `BatchMode=yes`.
-pub fn transition(
-    fleet: &Fleet,
-    name: &HostName,
-    host: &Host,
-    bootstrap_user: &str,
-    lockout_errors: &[String],
-) -> Transition {
-    let deploy_user = host.deploy.user.as_str();
-    let bootstrap_lost = login_after_switch(fleet, name, host, bootstrap_user, true).err();
-    let deploy_blocked = if let Some(first) = lockout_errors.first() {
-        Some(format!("`pifleet check` reports: {first}"))
-    } else if deploy_user == bootstrap_user {
+/// The inventory has passed `check` (adopt refuses one with errors), so the deploy user can log in
+/// to a host whose account already exists; here the question is the switch itself. Who can log in
+/// is the host view's answer ([`model::HostView::key_login`]); passwords never count, because
+/// deploy runs with `BatchMode=yes`.
+pub fn transition(view: &HostView<'_>, bootstrap_user: &str) -> Transition {
+    let deploy_user = view.deploy.user.as_str();
+    // The bootstrap account exists on the machine now, so keys in its home directory may count.
+    let bootstrap_lost = first_block(view, bootstrap_user, true);
+    let deploy_blocked = if deploy_user == bootstrap_user {
         bootstrap_lost.clone()
     } else {
         // A fresh account on this machine: only keys the inventory installs can let it in.
-        login_after_switch(fleet, name, host, deploy_user, false).err()
+        first_block(view, deploy_user, false)
     };
     Transition {
         bootstrap_user: bootstrap_user.to_owned(),
@@ -338,74 +332,38 @@ pub fn transition(
     }
 }
 
-/// Whether `user` can log in with a key after the switch, and if not, why. `existing` says the
-/// account exists now, so keys in its home directory count when the policy reads them.
-fn login_after_switch(
-    fleet: &Fleet,
-    name: &HostName,
-    host: &Host,
-    user: &str,
-    existing: bool,
-) -> Result<(), String> {
-    let policy = fleet.effective_ssh(host);
-    if !policy.enable {
-        return Err("the SSH server is turned off (`ssh.enable = false`)".into());
-    }
-    let homedir = existing && policy.authorized_keys_in_homedir;
-    if user == "root" {
-        if policy.permit_root_login == PermitRootLogin::No {
-            return Err("`permit_root_login = \"no\"`".into());
+/// Why `user` cannot log in with a key after the switch (the first reason), or `None` when it can.
+fn first_block(view: &HostView<'_>, user: &str, account_exists_now: bool) -> Option<String> {
+    let blocks = view.key_login(user, account_exists_now).err()?;
+    blocks.first().map(|block| match block {
+        LoginBlock::NoAccount => format!(
+            "`{user}` is not in hosts.{}.users: the new system declares its users only \
+             (users.mutableUsers = false), so the switch deletes the account",
+            view.name
+        ),
+        LoginBlock::NoKey { homedir_read } => {
+            let what = if user == "root" {
+                "root gets no SSH key: `ssh.root_keys` is empty".to_owned()
+            } else {
+                format!("`users.{user}.ssh_keys` is empty")
+            };
+            if *homedir_read {
+                format!(
+                    "{what} (keys in its ~/.ssh are read, but pifleet cannot know there are any)"
+                )
+            } else {
+                format!(
+                    "{what} and keys in ~/.ssh are not read (`authorized_keys_in_homedir = false`)"
+                )
+            }
         }
-        if policy.root_keys.is_empty() && !homedir {
-            return Err(no_key(
-                "root gets no SSH key: `ssh.root_keys` is empty",
-                &policy,
-            ));
-        }
-    } else {
-        if !host.users.iter().any(|u| u.as_str() == user) {
-            return Err(format!(
-                "`{user}` is not in hosts.{name}.users: the new system declares its users only \
-                 (users.mutableUsers = false), so the switch deletes the account"
-            ));
-        }
-        let keys = fleet
-            .users
-            .iter()
-            .find(|(n, _)| n.as_str() == user)
-            .is_some_and(|(_, u)| !u.ssh_keys.is_empty());
-        if !keys && !homedir {
-            return Err(no_key(
-                &format!("`users.{user}.ssh_keys` is empty"),
-                &policy,
-            ));
-        }
-    }
-    if let Some(allow) = &policy.allow_users
-        && !allow.iter().any(|u| u.as_str() == user)
-    {
-        return Err(format!(
+        LoginBlock::NotAllowed { allow_users, .. } => format!(
             "sshd's AllowUsers ({}) does not list `{user}`",
-            allow
-                .iter()
-                .map(UserName::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if policy.deny_users.iter().any(|u| u.as_str() == user) {
-        return Err(format!("`deny_users` lists `{user}`"));
-    }
-    Ok(())
-}
-
-/// `what`, and why keys in the home directory do not help.
-fn no_key(what: &str, policy: &model::SshPolicy) -> String {
-    if policy.authorized_keys_in_homedir {
-        format!("{what} (keys in its ~/.ssh are read, but pifleet cannot know there are any)")
-    } else {
-        format!("{what} and keys in ~/.ssh are not read (`authorized_keys_in_homedir = false`)")
-    }
+            allow_users.join(", ")
+        ),
+        LoginBlock::Denied => format!("`deny_users` lists `{user}`"),
+        other => other.to_string(),
+    })
 }
 
 /// Why a fetched hardware configuration is refused.
@@ -491,20 +449,10 @@ pub fn hardware_body(text: &str) -> &str {
 
 /// Today's UTC date, `2026-11-21`.
 pub fn utc_date(time: SystemTime) -> String {
-    let days = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    jiff::Timestamp::try_from(time)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%d")
+        .to_string()
 }
 
 /// Runs `spec` with its output (stdout too) going to pifleet's stderr, so stdout stays for results.
@@ -593,9 +541,7 @@ mod tests {
     }
 
     fn analyse(f: &Fleet, bootstrap: &str) -> Transition {
-        let name = HostName::new("pi").unwrap();
-        let host = &f.hosts[&name];
-        transition(f, &name, host, bootstrap, &[])
+        transition(&f.view("pi").unwrap(), bootstrap)
     }
 
     fn deploy_user() -> String {
@@ -743,14 +689,6 @@ mod tests {
         let t = analyse(&f, "root");
         assert_eq!(t.bootstrap_lost, None);
         assert!(t.is_safe());
-        // Check errors for the host block the deploy user.
-        let name = HostName::new("pi").unwrap();
-        let t = transition(&f, &name, &f.hosts[&name], "nixos", &["boom".into()]);
-        assert_eq!(
-            t.deploy_blocked.as_deref(),
-            Some("`pifleet check` reports: boom")
-        );
-        assert!(!t.is_safe());
     }
 
     #[test]

@@ -372,7 +372,7 @@ impl Plan {
                     known: known_hosts(fleet),
                 });
             };
-            let target = target_of(fleet, host);
+            let target = target_of(fleet, name, host);
             let system = host.board.system().to_owned();
             let ctx = HostContext {
                 name: name.as_str(),
@@ -399,11 +399,12 @@ impl Plan {
     }
 }
 
-fn target_of(fleet: &Fleet, host: &Host) -> Target {
+fn target_of(fleet: &Fleet, name: &HostName, host: &Host) -> Target {
+    let view = model::HostView::new(fleet, name, host);
     Target {
-        user: host.deploy.user.to_string(),
-        address: host.address.to_string(),
-        port: fleet.deploy_port(host),
+        user: view.deploy.user.to_string(),
+        address: view.deploy.address.to_string(),
+        port: view.deploy.port,
     }
 }
 
@@ -488,7 +489,7 @@ fn deploy_host(
     host: &Host,
     options: &Options,
 ) -> Result<HostPlan, Error> {
-    let target = target_of(fleet, host);
+    let target = target_of(fleet, name, host);
     let system = host.board.system().to_owned();
     let ctx = HostContext {
         name: name.as_str(),
@@ -503,9 +504,9 @@ fn deploy_host(
             model::BuildOn::Workstation => None,
             model::BuildOn::Target => Some(target.destination()),
         },
-        BuildOn::Host(build) => match fleet.hosts.get(build.as_str()) {
-            Some(builder) => {
-                let builder_target = target_of(fleet, builder);
+        BuildOn::Host(build) => match fleet.hosts.get_key_value(build.as_str()) {
+            Some((builder_name, builder)) => {
+                let builder_target = target_of(fleet, builder_name, builder);
                 if builder_target.port != target.port {
                     return Err(Error::BuildHostPort {
                         build_host: build.clone(),

@@ -7,9 +7,8 @@
 //!
 //! ```no_run
 //! let loaded = model::load("fleet.toml")?;
-//! for (name, host) in &loaded.fleet.hosts {
-//!     let ssh = loaded.fleet.effective_ssh(host);
-//!     println!("{name}: {} on port {}", host.board.system(), ssh.port);
+//! for host in loaded.fleet.views() {
+//!     println!("{}: {} on port {}", host.name, host.host.board.system(), host.ssh.port);
 //! }
 //! # Ok::<(), model::LoadError>(())
 //! ```
@@ -17,9 +16,10 @@
 mod json_spans;
 pub mod load;
 pub mod names;
-pub mod resolve;
+mod problem;
 pub mod source;
 pub mod types;
+pub mod view;
 
 pub use load::{
     Format, Invalid, LoadError, Loaded, Problem, load, load_str, load_str_as, schema, schema_string,
@@ -28,9 +28,13 @@ pub use names::{
     Address, Cidr, ContainerName, HostName, ImageRef, Ip, NameError, Port, PortMapping, Protocol,
     SshPublicKey, StateVersion, Tag, UserName, Volume,
 };
-pub use resolve::{ContainerOrigin, HostContainer};
+pub use problem::ProblemCode;
 pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};
 pub use types::*;
+pub use view::{
+    Account, ContainerOrigin, DeployTarget, Elevation, HostContainer, HostView, KeyLogin,
+    LoginBlock, Origin, PasswordState, SettingValue, SshField, SshView, SudoRight,
+};
 
 /// The body of the cargo-fuzz target in `crates/model/fuzz/`: read arbitrary bytes as TOML and as JSON.
 /// Public so the no-panic tests run exactly what the fuzzer runs.
@@ -41,9 +45,9 @@ pub fn fuzz_load(data: &[u8]) {
             match load_str(text, name) {
                 Ok(loaded) => {
                     // Exercise the resolved views too: they must not panic on anything the loader accepts.
-                    for (host_name, host) in &loaded.fleet.hosts {
-                        let _ = loaded.fleet.effective_ssh(host);
-                        let _ = loaded.fleet.containers_of(host_name);
+                    for view in loaded.fleet.views() {
+                        let _ = view.ssh.settings();
+                        let _ = view.deploy_login();
                     }
                 }
                 Err(LoadError::Invalid(invalid)) => {

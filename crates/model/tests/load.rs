@@ -30,7 +30,8 @@ fn the_example_fleet_loads_with_the_expected_content() {
     assert_eq!(box1.address.as_str(), "192.168.1.41");
     assert_eq!(box1.deploy.user.as_str(), "deploy");
 
-    let containers = fleet.containers_of(&"rpi-box-01".parse().expect("name"));
+    let view1 = fleet.view("rpi-box-01").expect("host");
+    let containers = &view1.containers;
     let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["homeassistant", "mosquitto"]);
     let ha = &containers[0].container;
@@ -40,27 +41,27 @@ fn the_example_fleet_loads_with_the_expected_content() {
     assert_eq!(ha.ports[0].protocol, Protocol::Tcp);
     assert_eq!(ha.environment["TZ"], "Europe/Amsterdam");
 
-    let ssh = fleet.effective_ssh(box1);
+    let ssh = &view1.ssh;
     assert_eq!(ssh.permit_root_login, PermitRootLogin::No);
     assert!(!ssh.password_authentication);
-    let allowed: Vec<&str> = ssh
-        .allow_users
-        .as_ref()
-        .expect("derived")
-        .iter()
-        .map(|u| u.as_str())
-        .collect();
+    assert!(!ssh.allow_users_explicit);
+    let allowed: Vec<&str> = ssh.allow_users.iter().map(|u| u.as_str()).collect();
     assert_eq!(
         allowed,
         ["deploy", "eduardo"],
         "root may not log in, so it is not allowed"
     );
-    assert_eq!(fleet.deploy_port(box1), 22);
+    assert_eq!(view1.deploy.port, 22);
+    assert_eq!(view1.deploy.elevation, model::Elevation::Sudo);
+    let _ = box1;
 
     let box3 = &fleet.hosts["rpi-box-03"];
     assert_eq!(box3.board, Board::Rpi3);
     assert!(box3.swap.zram);
-    assert_eq!(fleet.time_zone_of(box3), "Europe/Amsterdam");
+    assert_eq!(
+        fleet.view("rpi-box-03").expect("host").time_zone,
+        "Europe/Amsterdam"
+    );
 
     // Keys keep their text and comment.
     let key = &fleet.users["eduardo"].ssh_keys[0];
@@ -94,32 +95,41 @@ image = "prom/node-exporter:v1.8.2"
 placement = { tags = ["edge"], hosts = ["b"] }
 "#;
     let fleet = model::load_str(text, "t.toml").expect("valid").fleet;
-    let a = &fleet.hosts["a"];
-    let ssh = fleet.effective_ssh(a);
+    let a = fleet.view("a").expect("host a");
+    let ssh = &a.ssh;
     assert_eq!(ssh.port.get(), 22);
+    assert_eq!(ssh.origin(model::SshField::Port), model::Origin::Host);
     assert_eq!(ssh.permit_root_login, PermitRootLogin::No);
-    assert_eq!(ssh.extra_settings["MaxAuthTries"], model::SshdValue::Int(5));
+    let extra: Vec<(&str, &model::SshdValue, model::Origin)> = ssh
+        .extra
+        .iter()
+        .map(|s| (s.keyword, s.value, s.origin))
+        .collect();
     assert_eq!(
-        ssh.extra_settings["X11Forwarding"],
-        model::SshdValue::Bool(false)
+        extra,
+        [
+            (
+                "MaxAuthTries",
+                &model::SshdValue::Int(5),
+                model::Origin::Host
+            ),
+            (
+                "X11Forwarding",
+                &model::SshdValue::Bool(false),
+                model::Origin::Fleet
+            ),
+        ]
     );
-    assert_eq!(a.board.system(), "x86_64-linux");
-    let b = &fleet.hosts["b"];
-    assert_eq!(fleet.effective_ssh(b).port.get(), 2222);
-    assert_eq!(fleet.deploy_port(b), 2222);
-    assert_eq!(
-        fleet
-            .effective_ssh(b)
-            .allow_users
-            .as_deref()
-            .map(<[_]>::len),
-        Some(1),
-        "root only"
-    );
-    for host in ["a", "b"] {
-        let cs = fleet.containers_of(&host.parse().expect("name"));
-        assert_eq!(cs.len(), 1, "{host}");
-        assert_eq!(cs[0].origin, ContainerOrigin::Fleet);
+    assert_eq!(a.host.board.system(), "x86_64-linux");
+    let b = fleet.view("b").expect("host b");
+    assert_eq!(b.ssh.port.get(), 2222);
+    assert_eq!(b.ssh.origin(model::SshField::Port), model::Origin::Fleet);
+    assert_eq!(b.deploy.port, 2222);
+    let allowed: Vec<&str> = b.ssh.allow_users.iter().map(|u| u.as_str()).collect();
+    assert_eq!(allowed, ["root"], "root only");
+    for view in [&a, &b] {
+        assert_eq!(view.containers.len(), 1, "{}", view.name);
+        assert_eq!(view.containers[0].origin, ContainerOrigin::Fleet);
     }
 }
 
@@ -141,7 +151,7 @@ fn errors_carry_path_and_exact_position() {
     let text = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.box]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[hosts.box.containers.web]\nimage = \"nginx:1.27\"\nports = [\"80:80\", \"8080:99999\"]\n";
     let ps = problems(text, "f.toml");
     assert_eq!(ps.len(), 1, "{ps:?}");
-    assert_eq!(ps[0].code, "invalid_port");
+    assert_eq!(ps[0].code.as_str(), "invalid_port");
     assert_eq!(ps[0].path.to_string(), "hosts.box.containers.web.ports[1]");
     assert_eq!(
         line_col(text, &ps[0]),
@@ -154,7 +164,7 @@ fn errors_carry_path_and_exact_position() {
 fn all_problems_are_reported_at_once_in_source_order() {
     let text = "[fleet]\nstate_version = \"26.05\"\nbogus = 1\n\n[hosts.a]\nboard = \"pi\"\naddress = \"1.2.3.4/8\"\n";
     let ps = problems(text, "f.toml");
-    let codes: Vec<&str> = ps.iter().map(|p| p.code).collect();
+    let codes: Vec<&str> = ps.iter().map(|p| p.code.as_str()).collect();
     assert_eq!(codes, ["unknown_field", "invalid_value", "invalid_address"]);
     let lines: Vec<usize> = ps.iter().map(|p| line_col(text, p).0).collect();
     assert_eq!(lines, [3, 6, 7]);
@@ -164,7 +174,7 @@ fn all_problems_are_reported_at_once_in_source_order() {
 fn syntax_errors_point_at_the_syntax() {
     let text = "[fleet]\nstate_version = \"26.05\"\n[hosts.a]\nboard = rpi4\n";
     let ps = problems(text, "f.toml");
-    assert_eq!(ps[0].code, "toml_syntax");
+    assert_eq!(ps[0].code.as_str(), "toml_syntax");
     assert_eq!(line_col(text, &ps[0]).0, 4);
 }
 
@@ -172,7 +182,7 @@ fn syntax_errors_point_at_the_syntax() {
 fn json_without_spans_still_has_paths() {
     let text = r#"{"fleet": {"state_version": "26.05"}, "hosts": {"a": {"board": "rpi4", "address": "10.0.0.1", "users": [7]}}}"#;
     let ps = problems(text, "f.json");
-    assert_eq!(ps[0].code, "wrong_type");
+    assert_eq!(ps[0].code.as_str(), "wrong_type");
     assert_eq!(ps[0].path.to_string(), "hosts.a.users[0]");
     let at = ps[0].span.expect("JSON errors have spans too");
     assert_eq!(&text[at.start..at.end], "7");

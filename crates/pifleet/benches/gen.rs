@@ -82,7 +82,7 @@ fn main() {
         let (loaded, load) = time(|| model::load_str(&text, "fleet.toml").expect("loads"));
         let (diags, check) = time(|| check::check_loaded(&loaded));
         assert!(
-            !diags.iter().any(|d| d.severity == check::Severity::Error),
+            !diags.iter().any(|d| d.severity() == check::Severity::Error),
             "{diags:?}"
         );
         let (output, render) =

@@ -2,7 +2,9 @@
 
 mod cli;
 mod command;
-mod inventory;
+mod fleet_run;
+mod ui;
+mod workspace;
 
 fn main() -> std::process::ExitCode {
     cli::run()

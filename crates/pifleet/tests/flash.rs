@@ -160,13 +160,13 @@ fn piped_progress_is_plain_lines() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("written 6 MiB of 6 MiB, ") && l.ends_with("/s")),
+            .any(|l| l.starts_with("written 6.00 MiB of 6.00 MiB, ") && l.ends_with("/s")),
         "{stderr}"
     );
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("verified 6 MiB of 6 MiB, ")),
+            .any(|l| l.starts_with("verified 6.00 MiB of 6.00 MiB, ")),
         "{stderr}"
     );
     assert!(
@@ -239,7 +239,7 @@ fn confirmation_is_asked_and_no_means_nothing_written() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("8 MiB"),
+        stderr.contains("8.00 MiB"),
         "the prompt shows the size: {stderr}"
     );
     assert!(stderr.contains("aborted"), "{stderr}");
@@ -382,7 +382,7 @@ fn image_builds_the_hosts_sd_output_and_reports_it() {
     );
     let size = std::fs::metadata(&image).expect("meta").len();
     assert!(
-        stdout.contains(&format!("({size} bytes), zstd; 6 MiB on the card")),
+        stdout.contains(&format!("({size} bytes), zstd; 6.00 MiB on the card")),
         "{stdout}"
     );
     let sha = Command::new("sha256sum")

@@ -9,40 +9,30 @@
 //! Sections are emitted in a fixed order with a comment each, so a reviewer reading a diff of
 //! generated files sees which part of the host changed.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use model::{
-    AddressMode, Fleet, Host, HostName, NetworkManagerKind, PermitRootLogin, Protocol, Restart,
-    Shell, SshdValue, Sudo, User, UserName,
+    AddressMode, HostView, NetworkManagerKind, Restart, SettingValue, Shell, SudoRight, UserName,
 };
 use nixgen::{AttrPath, AttrSet, Expr, make};
 
 use crate::Error;
 
-/// sshd settings pifleet sets from first-class fields; `extra_settings` cannot replace them.
-const OWNED_SSHD_SETTINGS: &[&str] = &[
-    "PasswordAuthentication",
-    "KbdInteractiveAuthentication",
-    "PermitRootLogin",
-    "AllowUsers",
-    "DenyUsers",
-];
-
-/// The entry module of `name`.
-pub(crate) fn module(fleet: &Fleet, name: &HostName, host: &Host) -> Result<Expr, Error> {
+/// The entry module of one host, written from its resolved view: every policy decision (which
+/// sshd settings, which ports, which containers) was made there, and this module only spells it.
+pub(crate) fn module(view: &HostView<'_>) -> Result<Expr, Error> {
     let mut body = AttrSet::new();
-    imports(&mut body, host);
-    identity(&mut body, fleet, name, host);
-    users(&mut body, fleet, name, host)?;
-    ssh(&mut body, fleet, host);
-    network(&mut body, name, host);
-    firewall(&mut body, fleet, name, host);
-    containers(&mut body, fleet, name);
-    packages(&mut body, host);
-    nix(&mut body, fleet, host);
-    swap(&mut body, host);
-    monitoring(&mut body, host);
+    imports(&mut body, view);
+    identity(&mut body, view);
+    users(&mut body, view)?;
+    ssh(&mut body, view);
+    network(&mut body, view);
+    firewall(&mut body, view);
+    containers(&mut body, view);
+    packages(&mut body, view);
+    nix(&mut body, view);
+    swap(&mut body, view);
+    monitoring(&mut body, view);
     Ok(make::module(Expr::attrs(body)))
 }
 
@@ -58,7 +48,8 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Expr {
 /// The machine's hardware configuration next to the entry module (`hardware_config`, written by
 /// `pifleet adopt`, never by `gen`), then the hand-written modules listed in the inventory,
 /// relative to the repository root; the entry module sits two levels down, in `hosts/<name>/`.
-fn imports(body: &mut AttrSet, host: &Host) {
+fn imports(body: &mut AttrSet, view: &HostView<'_>) {
+    let host = view.host;
     let hardware = host.hardware_config.then(|| Expr::path("./hardware.nix"));
     let modules = host
         .modules
@@ -71,59 +62,85 @@ fn imports(body: &mut AttrSet, host: &Host) {
     body.set("imports", Expr::list(paths));
 }
 
-fn identity(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) {
+fn identity(body: &mut AttrSet, view: &HostView<'_>) {
     section(body, "Identity");
-    body.set("networking.hostName", name.as_str());
-    body.set("time.timeZone", fleet.time_zone_of(host));
-    body.set("i18n.defaultLocale", fleet.fleet.locale.as_str());
-    body.set("system.stateVersion", fleet.state_version_of(host).as_str());
+    body.set("networking.hostName", view.name.as_str());
+    body.set("time.timeZone", view.time_zone);
+    body.set("i18n.defaultLocale", view.locale);
+    body.set("system.stateVersion", view.state_version.as_str());
 }
 
-fn users(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) -> Result<(), Error> {
+fn users(body: &mut AttrSet, view: &HostView<'_>) -> Result<(), Error> {
     section(
         body,
         "Users: declared here only; passwords come from hashes or files",
     );
     body.set("users.mutableUsers", false);
-    let mut zsh = false;
-    let mut fish = false;
-    let mut nopasswd = Vec::new();
-    for user_name in &host.users {
-        let user = fleet
-            .users
-            .get(user_name)
-            .ok_or_else(|| Error::UnknownUser {
-                host: name.to_string(),
-                user: user_name.to_string(),
-            })?;
-        let set = user_set(user_name, user, &mut nopasswd);
-        zsh |= user.shell == Shell::Zsh;
-        fish |= user.shell == Shell::Fish;
+    if let Some(user) = view.unknown_users.first() {
+        return Err(Error::UnknownUser {
+            host: view.name.to_string(),
+            user: user.to_string(),
+        });
+    }
+    let mut nopasswd: Vec<&UserName> = Vec::new();
+    for account in &view.accounts {
+        let user = account.user;
+        let mut set = AttrSet::new().with("isNormalUser", true);
+        if let Some(description) = &user.description {
+            set.set("description", description.as_str());
+        }
+        if let Some(uid) = user.uid {
+            set.set("uid", uid);
+        }
+        if !account.groups.is_empty() {
+            set.set("extraGroups", strings(account.groups.iter().copied()));
+        }
+        if account.sudo == SudoRight::NoPassword {
+            nopasswd.push(account.name);
+        }
+        match user.shell {
+            Shell::Bash => {}
+            Shell::Zsh => {
+                set.set("shell", make::package("zsh"));
+            }
+            Shell::Fish => {
+                set.set("shell", make::package("fish"));
+            }
+        }
+        if let Some(hash) = &user.hashed_password {
+            set.set("hashedPassword", hash.as_str());
+        }
+        if let Some(file) = &user.hashed_password_file {
+            set.set("hashedPasswordFile", file.as_str());
+        }
+        if !account.keys().is_empty() {
+            set.set(
+                "openssh.authorizedKeys.keys",
+                strings(account.keys().iter().map(|k| k.as_str())),
+            );
+        }
         body.set(
-            AttrPath::dotted("users.users").then(user_name.as_str()),
+            AttrPath::dotted("users.users").then(account.name.as_str()),
             set,
         );
     }
-    let ssh = fleet.effective_ssh(host);
-    if ssh.permit_root_login != PermitRootLogin::No && !ssh.root_keys.is_empty() {
+    if view.ssh.root_keys_installed() {
         body.set(
             "users.users.root.openssh.authorizedKeys.keys",
-            strings(ssh.root_keys.iter().map(|k| k.as_str())),
+            strings(view.ssh.root_keys.iter().map(|k| k.as_str())),
         );
     }
-    if zsh {
+    let uses = |shell: Shell| view.accounts.iter().any(|a| a.user.shell == shell);
+    if uses(Shell::Zsh) {
         body.set("programs.zsh.enable", true);
     }
-    if fish {
+    if uses(Shell::Fish) {
         body.set("programs.fish.enable", true);
     }
     body.set("security.sudo.wheelNeedsPassword", true);
     if !nopasswd.is_empty() {
         let rule = AttrSet::new()
-            .with(
-                "users",
-                strings(nopasswd.iter().map(|u: &&UserName| u.as_str())),
-            )
+            .with("users", strings(nopasswd.iter().map(|u| u.as_str())))
             .with(
                 "commands",
                 Expr::list([Expr::attrs(
@@ -137,84 +154,25 @@ fn users(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) -> Res
     Ok(())
 }
 
-fn user_set<'a>(name: &'a UserName, user: &User, nopasswd: &mut Vec<&'a UserName>) -> AttrSet {
-    let mut set = AttrSet::new().with("isNormalUser", true);
-    if let Some(description) = &user.description {
-        set.set("description", description.as_str());
-    }
-    if let Some(uid) = user.uid {
-        set.set("uid", uid);
-    }
-    let mut groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
-    if user.sudo.is_some() && !groups.contains(&"wheel") {
-        groups.insert(0, "wheel");
-    }
-    if !groups.is_empty() {
-        set.set("extraGroups", strings(groups));
-    }
-    if user.sudo == Some(Sudo::NoPassword) {
-        nopasswd.push(name);
-    }
-    match user.shell {
-        Shell::Bash => {}
-        Shell::Zsh => {
-            set.set("shell", make::package("zsh"));
-        }
-        Shell::Fish => {
-            set.set("shell", make::package("fish"));
-        }
-    }
-    if let Some(hash) = &user.hashed_password {
-        set.set("hashedPassword", hash.as_str());
-    }
-    if let Some(file) = &user.hashed_password_file {
-        set.set("hashedPasswordFile", file.as_str());
-    }
-    if !user.ssh_keys.is_empty() {
-        set.set(
-            "openssh.authorizedKeys.keys",
-            strings(user.ssh_keys.iter().map(|k| k.as_str())),
-        );
-    }
-    set
-}
-
-fn ssh(body: &mut AttrSet, fleet: &Fleet, host: &Host) {
+fn ssh(body: &mut AttrSet, view: &HostView<'_>) {
     section(
         body,
         "SSH: hardened, keys only unless the inventory says otherwise",
     );
-    let policy = fleet.effective_ssh(host);
-    let mut settings = AttrSet::new()
-        .with("PasswordAuthentication", policy.password_authentication)
-        .with(
-            "KbdInteractiveAuthentication",
-            policy.kbd_interactive_authentication,
-        )
-        .with("PermitRootLogin", policy.permit_root_login.as_sshd());
-    if let Some(allow) = &policy.allow_users {
-        settings.set("AllowUsers", strings(allow.iter().map(|u| u.as_str())));
-    }
-    if !policy.deny_users.is_empty() {
-        settings.set(
-            "DenyUsers",
-            strings(policy.deny_users.iter().map(|u| u.as_str())),
-        );
-    }
-    if !policy.extra_settings.contains_key("X11Forwarding") {
-        settings.set("X11Forwarding", false);
-    }
-    for (key, value) in &policy.extra_settings {
-        if OWNED_SSHD_SETTINGS.contains(&key.as_str()) {
-            continue;
-        }
-        let value = match value {
-            SshdValue::Bool(b) => Expr::bool(*b),
-            SshdValue::Int(i) => Expr::int(*i),
-            SshdValue::String(s) => Expr::string(s.as_str()),
-        };
-        settings.set(AttrPath::key(key.as_str()), value);
-    }
+    let policy = &view.ssh;
+    let settings: AttrSet = policy
+        .settings()
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                SettingValue::Bool(b) => Expr::bool(b),
+                SettingValue::Int(i) => Expr::int(i),
+                SettingValue::Str(s) => Expr::string(s.as_ref()),
+                SettingValue::List(items) => strings(items.iter().map(AsRef::as_ref)),
+            };
+            (AttrPath::key(key.as_ref()), value)
+        })
+        .collect();
     body.set(
         "services.openssh",
         AttrSet::new()
@@ -226,7 +184,8 @@ fn ssh(body: &mut AttrSet, fleet: &Fleet, host: &Host) {
     );
 }
 
-fn network(body: &mut AttrSet, name: &HostName, host: &Host) {
+fn network(body: &mut AttrSet, view: &HostView<'_>) {
+    let (name, host) = (view.name, view.host);
     section(body, "Network");
     let net = &host.network;
     let manager = net.manager;
@@ -344,60 +303,30 @@ fn network(body: &mut AttrSet, name: &HostName, host: &Host) {
     }
 }
 
-fn firewall(body: &mut AttrSet, fleet: &Fleet, name: &HostName, host: &Host) {
+fn firewall(body: &mut AttrSet, view: &HostView<'_>) {
     section(
         body,
         "Firewall: on unless the inventory turns it off; SSH is opened by services.openssh",
     );
-    let mut tcp: BTreeSet<u16> = host
-        .firewall
-        .allowed_tcp_ports
-        .iter()
-        .map(|p| p.get())
-        .collect();
-    let mut udp: BTreeSet<u16> = host
-        .firewall
-        .allowed_udp_ports
-        .iter()
-        .map(|p| p.get())
-        .collect();
-    for c in fleet.containers_of(name) {
-        if c.container.open_firewall {
-            // A port bound to loopback is not reachable from outside whatever the firewall says.
-            for port in c
-                .container
-                .ports
-                .iter()
-                .filter(|p| !p.host_ip.is_some_and(|ip| ip.is_loopback()))
-            {
-                match port.protocol {
-                    Protocol::Tcp => tcp.insert(port.host_port),
-                    Protocol::Udp => udp.insert(port.host_port),
-                };
-            }
-        }
-    }
-    if host.monitoring.node_exporter && host.monitoring.open_firewall {
-        tcp.insert(host.monitoring.node_exporter_port.get());
-    }
-    let mut set = AttrSet::new().with("enable", host.firewall.enable);
-    if !tcp.is_empty() {
+    let firewall = &view.firewall;
+    let mut set = AttrSet::new().with("enable", firewall.enable);
+    if !firewall.tcp.is_empty() {
         set.set(
             "allowedTCPPorts",
-            Expr::list(tcp.into_iter().map(Expr::from)),
+            Expr::list(firewall.tcp.iter().copied().map(Expr::from)),
         );
     }
-    if !udp.is_empty() {
+    if !firewall.udp.is_empty() {
         set.set(
             "allowedUDPPorts",
-            Expr::list(udp.into_iter().map(Expr::from)),
+            Expr::list(firewall.udp.iter().copied().map(Expr::from)),
         );
     }
     body.set("networking.firewall", set);
 }
 
-fn containers(body: &mut AttrSet, fleet: &Fleet, name: &HostName) {
-    let containers = fleet.containers_of(name);
+fn containers(body: &mut AttrSet, view: &HostView<'_>) {
+    let containers = &view.containers;
     if containers.is_empty() {
         return;
     }
@@ -412,7 +341,7 @@ fn containers(body: &mut AttrSet, fleet: &Fleet, name: &HostName) {
             .with("autoPrune.enable", true),
     );
     body.set("virtualisation.oci-containers.backend", "docker");
-    for hc in &containers {
+    for hc in containers {
         let c = &hc.container;
         let mut set = AttrSet::new().with("image", c.image.to_string());
         if !c.ports.is_empty() {
@@ -492,7 +421,8 @@ fn containers(body: &mut AttrSet, fleet: &Fleet, name: &HostName) {
     }
 }
 
-fn packages(body: &mut AttrSet, host: &Host) {
+fn packages(body: &mut AttrSet, view: &HostView<'_>) {
+    let host = view.host;
     if host.packages.is_empty() {
         return;
     }
@@ -503,44 +433,38 @@ fn packages(body: &mut AttrSet, host: &Host) {
     );
 }
 
-fn nix(body: &mut AttrSet, fleet: &Fleet, host: &Host) {
+fn nix(body: &mut AttrSet, view: &HostView<'_>) {
     section(
         body,
         "Nix: the deploy user must be trusted to receive store paths",
     );
-    let settings = &fleet.fleet.nix;
-    if settings.flakes {
+    let nix = &view.nix;
+    if nix.flakes {
         body.set(
             "nix.settings.experimental-features",
             strings(["nix-command", "flakes"]),
         );
     }
-    let mut trusted: Vec<&str> = vec!["root"];
-    if !host.deploy.user.is_root() {
-        trusted.push(host.deploy.user.as_str());
-    }
-    for user in &settings.trusted_users {
-        if !trusted.contains(&user.as_str()) {
-            trusted.push(user);
-        }
-    }
-    body.set("nix.settings.trusted-users", strings(trusted));
-    if settings.gc.enable {
+    body.set(
+        "nix.settings.trusted-users",
+        strings(nix.trusted_users.iter().copied()),
+    );
+    if nix.gc.enable {
         body.set(
             "nix.gc",
             AttrSet::new()
                 .with("automatic", true)
-                .with("dates", settings.gc.dates.as_str())
+                .with("dates", nix.gc.dates.as_str())
                 .with(
                     "options",
-                    format!("--delete-older-than {}", settings.gc.delete_older_than),
+                    format!("--delete-older-than {}", nix.gc.delete_older_than),
                 ),
         );
     }
 }
 
-fn swap(body: &mut AttrSet, host: &Host) {
-    let swap = &host.swap;
+fn swap(body: &mut AttrSet, view: &HostView<'_>) {
+    let swap = &view.host.swap;
     if !swap.zram && swap.file_size_mb.is_none() {
         return;
     }
@@ -564,7 +488,8 @@ fn swap(body: &mut AttrSet, host: &Host) {
     }
 }
 
-fn monitoring(body: &mut AttrSet, host: &Host) {
+fn monitoring(body: &mut AttrSet, view: &HostView<'_>) {
+    let host = view.host;
     if !host.monitoring.node_exporter {
         return;
     }

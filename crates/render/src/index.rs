@@ -8,14 +8,15 @@ use nixgen::{AttrPath, AttrSet, Expr};
 
 pub(crate) fn index(fleet: &Fleet) -> Expr {
     let mut set = AttrSet::new();
-    for (name, host) in &fleet.hosts {
+    for view in fleet.views() {
+        let (name, host) = (view.name, view.host);
         let deploy = AttrSet::new()
-            .with("address", host.address.as_str())
-            .with("user", host.deploy.user.as_str())
-            .with("port", fleet.deploy_port(host))
+            .with("address", view.deploy.address.as_str())
+            .with("user", view.deploy.user.as_str())
+            .with("port", view.deploy.port)
             .with(
                 "buildOn",
-                match host.deploy.build_on {
+                match view.deploy.build_on {
                     BuildOn::Workstation => "local",
                     BuildOn::Target => "target",
                 },
@@ -26,10 +27,7 @@ pub(crate) fn index(fleet: &Fleet) -> Expr {
             .with("module", Expr::path(format!("./{name}")))
             .with("sdImage", host.board.system() == "aarch64-linux")
             .with("nixosHardware", host.nixos_hardware)
-            .with(
-                "crossCompile",
-                host.board.system() == "aarch64-linux" && fleet.cross_compiles(host),
-            )
+            .with("crossCompile", view.cross_compile)
             .with(
                 "tags",
                 Expr::list(host.tags.iter().map(|t| Expr::string(t.as_str()))),

@@ -70,7 +70,7 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Output, Error> {
     let one =
         |(name, host): &(&model::HostName, &model::Host)| -> Result<(PathBuf, String), Error> {
             let path = PathBuf::from(name.as_str()).join("default.nix");
-            let expr = host::module(fleet, name, host)?;
+            let expr = host::module(&model::HostView::new(fleet, name, host))?;
             let text = finish(&path, expr, source)?;
             Ok((path, text))
         };

@@ -6,7 +6,7 @@
 //! bootstrap login, and confirm over a fresh connection as the inventory's deploy user. From then
 //! on `pifleet deploy` uses the inventory's deploy settings. See docs/adopt.md.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use deploy::adopt::{self, AdoptPlan, Confirmation};
 
 use crate::cli::Outcome;
+use crate::workspace::Workspace;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -77,20 +78,24 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let Some(fleet) = crate::command::deploy::load_for_deploy(&args.file, true)? else {
+    let workspace = Workspace::new(&args.file, None);
+    let Some(loaded) = workspace.load_checked()? else {
         return Ok(Outcome::Problems);
     };
-    let selected = deploy::select(&fleet, &[deploy::Selector::Host(args.host.clone())])?;
-    let Some(name) = selected.into_iter().next() else {
+    let fleet = &loaded.fleet;
+    if !workspace.is_current(fleet)? {
+        return Ok(Outcome::Problems);
+    }
+    let selected = deploy::select(fleet, &[deploy::Selector::Host(args.host.clone())])?;
+    let Some(view) = selected.first().and_then(|name| fleet.view(name.as_str())) else {
         anyhow::bail!("no host `{}` in the inventory", args.host);
     };
-    let host = &fleet.hosts[&name];
+    let name = view.name;
     let bootstrap = adopt::parse_via(&args.via, args.port)?;
-    let plan = AdoptPlan::new(&fleet, &name, &bootstrap, &options(&args))?;
+    let plan = AdoptPlan::new(fleet, name, &bootstrap, &options(&args)?)?;
 
     // The lockout analysis across the switch, before anything is contacted.
-    let errors = host_errors(&args.file, &name)?;
-    let transition = adopt::transition(&fleet, &name, host, &bootstrap.user, &errors);
+    let transition = adopt::transition(&view, &bootstrap.user);
     if args.dry_run {
         print!("{plan}");
         println!();
@@ -129,11 +134,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             why.unwrap_or("no error output")
         );
     }
-    let hosts_dir = args
-        .file
-        .parent()
-        .map_or_else(|| PathBuf::from("hosts"), |dir| dir.join("hosts"));
-    let path = hosts_dir.join(name.as_str()).join(adopt::HARDWARE_FILE);
+    let path = workspace
+        .hosts
+        .join(name.as_str())
+        .join(adopt::HARDWARE_FILE);
     let date = adopt::utc_date(SystemTime::now());
     let text = adopt::hardware_file(&out.stdout, &bootstrap, &date)
         .with_context(|| format!("not writing {}", path.display()))?;
@@ -151,7 +155,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         "note: commit {} (or at least `git add` it): flakes see only files git tracks",
         path.display()
     );
-    if host.board == model::Board::X86_64 && host.modules.is_empty() {
+    if view.host.board == model::Board::X86_64 && view.host.modules.is_empty() {
         // nixos-generate-config puts the boot loader in configuration.nix, not in hardware.nix.
         eprintln!(
             "note: neither the x86_64 board nor hardware.nix sets a boot loader, and hosts.{name} lists no \
@@ -162,19 +166,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 
     eprintln!("{transition}");
     eprint!("{plan}");
-    if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        eprint!(
-            "Deploy {name} ({}) through {}? [y/N] ",
+    if !args.yes
+        && crate::ui::interactive()
+        && !crate::ui::confirm(&format!(
+            "Deploy {name} ({}) through {}?",
             plan.action,
             bootstrap.destination()
-        );
-        std::io::stderr().flush()?;
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            eprintln!("nothing deployed");
-            return Ok(Outcome::Problems);
-        }
+        ))?
+    {
+        eprintln!("nothing deployed");
+        return Ok(Outcome::Problems);
     }
 
     eprintln!("$ {}", plan.deploy.activate);
@@ -257,42 +258,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// The deploy options from the command line and the environment (as `pifleet deploy` reads them).
-fn options(args: &Args) -> deploy::Options {
-    let ssh_options = std::env::var("NIX_SSHOPTS")
-        .map(|s| s.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
-    deploy::Options {
+fn options(args: &Args) -> anyhow::Result<deploy::Options> {
+    Ok(deploy::Options {
         action: match args.action {
             ActionArg::Switch => deploy::Action::Switch,
             ActionArg::Boot => deploy::Action::Boot,
             ActionArg::Test => deploy::Action::Test,
         },
         flake: args.flake.clone(),
-        // Tests pin the workstation's system so the plan does not depend on the machine.
-        local_system: std::env::var("PIFLEET_WORKSTATION_SYSTEM")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(deploy::workstation_system),
-        ssh_options,
+        local_system: crate::fleet_run::workstation_system(),
+        ssh_options: crate::fleet_run::nix_sshopts()?,
         connect_timeout: args.connect_timeout,
         ..deploy::Options::default()
-    }
-}
-
-/// The messages of `pifleet check` errors about this host.
-fn host_errors(file: &Path, name: &model::HostName) -> anyhow::Result<Vec<String>> {
-    let text = crate::inventory::read(file)?;
-    let (report, _) = check::load_and_check(&text, &file.display().to_string());
-    let prefix = [
-        model::Segment::Key("hosts".into()),
-        model::Segment::Key(name.to_string()),
-    ];
-    Ok(report
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == check::Severity::Error && d.path.segments().starts_with(&prefix))
-        .map(|d| d.message.clone())
-        .collect())
+    })
 }
 
 /// Writes `text` to `path` atomically, unless a different module is already there (without

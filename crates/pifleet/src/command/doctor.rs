@@ -24,13 +24,9 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let user_conf = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| home.as_ref().map(|h| h.join(".config")))
-        .map(|c| c.join("nix/nix.conf"));
     let inputs = Inputs {
         root: args.root.clone(),
-        user_conf,
+        user_conf: crate::ui::user_nix_conf(),
         env_conf: std::env::var("NIX_CONFIG").ok(),
         arch: std::env::consts::ARCH.to_owned(),
         nix_version: nix_version(),
@@ -66,31 +62,22 @@ fn nix_version() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Every key the inventory grants: fleet root keys, per-host root keys, users' keys.
+/// Every key the inventory grants: each host's root keys (when root may log in) and its users' keys.
 fn inventory_keys(path: &Path) -> Option<Vec<String>> {
     if !path.exists() {
         return None;
     }
     match model::load(path) {
         Ok(loaded) => {
-            let fleet = &loaded.fleet;
-            let mut keys: Vec<String> = fleet
-                .ssh
-                .root_keys
-                .iter()
-                .map(|k| k.as_str().to_owned())
-                .collect();
-            for host in fleet.hosts.values() {
-                keys.extend(
-                    fleet
-                        .effective_ssh(host)
-                        .root_keys
-                        .iter()
-                        .map(|k| k.as_str().to_owned()),
-                );
-            }
-            for user in fleet.users.values() {
-                keys.extend(user.ssh_keys.iter().map(|k| k.as_str().to_owned()));
+            let mut keys: Vec<String> = Vec::new();
+            for view in loaded.fleet.views() {
+                let root = view.ssh.root_keys_installed().then_some(view.ssh.root_keys);
+                let users = view.accounts.iter().map(|a| a.keys());
+                for key in root.into_iter().chain(users).flatten() {
+                    if !keys.iter().any(|k| k == key.as_str()) {
+                        keys.push(key.as_str().to_owned());
+                    }
+                }
             }
             Some(keys)
         }

@@ -6,15 +6,16 @@
 //! Progress is a bar on a terminal and plain periodic lines otherwise, so logs of scripted runs
 //! stay readable.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use flash::{Image, SystemView, Target};
 
 use crate::cli::Outcome;
 use crate::command::image::{self, FlakeArgs};
+use crate::ui::{bytes, duration};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -106,7 +107,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let took = started.elapsed();
     eprintln!(
         "wrote {} to {} in {}",
-        human(written.len),
+        bytes(written.len),
         target_path.display(),
         duration(took)
     );
@@ -178,7 +179,7 @@ fn list_candidates(view: &SystemView) -> anyhow::Result<Outcome> {
         println!(
             "  {:<16} {:>10}  {}",
             d.path.display(),
-            human(d.size),
+            bytes(d.size),
             d.model.as_deref().unwrap_or("(unknown model)")
         );
     }
@@ -189,20 +190,13 @@ fn confirm(image: &Image, device: &flash::Device) -> anyhow::Result<bool> {
     let model = device.model.as_deref().unwrap_or("unknown model");
     let size = image
         .size()
-        .map_or_else(|| "unknown size".to_owned(), human);
-    eprint!(
-        "Erase {} ({model}, {}) and write {} ({size})? [y/N] ",
+        .map_or_else(|| "unknown size".to_owned(), bytes);
+    crate::ui::confirm(&format!(
+        "Erase {} ({model}, {}) and write {} ({size})?",
         device.path.display(),
-        human(device.size),
+        bytes(device.size),
         image.path().display(),
-    );
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    ))
 }
 
 /// Progress as an indicatif bar on a terminal, or plain lines every few seconds when piped.
@@ -299,36 +293,11 @@ fn plain_line(verb: &str, done: u64, total: Option<u64>, elapsed: Duration) -> S
     match total {
         Some(total) => format!(
             "{verb} {} of {}, {}/s",
-            human(done),
-            human(total),
-            human(rate)
+            bytes(done),
+            bytes(total),
+            bytes(rate)
         ),
-        None => format!("{verb} {}, {}/s", human(done), human(rate)),
-    }
-}
-
-/// Binary units the way people read card sizes: "512 MiB", "2.0 GiB".
-pub(crate) fn human(bytes: u64) -> String {
-    const KIB: u64 = 1024;
-    const MIB: u64 = KIB * 1024;
-    const GIB: u64 = MIB * 1024;
-    if bytes >= GIB {
-        format!("{:.1} GiB", bytes as f64 / GIB as f64)
-    } else if bytes >= MIB {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes >= KIB {
-        format!("{} KiB", bytes / KIB)
-    } else {
-        format!("{bytes} B")
-    }
-}
-
-fn duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs >= 60 {
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
+        None => format!("{verb} {}, {}/s", bytes(done), bytes(rate)),
     }
 }
 
@@ -337,22 +306,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_read_like_card_labels() {
-        assert_eq!(human(512 << 20), "512 MiB");
-        assert_eq!(human(2 << 30), "2.0 GiB");
-        assert_eq!(human(1536), "1 KiB");
-        assert_eq!(human(7), "7 B");
-    }
-
-    #[test]
     fn plain_lines() {
         assert_eq!(
             plain_line("written", 512 << 20, Some(2 << 30), Duration::from_secs(8)),
-            "written 512 MiB of 2.0 GiB, 64 MiB/s"
+            "written 512.00 MiB of 2.00 GiB, 64.00 MiB/s"
         );
         assert_eq!(
             plain_line("written", 3 << 20, None, Duration::from_secs(1)),
-            "written 3 MiB, 3 MiB/s"
+            "written 3.00 MiB, 3.00 MiB/s"
         );
     }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::cli::Outcome;
+use crate::workspace::Workspace;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -40,22 +41,15 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let out = args.out.clone().unwrap_or_else(|| {
-        args.file
-            .parent()
-            .map_or_else(|| PathBuf::from("hosts"), |dir| dir.join("hosts"))
-    });
-    let source = args
-        .file
-        .file_name()
-        .map_or_else(|| "fleet.toml".into(), |n| n.to_string_lossy().into_owned());
-    let text = crate::inventory::read(&args.file)?;
+    let workspace = Workspace::new(&args.file, args.out.clone());
+    let out = &workspace.hosts;
+    let text = workspace.read()?;
 
     // A no-op run is recognised from a stamp of the last run, without rendering (render::cache).
-    let key = render::cache::key(&source, text.as_bytes());
-    let stamp = cache_dir().map(|dir| render::cache::Stamp::new(&dir, &out));
+    let key = render::cache::key(&workspace.source, text.as_bytes());
+    let stamp = crate::ui::cache_dir().map(|dir| render::cache::Stamp::new(&dir, out));
     if !args.force
-        && let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(&out, &key))
+        && let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(out, &key))
     {
         let summary = render::tree::Summary {
             unchanged,
@@ -77,11 +71,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Clean);
     }
 
-    let Some(loaded) = crate::inventory::load_checked_text(&args.file, &text)? else {
+    let Some(loaded) = workspace.check_text(&text) else {
         return Ok(Outcome::Problems);
     };
-    let output = render::render(&loaded.fleet, &source).context("rendering the fleet")?;
-    let plan = render::tree::plan(&out, &output, args.force)?;
+    let output = workspace.render(&loaded.fleet)?;
+    let plan = render::tree::plan(out, &output, args.force)?;
     if args.check {
         if plan.is_clean() {
             record(stamp.as_ref(), &key, &output);
@@ -111,19 +105,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     record(stamp.as_ref(), &key, &output);
     println!("gen: {summary} ({})", out.display());
     Ok(Outcome::Clean)
-}
-
-/// Where stamps live: `$PIFLEET_CACHE_DIR`, else `$XDG_CACHE_HOME/pifleet`, else `~/.cache/pifleet`.
-/// An empty `PIFLEET_CACHE_DIR` turns the cache off.
-fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("PIFLEET_CACHE_DIR") {
-        return (!dir.is_empty()).then(|| PathBuf::from(dir));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("pifleet"))
 }
 
 fn record(stamp: Option<&render::cache::Stamp>, key: &str, output: &render::Output) {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 use crate::cli::Outcome;
-use crate::command::flash::human;
+use crate::ui::bytes;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -39,11 +39,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     match (opened.format(), opened.size()) {
         (flash::Format::Zstd, Some(card)) => println!(
             "size:   {} ({size} bytes), zstd; {} on the card",
-            human(size),
-            human(card)
+            bytes(size),
+            bytes(card)
         ),
-        (flash::Format::Zstd, None) => println!("size:   {} ({size} bytes), zstd", human(size)),
-        (flash::Format::Raw, _) => println!("size:   {} ({size} bytes)", human(size)),
+        (flash::Format::Zstd, None) => println!("size:   {} ({size} bytes), zstd", bytes(size)),
+        (flash::Format::Raw, _) => println!("size:   {} ({size} bytes)", bytes(size)),
     }
     println!("sha256: {sha}");
     Ok(Outcome::Clean)

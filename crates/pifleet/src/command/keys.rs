@@ -4,7 +4,6 @@
 //! The card crate does the work; this file gathers the keys (files, or the inventory's deploy keys for
 //! a host), shows what will change, asks before writing to a block device, and prints what it wrote.
 
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -13,7 +12,7 @@ use flash::SystemView;
 use model::SshPublicKey;
 
 use crate::cli::Outcome;
-use crate::command::flash::human;
+use crate::workspace::Workspace;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -251,17 +250,17 @@ fn keys_from_file(path: &Path) -> anyhow::Result<Vec<SshPublicKey>> {
     Ok(keys)
 }
 
-/// The keys `host`'s deploy user logs in with: that user's `ssh_keys`, or the host's effective
-/// `ssh.root_keys` when it deploys as root.
+/// The keys `host`'s deploy user logs in with after its first switch, as the host's view says:
+/// that user's `ssh_keys`, or the host's effective root keys when it deploys as root.
 fn keys_from_inventory(path: &Path, host: &str) -> anyhow::Result<Vec<SshPublicKey>> {
-    let loaded = model::load(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}; `pifleet check -f {}` shows every problem",
-            path.display()
-        )
-    })?;
+    let workspace = Workspace::new(path, None);
+    let Some(loaded) = workspace.load_checked()? else {
+        bail!(
+            "the inventory has errors (printed above); `keys inject --from-inventory` takes keys only from a valid one"
+        );
+    };
     let fleet = &loaded.fleet;
-    let Some((name, entry)) = fleet.hosts.iter().find(|(n, _)| n.as_str() == host) else {
+    let Some(view) = fleet.view(host) else {
         let known: Vec<&str> = fleet.hosts.keys().map(|n| n.as_str()).collect();
         bail!(
             "no host {host} in {} (hosts: {})",
@@ -269,46 +268,29 @@ fn keys_from_inventory(path: &Path, host: &str) -> anyhow::Result<Vec<SshPublicK
             known.join(", ")
         );
     };
-    let deploy_user = &entry.deploy.user;
-    let keys = if deploy_user.is_root() {
-        let keys = fleet.effective_ssh(entry).root_keys;
-        if keys.is_empty() {
+    // The account is new on the card: only the inventory's keys can let it in.
+    match view.key_login(view.deploy.user.as_str(), false) {
+        Ok(login) if !login.keys.is_empty() => Ok(login.keys.to_vec()),
+        Ok(_) => bail!(
+            "{host}: the deploy user `{}` gets no key from the inventory",
+            view.deploy.user
+        ),
+        Err(blocks) => {
+            let why: Vec<String> = blocks.iter().map(ToString::to_string).collect();
             bail!(
-                "{name} deploys as root, but neither ssh.root_keys nor hosts.{name}.ssh.root_keys lists a key in {}",
-                path.display()
-            );
+                "{host} deploys as `{}`, who could not log in after the first switch: {}",
+                view.deploy.user,
+                why.join("; ")
+            )
         }
-        keys
-    } else {
-        let Some(user) = fleet.users.get(deploy_user) else {
-            bail!(
-                "{name} deploys as {deploy_user}, which has no [users.{deploy_user}] in {}",
-                path.display()
-            );
-        };
-        if user.ssh_keys.is_empty() {
-            bail!(
-                "{name} deploys as {deploy_user}, but users.{deploy_user}.ssh_keys is empty in {}",
-                path.display()
-            );
-        }
-        user.ssh_keys.clone()
-    };
-    Ok(keys)
+    }
 }
 
 fn confirm(shown: &str, device: &flash::Device) -> anyhow::Result<bool> {
     let model = device.model.as_deref().unwrap_or("unknown model");
-    eprint!(
-        "Write to {shown} on {} ({model}, {})? [y/N] ",
+    crate::ui::confirm(&format!(
+        "Write to {shown} on {} ({model}, {})?",
         device.path.display(),
-        human(device.size)
-    );
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+        crate::ui::bytes(device.size)
+    ))
 }

@@ -7,7 +7,8 @@
 use deploy::Plan;
 
 use crate::cli::Outcome;
-use crate::command::deploy::{Common, execute, load_for_deploy, plan_options};
+use crate::fleet_run::{Common, execute, plan_options};
+use crate::workspace::Workspace;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -26,15 +27,16 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let Some(fleet) = load_for_deploy(&args.common.file, false)? else {
+    let Some(loaded) = Workspace::new(&args.common.file, None).load_checked()? else {
         return Ok(Outcome::Problems);
     };
+    let fleet = &loaded.fleet;
     let selectors: Vec<_> = args
         .targets
         .iter()
         .map(|w| deploy::Selector::parse(w))
         .collect();
-    let hosts = deploy::select(&fleet, &selectors)?;
-    let plan = Plan::rollback(&fleet, &hosts, &plan_options(&args.common))?;
+    let hosts = deploy::select(fleet, &selectors)?;
+    let plan = Plan::rollback(fleet, &hosts, &plan_options(&args.common)?)?;
     execute(&plan, &args.common, "Roll back")
 }

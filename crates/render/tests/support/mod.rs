@@ -116,7 +116,8 @@ impl Nix {
     /// `nix-instantiate --eval --strict --json` of a file, parsed.
     pub fn eval_json(&self, file: &Path) -> serde_json::Value {
         let out = run(Command::new("nix-instantiate")
-            .args(["--eval", "--strict", "--json"])
+            // Evaluation never needs the store: the dummy store keeps parallel tests off its lock.
+            .args(["--store", "dummy://", "--eval", "--strict", "--json"])
             .arg(file));
         serde_json::from_slice(&out).expect("nix printed JSON")
     }
@@ -127,7 +128,7 @@ impl Nix {
             return;
         }
         run(Command::new("nix-instantiate")
-            .arg("--parse")
+            .args(["--store", "dummy://", "--parse"])
             .args(files)
             .stdout(std::process::Stdio::null()));
     }
@@ -141,4 +142,82 @@ fn run(cmd: &mut Command) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Calls every host module with stub `config`/`lib`/`pkgs` and imports every index. `lib`'s
+/// overrides return the same shape as nixpkgs' (`{ _type = "override"; priority; content; }`);
+/// `pkgs` maps each package name the fleets use to `"pkg:<name>"`, nested by dots. Paths are
+/// turned into strings relative to the case's directory, so the result does not depend on where
+/// the temporary directory is, and nothing is copied to the store.
+pub const HARNESS: &str = r#"
+let
+  mkOverride = priority: content: { _type = "override"; inherit priority content; };
+  lib = {
+    inherit mkOverride;
+    mkForce = mkOverride 50;
+    mkDefault = mkOverride 1000;
+  };
+  names = builtins.fromJSON (builtins.readFile ./packages.json);
+  splitDots = s: builtins.filter builtins.isString (builtins.split "[.]" s);
+  setPath = path: value:
+    if path == [ ] then value
+    else { ${builtins.head path} = setPath (builtins.tail path) value; };
+  merge = a: b: a // builtins.mapAttrs
+    (k: v: if a ? ${k} && builtins.isAttrs v && builtins.isAttrs a.${k} then merge a.${k} v else v)
+    b;
+  pkgs = builtins.foldl' (acc: n: merge acc (setPath (splitDots n) "pkg:${n}")) { } names;
+  root = toString ./.;
+  relative = case: p:
+    let
+      s = toString p;
+      prefix = "${root}/${case}/";
+      n = builtins.stringLength prefix;
+    in
+    if builtins.substring 0 n s == prefix then builtins.substring n (builtins.stringLength s) s else s;
+  evalHost = case: file:
+    let m = import file { config = { }; inherit lib pkgs; };
+    in m // (if m ? imports then { imports = map (relative case) m.imports; } else { });
+  evalIndex = case: dir: builtins.mapAttrs
+    (name: h: h // { module = relative case h.module; moduleExists = builtins.pathExists h.module; })
+    (import dir);
+  cases = builtins.fromJSON (builtins.readFile ./cases.json);
+in
+builtins.mapAttrs
+  (case: hosts: {
+    index = evalIndex case (./. + "/${case}/hosts");
+    hosts = builtins.listToAttrs (map
+      (h: { name = h; value = evalHost case (./. + "/${case}/hosts/${h}/default.nix"); })
+      hosts);
+  })
+  cases
+"#;
+
+/// Writes every case under a temporary directory and evaluates [`HARNESS`] over them: one
+/// `nix-instantiate` for all, returning `{ <case> = { index; hosts.<host> = module; }; }`.
+pub fn eval_cases(nix: &Nix, cases: &[Case]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
+    let mut packages = std::collections::BTreeSet::from(["zsh".to_owned(), "fish".to_owned()]);
+    let mut hosts_by_case = std::collections::BTreeMap::new();
+    for case in cases {
+        write_tree(&root.join(&case.name).join("hosts"), &case.output);
+        for host in case.fleet.hosts.values() {
+            packages.extend(host.packages.iter().cloned());
+        }
+        let hosts: Vec<&str> = case.fleet.hosts.keys().map(|h| h.as_str()).collect();
+        hosts_by_case.insert(case.name.clone(), hosts);
+    }
+    let packages = serde_json::to_string(&packages).expect("json");
+    let hosts_by_case = serde_json::to_string(&hosts_by_case).expect("json");
+    std::fs::write(root.join("packages.json"), packages).expect("write packages.json");
+    std::fs::write(root.join("cases.json"), hosts_by_case).expect("write cases.json");
+    std::fs::write(root.join("eval.nix"), HARNESS).expect("write eval.nix");
+    nix.eval_json(&root.join("eval.nix"))
+}
+
+/// Renders the inventory `text` and evaluates its host modules and index with real Nix.
+pub fn eval_fleet(nix: &Nix, text: &str) -> serde_json::Value {
+    let case = load_and_render("inline", text);
+    let mut all = eval_cases(nix, std::slice::from_ref(&case));
+    all["inline"].take()
 }

@@ -1,0 +1,332 @@
+//! The network: addresses, static settings, Wi-Fi, and whether deploy can still reach sshd through
+//! the host firewall and at the address it connects to.
+
+use std::collections::BTreeMap;
+
+use model::{AddressMode, Board, Host, HostName, SshField};
+
+use crate::codes::Code;
+use crate::context::{Context, host_path};
+use crate::diagnostic::Diagnostic;
+use crate::rules::{Family, rules};
+
+/// The network family.
+pub(crate) const FAMILY: Family = Family {
+    name: "network",
+    rules: rules![
+        duplicate_addresses,
+        network,
+        network_names,
+        ssh_firewall,
+        wifi_secret,
+        static_address,
+        firewall_disabled,
+    ],
+};
+
+/// Two hosts with the same address would receive each other's deploys.
+fn duplicate_addresses(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut seen: BTreeMap<String, &HostName> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        let addr = host
+            .address
+            .as_str()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let path = host_path(name).key("address");
+        if let Some(first) = seen.get(&addr) {
+            let first_path = host_path(first).key("address");
+            out.push(
+                ctx.at_value(
+                    Code::DuplicateAddress,
+                    path,
+                    format!(
+                        "hosts `{first}` and `{name}` have the same address {}",
+                        host.address
+                    ),
+                )
+                .help("give each host its own address; a deploy to one would reach the other")
+                .related(
+                    first_path.clone(),
+                    ctx.value_span(&first_path),
+                    "also used here",
+                ),
+            );
+        } else {
+            seen.insert(addr, name);
+        }
+    }
+    out
+}
+
+/// Network settings that contradict each other or NixOS.
+fn network(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        let net = &host.network;
+        let base = host_path(name).key("network");
+        match net.mode {
+            AddressMode::Static => {
+                for (field, missing) in [
+                    ("address", net.address.is_none()),
+                    ("gateway", net.gateway.is_none()),
+                ] {
+                    if missing {
+                        out.push(
+                            ctx.at_key(
+                                Code::IncompleteStaticNetwork,
+                                base.key("mode"),
+                                format!("host `{name}` uses a static address but sets no `network.{field}`"),
+                            )
+                            .help(format!("add `{field} = …` to `[hosts.{name}.network]`, or use `mode = \"dhcp\"`")),
+                        );
+                    }
+                }
+            }
+            AddressMode::Dhcp => {
+                for (field, set) in [
+                    ("address", net.address.is_some()),
+                    ("gateway", net.gateway.is_some()),
+                ] {
+                    if set {
+                        out.push(
+                            ctx.at_key(
+                                Code::StaticSettingsWithDhcp,
+                                base.key(field),
+                                format!(
+                                    "host `{name}` uses DHCP, so `network.{field}` would be ignored"
+                                ),
+                            )
+                            .help("set `mode = \"static\"`, or remove the setting"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// With the firewall on and `open_firewall = false`, the SSH port must be opened another way.
+fn ssh_firewall(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for view in &ctx.hosts {
+        if view.ssh_port_open() {
+            continue;
+        }
+        let (name, port) = (view.name, view.ssh.port);
+        out.push(
+            ctx.at_ssh(
+                view,
+                SshField::OpenFirewall,
+                Code::SshPortClosed,
+                format!("host `{name}`: the firewall is on and SSH port {port} is not open (`open_firewall = false`, and it is not in `firewall.allowed_tcp_ports`): deploy could not connect after this switch"),
+            )
+            .help(format!("remove `open_firewall = false`, or add {port} to `hosts.{name}.firewall.allowed_tcp_ports`")),
+        );
+    }
+    out
+}
+
+/// Whether the host's only way onto the network is Wi-Fi: the configured interface is a wireless one, or it is a
+/// Zero 2 W (no Ethernet) with no other interface named.
+fn wifi_only(host: &Host) -> bool {
+    match host.network.interface.as_deref() {
+        Some(interface) => interface.starts_with("wl"),
+        None => host.board == Board::Zero2w,
+    }
+}
+
+/// A Wi-Fi-only host without its Wi-Fi secret never joins the network after the switch (or on first boot).
+fn wifi_secret(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        if !wifi_only(host) {
+            continue;
+        }
+        let why = if host.board == Board::Zero2w && host.network.interface.is_none() {
+            "is a Zero 2 W, which has no Ethernet".to_owned()
+        } else {
+            format!(
+                "reaches the network only through `{}`",
+                host.network.interface.as_deref().unwrap_or("wlan0")
+            )
+        };
+        match &host.wifi {
+            None => out.push(
+                Diagnostic::new(
+                    Code::WifiSecretMissing,
+                    host_path(name).key("wifi"),
+                    format!("host `{name}` {why}, but sets no `wifi`: it would never join a network, and deploy could not reach it"),
+                )
+                .at(ctx.key_span(&host_path(name)))
+                .help(format!("add `[hosts.{name}.wifi]` with `ssid` and `secrets_file` (a root-only file on the host with `psk=…`); with a USB Ethernet adapter, set `network.interface` to it")),
+            ),
+            Some(wifi) if wifi.secrets_file.trim().is_empty() => {
+                let path = host_path(name).key("wifi").key("secrets_file");
+                out.push(
+                    ctx.at_value(
+                        Code::WifiSecretMissing,
+                        path,
+                        format!("host `{name}` {why}, but its Wi-Fi `secrets_file` is empty: wpa_supplicant would have no passphrase, and deploy could not reach the host"),
+                    )
+                    .help("set `secrets_file` to an absolute path on the host, e.g. \"/var/lib/secrets/wifi\", holding `psk=…`"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// A static address that differs from the deploy address: after the switch the host answers on its new static
+/// address while deploy (and its post-switch confirmation) keeps connecting to the old one.
+///
+/// pifleet cannot compare with the previously deployed configuration here (checks read only the inventory), so
+/// the inventory itself must agree: `address` is where deploy connects, `network.address` is where the host will
+/// be. The one legitimate difference, a NAT port forward (deploy to a public address that the router forwards to
+/// a private static address), is not reported.
+fn static_address(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        let net = &host.network;
+        if net.mode != AddressMode::Static {
+            continue;
+        }
+        let (Some(cidr), Ok(ip)) = (
+            net.address,
+            host.address.as_str().parse::<std::net::IpAddr>(),
+        ) else {
+            continue;
+        };
+        if cidr.address == ip || (is_private(cidr.address) && !is_private(ip)) {
+            continue;
+        }
+        out.push(
+            ctx.at_value(
+                Code::AddressMismatch,
+                host_path(name).key("address"),
+                format!(
+                    "host `{name}` is deployed to {ip}, but its static address is {}: after this switch the host moves to {} and deploy, still connecting to {ip}, cannot confirm or reach it again",
+                    cidr.address, cidr.address
+                ),
+            )
+            .help(format!("make `address` and `network.address` agree: to move the host, set `address = \"{}\"` too, so deploy never reports success on an address the host is leaving", cidr.address))
+            .related(
+                host_path(name).key("network").key("address"),
+                ctx.value_span(&host_path(name).key("network").key("address")),
+                "the host's new address",
+            ),
+        );
+    }
+    out
+}
+
+/// Private, loopback or link-local: an address only reachable inside the LAN.
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The firewall is off: every listening service is reachable from the network.
+fn firewall_disabled(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        if !host.firewall.enable {
+            out.push(
+                ctx.at_value(
+                    Code::FirewallDisabled,
+                    host_path(name).key("firewall").key("enable"),
+                    format!("host `{name}` runs without a firewall: every service listening on it is reachable from the network"),
+                )
+                .help("remove `enable = false` and open the ports you need in `firewall.allowed_tcp_ports` / `allowed_udp_ports` (SSH is opened for you)"),
+            );
+        }
+    }
+    out
+}
+
+/// A name for the wifi secrets file (wpa_supplicant `ext:NAME`): an identifier.
+fn is_secret_name(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_interface(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Names NixOS and wpa_supplicant give a grammar: interfaces, SSIDs, the passphrase's name in the
+/// secrets file, and that file's path. Caught here, they get a line number; caught by Nix, a stack trace.
+fn network_names(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        let base = host_path(name);
+        if let Some(interface) = &host.network.interface
+            && !is_interface(interface)
+        {
+            out.push(
+                ctx.at_value(
+                    Code::InvalidInterface,
+                    base.key("network").key("interface"),
+                    format!("`{interface}` is not a network interface name"),
+                )
+                .help("use the name `ip link` shows, e.g. \"eth0\", \"end0\" or \"wlan0\" (at most 15 characters)"),
+            );
+        }
+        let Some(wifi) = &host.wifi else {
+            continue;
+        };
+        let wifi_path = base.key("wifi");
+        if wifi.ssid.is_empty() || wifi.ssid.len() > 32 {
+            out.push(
+                ctx.at_value(
+                    Code::InvalidSsid,
+                    wifi_path.key("ssid"),
+                    format!(
+                        "an SSID has 1 to 32 bytes; `{}` has {}",
+                        wifi.ssid,
+                        wifi.ssid.len()
+                    ),
+                )
+                .help("write the network name exactly as it is broadcast"),
+            );
+        }
+        if !is_secret_name(&wifi.psk_name) {
+            out.push(
+                ctx.at_value(
+                    Code::InvalidPskName,
+                    wifi_path.key("psk_name"),
+                    format!("`{}` cannot be a name in the secrets file", wifi.psk_name),
+                )
+                .help("use letters, digits and '_', e.g. \"psk\" or \"HOME_WIFI\""),
+            );
+        }
+        if !wifi.secrets_file.starts_with('/') {
+            out.push(
+                ctx.at_value(
+                    Code::InvalidSecretsFile,
+                    wifi_path.key("secrets_file"),
+                    format!(
+                        "`{}` is not an absolute path on the host",
+                        wifi.secrets_file
+                    ),
+                )
+                .help("use an absolute path such as \"/var/lib/secrets/wifi\""),
+            );
+        }
+    }
+    out
+}

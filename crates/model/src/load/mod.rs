@@ -1,0 +1,194 @@
+//! Reading an inventory: text → spanned TOML (or JSON) → `serde_json::Value` → schema validation → [`Fleet`].
+//!
+//! The schema runs before serde on purpose. serde stops at the first error and does not say where it was;
+//! the jsonschema validator reports every error with a JSON pointer, which the [`SpanMap`] built while converting
+//! the TOML turns into a line and column. Because the schema is generated from the same types (and the checked
+//! string types register their own parsers as schema formats), a value the schema accepts deserialises, and the
+//! schema's verdict is the Rust verdict.
+
+mod schema;
+mod toml;
+
+use std::path::{Path as FsPath, PathBuf};
+
+use serde_json::Value;
+
+pub use schema::{schema, schema_string};
+
+use crate::Fleet;
+use crate::ProblemCode;
+use crate::source::{Path, SourceFile, Span, SpanMap};
+use schema::{locate_serde_error, validate_value};
+use toml::{item_to_json, offset_of_line_col};
+
+/// A successfully read inventory, with what is needed to point at its parts.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The typed inventory.
+    pub fleet: Fleet,
+    /// The text it was read from.
+    pub source: SourceFile,
+    /// Where each path of the document was written.
+    pub spans: SpanMap,
+}
+
+/// One reason an inventory could not be read, pointing at the offending place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Stable code, e.g. `unknown_field`, `invalid_ssh_key`, `toml_syntax`.
+    pub code: ProblemCode,
+    /// Where in the data (root for syntax errors).
+    pub path: Path,
+    /// Where in the text, when known.
+    pub span: Option<Span>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+/// An inventory that was read but is not valid: every problem found, and its text for showing them.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// The text that was read.
+    pub source: SourceFile,
+    /// What was learnt about positions before giving up.
+    pub spans: SpanMap,
+    /// Every problem, in source order.
+    pub problems: Vec<Problem>,
+}
+
+/// Why [`load`] or [`load_str`] returned no [`Fleet`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid inventory.
+    #[error("{} is not a valid inventory: {} problem(s), the first: {}", .0.source.name, .0.problems.len(),
+        .0.problems.first().map_or("", |p| p.message.as_str()))]
+    Invalid(Box<Invalid>),
+}
+
+/// The syntax of an inventory file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML (the default).
+    Toml,
+    /// JSON, for machines.
+    Json,
+}
+
+impl Format {
+    /// JSON for names ending in `.json`, TOML otherwise.
+    pub fn from_name(name: &str) -> Self {
+        if name.to_ascii_lowercase().ends_with(".json") {
+            Format::Json
+        } else {
+            Format::Toml
+        }
+    }
+}
+
+/// Reads and validates the inventory at `path` (JSON if it ends in `.json`, TOML otherwise).
+pub fn load(path: impl AsRef<FsPath>) -> Result<Loaded, LoadError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    load_str(&text, &path.display().to_string())
+}
+
+/// Validates an inventory given as text; `source_name` is shown in messages and picks the format by extension.
+pub fn load_str(text: &str, source_name: &str) -> Result<Loaded, LoadError> {
+    load_str_as(text, source_name, Format::from_name(source_name))
+}
+
+/// Like [`load_str`] with an explicit format.
+pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Loaded, LoadError> {
+    let source = SourceFile::new(source_name, text);
+    let mut spans = SpanMap::default();
+    let invalid = |spans: SpanMap, problems: Vec<Problem>| {
+        LoadError::Invalid(Box::new(Invalid {
+            source: source.clone(),
+            spans,
+            problems,
+        }))
+    };
+
+    let value = match format {
+        Format::Toml => match toml_edit::Document::parse(text) {
+            Ok(doc) => item_to_json(doc.as_item(), &Path::root(), &mut spans),
+            Err(e) => {
+                let span = e.span().map(Span::from);
+                let problem = Problem {
+                    code: ProblemCode::TomlSyntax,
+                    path: Path::root(),
+                    span: span.map(|s| source.clamp(s)),
+                    message: format!("TOML syntax error: {}", e.message().trim_end()),
+                    help: Some("fix the syntax here; https://toml.io describes the format".into()),
+                };
+                return Err(invalid(spans, vec![problem]));
+            }
+        },
+        Format::Json => match serde_json::from_str::<Value>(text) {
+            Ok(v) => {
+                crate::json_spans::record(text, &mut spans);
+                v
+            }
+            Err(e) => {
+                let offset = offset_of_line_col(text, e.line(), e.column());
+                let problem = Problem {
+                    code: ProblemCode::JsonSyntax,
+                    path: Path::root(),
+                    span: Some(source.clamp(Span::new(offset, offset + 1))),
+                    message: format!("JSON syntax error: {e}"),
+                    help: None,
+                };
+                return Err(invalid(spans, vec![problem]));
+            }
+        },
+    };
+
+    let mut problems = validate_value(&value, &spans);
+    if problems.is_empty() {
+        match serde_json::from_value::<Fleet>(value.clone()) {
+            Ok(fleet) => {
+                return Ok(Loaded {
+                    fleet,
+                    source,
+                    spans,
+                });
+            }
+            Err(e) => problems.push(locate_serde_error(&value, &spans, e)),
+        }
+    }
+    problems.sort_by_key(|p| (p.span.map_or(usize::MAX, |s| s.start), p.path.clone()));
+    problems.dedup();
+    Err(invalid(spans, problems))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schema::{pointer_to_path, validator};
+
+    #[test]
+    fn schema_compiles() {
+        assert!(validator().is_some());
+    }
+
+    #[test]
+    fn pointer_paths_respect_arrays() {
+        let v = serde_json::json!({ "hosts": { "01": { "ports": ["a", "b"] } } });
+        let p = pointer_to_path("/hosts/01/ports/1", &v);
+        assert_eq!(p.to_string(), "hosts.01.ports[1]");
+    }
+}

@@ -1,0 +1,84 @@
+//! The codes of the problems the loader reports: the file's syntax, the schema, and the checked
+//! string types. `check` turns each into a diagnostic code with its severity and documentation
+//! (`check::Code`), by an exhaustive match, so a new code here cannot go undocumented there.
+
+use std::fmt;
+
+macro_rules! problem_codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// Why the loader refused a value. Stable: users and tools match on [`ProblemCode::as_str`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ProblemCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ProblemCode {
+            /// Every code, in documentation order.
+            pub const ALL: &'static [ProblemCode] = &[$(ProblemCode::$variant,)*];
+
+            /// The snake_case name users see, e.g. `invalid_host_name`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ProblemCode::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+problem_codes! {
+    /// The file is not valid TOML.
+    TomlSyntax = "toml_syntax",
+    /// The file is not valid JSON.
+    JsonSyntax = "json_syntax",
+    /// A field that does not exist.
+    UnknownField = "unknown_field",
+    /// A required field is missing.
+    MissingField = "missing_field",
+    /// A value of the wrong type.
+    WrongType = "wrong_type",
+    /// A value outside the allowed choices.
+    InvalidValue = "invalid_value",
+    /// A number outside its range.
+    OutOfRange = "out_of_range",
+    /// An item repeated where items must be unique.
+    DuplicateItem = "duplicate_item",
+    /// A value the schema rejects for another reason.
+    SchemaViolation = "schema_violation",
+    /// A host name that is not an RFC 1123 label.
+    InvalidHostName = "invalid_host_name",
+    /// A user name that is not a valid Linux user name.
+    InvalidUserName = "invalid_user_name",
+    /// A container name with invalid characters.
+    InvalidContainerName = "invalid_container_name",
+    /// A tag with invalid characters.
+    InvalidTag = "invalid_tag",
+    /// An address that is neither an IP address nor a DNS name.
+    InvalidAddress = "invalid_address",
+    /// A state_version that is not a NixOS release.
+    InvalidStateVersion = "invalid_state_version",
+    /// A volume that is not source:/container/path.
+    InvalidVolume = "invalid_volume",
+    /// An SSH public key that does not parse.
+    InvalidSshKey = "invalid_ssh_key",
+    /// An image reference that does not parse or has no tag or digest.
+    InvalidImage = "invalid_image",
+    /// A port or port mapping outside 1-65535 or malformed.
+    InvalidPort = "invalid_port",
+    /// An address without or with a bad prefix length.
+    InvalidCidr = "invalid_cidr",
+    /// A gateway or DNS server that is not an IP address.
+    InvalidIp = "invalid_ip",
+    /// A Wi-Fi passphrase written into the inventory.
+    PlaintextWifiPsk = "plaintext_wifi_psk",
+    /// A password written into the inventory instead of a hash.
+    PlaintextPassword = "plaintext_password",
+    /// A bug in pifleet.
+    InternalError = "internal_error",
+}
+
+impl fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

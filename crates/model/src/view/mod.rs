@@ -1,0 +1,411 @@
+//! The resolved host view: one host as it will run, computed once from the inventory.
+//!
+//! The inventory says things once, at the level where they apply (fleet-wide SSH policy, users
+//! defined once and listed per host, containers placed by tag). Every consumer needs the other
+//! question: "what does *this host* get?" The renderer writes it, `check`'s lockout analysis and
+//! security lints judge it, `adopt` reasons about the switch with it, and `keys inject` takes the
+//! deploy user's keys from it. Computing it here, once, keeps them from disagreeing: each fact has
+//! one owner, and nothing downstream re-derives policy.
+//!
+//! Build views with [`Fleet::view`] or [`Fleet::views`]. A view borrows the inventory; it does not
+//! validate it (that is `check`'s job): references to undefined users are left out of
+//! [`HostView::accounts`] and listed in [`HostView::unknown_users`].
+
+mod login;
+mod ssh;
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+pub use login::{KeyLogin, LoginBlock};
+pub use ssh::{
+    ExtraSetting, MANAGED_SSHD_SETTINGS, Origin, SettingValue, SshField, SshView,
+    managed_sshd_field,
+};
+
+use crate::names::{
+    Address, ContainerName, HostName, Protocol, SshPublicKey, StateVersion, UserName,
+};
+use crate::types::{BuildOn, Container, Fleet, GarbageCollection, Host, Sudo, User};
+
+/// Where a host's container was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerOrigin {
+    /// In `hosts.<name>.containers`.
+    Host,
+    /// In the top-level `containers`, placed on this host.
+    Fleet,
+}
+
+/// A container as it runs on one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostContainer<'a> {
+    /// Its name.
+    pub name: &'a ContainerName,
+    /// Its settings (a fleet container without its placement).
+    pub container: Cow<'a, Container>,
+    /// Where it was written.
+    pub origin: ContainerOrigin,
+}
+
+/// What sudo gives an account. The generated module sets `security.sudo.wheelNeedsPassword =
+/// true` and a NOPASSWD rule for `sudo = "no-password"` users, so wheel membership alone means
+/// sudo with a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SudoRight {
+    /// No sudo at all.
+    None,
+    /// sudo after typing the account's password.
+    WithPassword,
+    /// sudo without a password (`sudo = "no-password"`).
+    NoPassword,
+}
+
+/// Whether an account has a password it could type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordState {
+    /// No hash at all: the password is locked (NixOS's default for declared users).
+    None,
+    /// A hash that cannot match anything (`"!…"`, `"*"`): locked on purpose.
+    Locked,
+    /// `hashed_password = ""`: no password needed.
+    Empty,
+    /// A hash written into the inventory (world-readable in the Nix store).
+    Inline,
+    /// A hash in a file on the host (`hashed_password_file`).
+    File,
+}
+
+impl PasswordState {
+    /// Whether the user can type a password that works (for sudo or a password login).
+    pub fn can_type(self) -> bool {
+        matches!(self, PasswordState::Inline | PasswordState::File)
+    }
+}
+
+/// An account on the host from the inventory's `users`.
+#[derive(Debug, Clone)]
+pub struct Account<'a> {
+    /// The user name.
+    pub name: &'a UserName,
+    /// Its definition.
+    pub user: &'a User,
+    /// What sudo gives it.
+    pub sudo: SudoRight,
+    /// Its password.
+    pub password: PasswordState,
+    /// `extraGroups` as written on the host: `wheel` first when the user has sudo, each group once.
+    pub groups: Vec<&'a str>,
+}
+
+impl<'a> Account<'a> {
+    fn new(name: &'a UserName, user: &'a User) -> Self {
+        let in_wheel = user.groups.iter().any(|g| g == "wheel");
+        let sudo = match user.sudo {
+            Some(Sudo::NoPassword) => SudoRight::NoPassword,
+            Some(Sudo::Password) => SudoRight::WithPassword,
+            None if in_wheel => SudoRight::WithPassword,
+            None => SudoRight::None,
+        };
+        let password = match (&user.hashed_password, &user.hashed_password_file) {
+            (_, Some(_)) => PasswordState::File,
+            (Some(h), None) if h.is_empty() => PasswordState::Empty,
+            (Some(h), None) if h.starts_with('!') || h.starts_with('*') => PasswordState::Locked,
+            (Some(_), None) => PasswordState::Inline,
+            (None, None) => PasswordState::None,
+        };
+        let mut groups: Vec<&str> = Vec::with_capacity(user.groups.len() + 1);
+        if user.sudo.is_some() && !in_wheel {
+            groups.push("wheel");
+        }
+        for g in &user.groups {
+            if !groups.contains(&g.as_str()) {
+                groups.push(g);
+            }
+        }
+        Self {
+            name,
+            user,
+            sudo,
+            password,
+            groups,
+        }
+    }
+
+    /// The keys that may log in as this account.
+    pub fn keys(&self) -> &'a [SshPublicKey] {
+        &self.user.ssh_keys
+    }
+}
+
+/// How deploy elevates to root on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elevation {
+    /// It logs in as root.
+    Root,
+    /// It logs in as another user and runs activation through sudo (`nixos-rebuild --sudo`).
+    Sudo,
+}
+
+/// How pifleet reaches the host to deploy.
+#[derive(Debug, Clone, Copy)]
+pub struct DeployTarget<'a> {
+    /// The SSH user.
+    pub user: &'a UserName,
+    /// The address or DNS name.
+    pub address: &'a Address,
+    /// The SSH port: `deploy.port`, else the port sshd listens on.
+    pub port: u16,
+    /// How it becomes root.
+    pub elevation: Elevation,
+    /// Where the system is built.
+    pub build_on: BuildOn,
+}
+
+/// The host firewall after every source of open ports is merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallView {
+    /// `networking.firewall.enable`.
+    pub enable: bool,
+    /// `allowedTCPPorts`: the host's own list, published container ports with `open_firewall` (unless
+    /// bound to loopback), and the node exporter with `open_firewall`. sshd's port is opened separately,
+    /// by `services.openssh.openFirewall`.
+    pub tcp: BTreeSet<u16>,
+    /// `allowedUDPPorts`, from the same sources.
+    pub udp: BTreeSet<u16>,
+}
+
+/// Nix settings on the host.
+#[derive(Debug, Clone)]
+pub struct NixView<'a> {
+    /// The `nix-command` and `flakes` features are on.
+    pub flakes: bool,
+    /// `nix.settings.trusted-users`: root, the deploy user, then the fleet's extras, each once.
+    pub trusted_users: Vec<&'a str>,
+    /// Garbage collection.
+    pub gc: &'a GarbageCollection,
+}
+
+/// One host as it will run. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct HostView<'a> {
+    /// The host's name.
+    pub name: &'a HostName,
+    /// Its inventory entry, for facts the view does not resolve (board, packages, network, …).
+    pub host: &'a Host,
+    /// `system.stateVersion`.
+    pub state_version: &'a StateVersion,
+    /// `time.timeZone`.
+    pub time_zone: &'a str,
+    /// `i18n.defaultLocale`.
+    pub locale: &'a str,
+    /// Built by cross-compiling from x86_64 (only aarch64 hosts can be).
+    pub cross_compile: bool,
+    /// The SSH server.
+    pub ssh: SshView<'a>,
+    /// The inventory's accounts on this host, in the order the host lists them.
+    pub accounts: Vec<Account<'a>>,
+    /// Users the host lists that `users` does not define (`check` reports them; render refuses).
+    pub unknown_users: Vec<&'a UserName>,
+    /// How deploy reaches it.
+    pub deploy: DeployTarget<'a>,
+    /// The firewall.
+    pub firewall: FirewallView,
+    /// Its containers: its own, then fleet containers placed on it (a host's own wins a name clash).
+    pub containers: Vec<HostContainer<'a>>,
+    /// Nix settings.
+    pub nix: NixView<'a>,
+}
+
+impl<'a> HostView<'a> {
+    /// The view of `host`, named `name`, in `fleet`.
+    pub fn new(fleet: &'a Fleet, name: &'a HostName, host: &'a Host) -> Self {
+        let ssh = SshView::new(fleet, host);
+        let mut accounts = Vec::with_capacity(host.users.len());
+        let mut unknown_users = Vec::new();
+        for user_name in &host.users {
+            match fleet.users.get_key_value(user_name) {
+                Some((name, user)) if !user_name.is_root() => {
+                    if !accounts.iter().any(|a: &Account<'_>| a.name == name) {
+                        accounts.push(Account::new(name, user));
+                    }
+                }
+                _ => unknown_users.push(user_name),
+            }
+        }
+        let deploy = DeployTarget {
+            user: &host.deploy.user,
+            address: &host.address,
+            port: host.deploy.port.unwrap_or(ssh.port).get(),
+            elevation: if host.deploy.user.is_root() {
+                Elevation::Root
+            } else {
+                Elevation::Sudo
+            },
+            build_on: host.deploy.build_on,
+        };
+        let containers = fleet.placed_containers(name, host);
+        let firewall = firewall_of(host, &containers);
+        let settings = &fleet.fleet.nix;
+        let mut trusted_users: Vec<&str> = vec!["root"];
+        if !host.deploy.user.is_root() {
+            trusted_users.push(host.deploy.user.as_str());
+        }
+        for user in &settings.trusted_users {
+            if !trusted_users.contains(&user.as_str()) {
+                trusted_users.push(user);
+            }
+        }
+        Self {
+            name,
+            host,
+            state_version: host
+                .state_version
+                .as_ref()
+                .unwrap_or(&fleet.fleet.state_version),
+            time_zone: host.time_zone.as_deref().unwrap_or(&fleet.fleet.time_zone),
+            locale: &fleet.fleet.locale,
+            cross_compile: host.board.system() == "aarch64-linux"
+                && host.cross_compile.unwrap_or(fleet.fleet.cross_compile),
+            ssh,
+            accounts,
+            unknown_users,
+            deploy,
+            firewall,
+            containers,
+            nix: NixView {
+                flakes: settings.flakes,
+                trusted_users,
+                gc: &settings.gc,
+            },
+        }
+    }
+
+    /// The account `name` on this host, if the inventory creates it.
+    pub fn account(&self, name: &str) -> Option<&Account<'a>> {
+        self.accounts.iter().find(|a| a.name.as_str() == name)
+    }
+
+    /// The deploy user's account, when it is a non-root user the inventory creates on this host.
+    pub fn deploy_account(&self) -> Option<&Account<'a>> {
+        if self.deploy.user.is_root() {
+            return None;
+        }
+        self.account(self.deploy.user.as_str())
+    }
+
+    /// Whether sshd's port gets through the host firewall.
+    pub fn ssh_port_open(&self) -> bool {
+        !self.firewall.enable
+            || self.ssh.open_firewall
+            || self.firewall.tcp.contains(&self.ssh.port.get())
+    }
+}
+
+/// The firewall of `host` with the ports its containers and exporters open.
+fn firewall_of(host: &Host, containers: &[HostContainer<'_>]) -> FirewallView {
+    let mut tcp: BTreeSet<u16> = host
+        .firewall
+        .allowed_tcp_ports
+        .iter()
+        .map(|p| p.get())
+        .collect();
+    let mut udp: BTreeSet<u16> = host
+        .firewall
+        .allowed_udp_ports
+        .iter()
+        .map(|p| p.get())
+        .collect();
+    for c in containers.iter().filter(|c| c.container.open_firewall) {
+        // A port bound to loopback is not reachable from outside whatever the firewall says.
+        for port in c
+            .container
+            .ports
+            .iter()
+            .filter(|p| !p.host_ip.is_some_and(|ip| ip.is_loopback()))
+        {
+            match port.protocol {
+                Protocol::Tcp => tcp.insert(port.host_port),
+                Protocol::Udp => udp.insert(port.host_port),
+            };
+        }
+    }
+    if host.monitoring.node_exporter && host.monitoring.open_firewall {
+        tcp.insert(host.monitoring.node_exporter_port.get());
+    }
+    FirewallView {
+        enable: host.firewall.enable,
+        tcp,
+        udp,
+    }
+}
+
+impl Fleet {
+    /// The view of the host `name`, if it exists.
+    pub fn view<'a>(&'a self, name: &str) -> Option<HostView<'a>> {
+        let (name, host) = self.hosts.get_key_value(name)?;
+        Some(HostView::new(self, name, host))
+    }
+
+    /// The view of every host, in name order.
+    pub fn views(&self) -> impl Iterator<Item = HostView<'_>> + '_ {
+        self.hosts
+            .iter()
+            .map(move |(name, host)| HostView::new(self, name, host))
+    }
+
+    /// Whether the fleet container `name` is placed on host `host_name`.
+    pub fn is_placed_on(&self, name: &ContainerName, host_name: &HostName, host: &Host) -> bool {
+        self.containers.get(name).is_some_and(|c| {
+            c.placement.hosts.contains(host_name)
+                || c.placement.tags.iter().any(|t| host.tags.contains(t))
+        })
+    }
+
+    /// The hosts the fleet container `name` runs on.
+    pub fn hosts_running<'a>(&'a self, name: &str) -> Vec<&'a HostName> {
+        let Some((container_name, _)) = self.containers.get_key_value(name) else {
+            return Vec::new();
+        };
+        self.hosts
+            .iter()
+            .filter(|(h, host)| self.is_placed_on(container_name, h, host))
+            .map(|(h, _)| h)
+            .collect()
+    }
+
+    /// The containers of `host`: its own by name, then the fleet containers placed on it by name.
+    /// When a host defines a container with the name of a placed fleet container, the host's own
+    /// wins (`pifleet check` reports the clash).
+    fn placed_containers<'a>(&'a self, name: &HostName, host: &'a Host) -> Vec<HostContainer<'a>> {
+        let mut out: Vec<HostContainer<'a>> = host
+            .containers
+            .iter()
+            .map(|(name, c)| HostContainer {
+                name,
+                container: Cow::Borrowed(c),
+                origin: ContainerOrigin::Host,
+            })
+            .collect();
+        for (cname, fc) in &self.containers {
+            if !host.containers.contains_key(cname) && self.is_placed_on(cname, name, host) {
+                out.push(HostContainer {
+                    name: cname,
+                    container: Cow::Owned(fc.to_container()),
+                    origin: ContainerOrigin::Fleet,
+                });
+            }
+        }
+        out
+    }
+
+    /// Hosts carrying `tag`.
+    pub fn hosts_tagged<'a>(
+        &'a self,
+        tag: &'a str,
+    ) -> impl Iterator<Item = (&'a HostName, &'a Host)> + 'a {
+        self.hosts
+            .iter()
+            .filter(move |(_, h)| h.tags.iter().any(|t| t.as_str() == tag))
+    }
+}

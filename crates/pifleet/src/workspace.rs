@@ -1,0 +1,148 @@
+//! The fleet repository a command works in: the inventory file, the `hosts/` tree generated from it,
+//! and the gates every acting command passes through.
+//!
+//! The inventory is read and checked once per command here, and refused with printed diagnostics
+//! when it has errors: `gen`, `deploy`, `adopt` and the rest must never act on an inventory `check`
+//! would reject. Commands that deploy also insist that `hosts/` is what `gen` would write now.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// The inventory and the tree generated from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Workspace {
+    /// The inventory file (`fleet.toml`), or `-` for standard input.
+    pub(crate) file: PathBuf,
+    /// Where the generated modules live: `hosts/` next to the inventory unless given.
+    pub(crate) hosts: PathBuf,
+    /// The inventory's name as generated headers show it (`fleet.toml`), independent of where pifleet runs.
+    pub(crate) source: String,
+}
+
+impl Workspace {
+    /// The workspace of the inventory `file`, its tree at `hosts` or next to it.
+    pub(crate) fn new(file: &Path, hosts: Option<PathBuf>) -> Self {
+        let stdin = file.as_os_str() == "-";
+        let hosts = hosts.unwrap_or_else(|| match file.parent() {
+            Some(dir) if !stdin => dir.join("hosts"),
+            _ => PathBuf::from("hosts"),
+        });
+        let source = match file.file_name() {
+            Some(name) if !stdin => name.to_string_lossy().into_owned(),
+            _ => "fleet.toml".to_owned(),
+        };
+        Self {
+            file: file.to_owned(),
+            hosts,
+            source,
+        }
+    }
+
+    /// The name diagnostics show for the inventory.
+    pub(crate) fn shown(&self) -> String {
+        if self.is_stdin() {
+            "<stdin>".to_owned()
+        } else {
+            self.file.display().to_string()
+        }
+    }
+
+    fn is_stdin(&self) -> bool {
+        self.file.as_os_str() == "-"
+    }
+
+    /// The inventory's text.
+    pub(crate) fn read(&self) -> anyhow::Result<String> {
+        if self.is_stdin() {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read the inventory from stdin")?;
+            return Ok(text);
+        }
+        std::fs::read_to_string(&self.file)
+            .with_context(|| format!("cannot read the inventory {}", self.file.display()))
+    }
+
+    /// Reads and checks the inventory. Prints diagnostics (warnings too) to stderr; `None` when there
+    /// are errors.
+    pub(crate) fn load_checked(&self) -> anyhow::Result<Option<model::Loaded>> {
+        let text = self.read()?;
+        Ok(self.check_text(&text))
+    }
+
+    /// Checks inventory text already read from this workspace's file (see [`Workspace::load_checked`]).
+    pub(crate) fn check_text(&self, text: &str) -> Option<model::Loaded> {
+        let shown = self.shown();
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let (report, loaded) = check::load_and_check(text, &shown);
+        if !report.diagnostics.is_empty() {
+            eprint!("{}", check::render_human(&report, color));
+        }
+        if report.has_errors() {
+            eprintln!(
+                "{shown}: {} error(s); fix them first (`pifleet check -f {shown}` lists them)",
+                report.error_count(),
+            );
+            return None;
+        }
+        loaded
+    }
+
+    /// What `gen` would write for `fleet`.
+    pub(crate) fn render(&self, fleet: &model::Fleet) -> anyhow::Result<render::Output> {
+        render::render(fleet, &self.source).context("rendering the fleet")
+    }
+
+    /// Whether `hosts/` is exactly what `gen` would write now (the same comparison as `gen --check`).
+    /// Prints why not, and warns when git does not track the tree.
+    pub(crate) fn is_current(&self, fleet: &model::Fleet) -> anyhow::Result<bool> {
+        let output = self.render(fleet)?;
+        let clean = match render::tree::plan(&self.hosts, &output, false) {
+            Ok(plan) => plan.is_clean(),
+            Err(err) => {
+                eprintln!("{err}");
+                false
+            }
+        };
+        if !clean {
+            eprintln!(
+                "{} is out of date with {}: run `nix run .#gen` (or `pifleet gen`), commit the result, then deploy",
+                self.hosts.display(),
+                self.shown()
+            );
+            return Ok(false);
+        }
+        self.warn_untracked();
+        Ok(true)
+    }
+
+    /// A flake in a git repository cannot see untracked files: a freshly generated host would be
+    /// missing from `nixosConfigurations` until `git add`. Warns only; outside git it says nothing.
+    fn warn_untracked(&self) {
+        let hosts = &self.hosts;
+        let dir = match hosts.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let Ok(out) = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["ls-files", "--others", "--exclude-standard", "--"])
+            .arg(hosts.file_name().unwrap_or(hosts.as_os_str()))
+            .stderr(std::process::Stdio::null())
+            .output()
+        else {
+            return;
+        };
+        let untracked = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && !untracked.trim().is_empty() {
+            eprintln!(
+                "warning: git does not track {} (the flake cannot see untracked files): `git add {}`",
+                untracked.split_whitespace().collect::<Vec<_>>().join(", "),
+                hosts.display()
+            );
+        }
+    }
+}
