@@ -17,5 +17,7 @@ mod locate;
 
 pub use edit::{Attrs, Debugfs, EditError, Editor, Kind, Mounted, Stat, debugfs_available, open};
 pub use inject::{InjectError, Merged, Plan, Request, apply, check_nixos, merge, plan};
-pub use layout::{FileSystem, Partition, TableKind, read_table, sniff};
+pub use layout::{
+    FileSystem, GptProblem, Partition, TableError, TableKind, read_table, read_table_sized, sniff,
+};
 pub use locate::{LocateError, Root, locate};
