@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use flash::{Device, Refusal, SystemView, Target};
 
-use crate::layout::{self, FileSystem};
+use crate::layout::{self, FileSystem, ReadError, TableError};
 
 /// The ext2/3/4 file system to edit, and where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,15 @@ pub enum LocateError {
         /// The candidates.
         found: Vec<String>,
     },
+    /// The partition table is damaged, or of a kind that cannot be read.
+    #[error("cannot use the partition table of {shown}")]
+    Table {
+        /// What was named.
+        shown: String,
+        /// What is wrong with it.
+        #[source]
+        source: TableError,
+    },
     /// No file system and no partition table.
     #[error("{shown} holds neither an ext4 file system nor a partition table")]
     Unknown {
@@ -140,12 +149,19 @@ pub fn locate(view: &SystemView, path: &Path) -> Result<Root, LocateError> {
         FileSystem::Fat => return Err(LocateError::Fat { shown }),
         _ => {}
     }
-    let Some((_, parts)) = layout::read_table(&mut file).map_err(io_err(path))? else {
-        return Err(LocateError::Unknown { shown });
+    let sector_size = device.as_ref().and_then(|d| logical_sector_size(view, d));
+    let table = match layout::read(&mut file, sector_size) {
+        Ok(Some(table)) => table,
+        Ok(None) => return Err(LocateError::Unknown { shown }),
+        Err(ReadError::Io(e)) => return Err(io_err(path)(e)),
+        Err(ReadError::Table(source)) => return Err(LocateError::Table { shown, source }),
     };
+    if let Some(problem) = &table.primary_damaged {
+        tracing::warn!("{shown}: the primary GPT is damaged ({problem}); using its backup copy");
+    }
     let mut linux = Vec::new();
     let mut found = Vec::new();
-    for part in parts {
+    for part in table.partitions {
         let fs = layout::sniff_at(&mut file, part.start).map_err(io_err(path))?;
         found.push(format!("partition {}: {fs}", part.number));
         if let FileSystem::Ext {
@@ -244,6 +260,18 @@ fn loops_over(view: &SystemView, file: &Path) -> Vec<Device> {
     out
 }
 
+/// The logical sector size of a block device (of its disk, for a partition), from sysfs: what its
+/// partition table counts in. `None` when sysfs does not say.
+fn logical_sector_size(view: &SystemView, device: &Device) -> Option<u32> {
+    let disk = device.parent.as_deref().unwrap_or(&device.name);
+    let path = view
+        .sys
+        .join("class/block")
+        .join(disk)
+        .join("queue/logical_block_size");
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
 /// The kernel's node for the partition of `disk` starting at byte `start`, if it lists one.
 fn partition_node(view: &SystemView, disk: &Device, start: u64) -> Option<PathBuf> {
     if disk.parent.is_some() {
@@ -253,6 +281,7 @@ fn partition_node(view: &SystemView, disk: &Device, start: u64) -> Option<PathBu
         let sectors =
             fs::read_to_string(view.sys.join("class/block").join(&child).join("start")).ok()?;
         let node = PathBuf::from("/dev").join(&child);
+        // sysfs counts `start` in 512-byte units, whatever the disk's logical sector size.
         // Without udev (containers) sysfs may list a partition that has no node in /dev.
         (sectors.trim().parse::<u64>().ok()? * 512 == start && node.exists()).then_some(node)
     })
