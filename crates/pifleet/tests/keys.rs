@@ -100,6 +100,17 @@ const ROOT_START: u64 = 34816 * 512;
 
 /// An SD-card-like image: MBR, a FAT firmware partition, and an ext4 root (like the NixOS images).
 fn partitioned_image(dir: &Path, layout: Option<Layout>) -> PathBuf {
+    partitioned_image_with(dir, "dos", layout)
+}
+
+/// [`partitioned_image`] with an sfdisk `label` (`dos` or `gpt`), 512-byte sectors.
+fn partitioned_image_with(dir: &Path, label: &str, layout: Option<Layout>) -> PathBuf {
+    // FAT and Linux partition types (the types decide nothing: the superblocks do).
+    let (fat, linux) = if label == "gpt" {
+        ("U", "L")
+    } else {
+        ("c", "83")
+    };
     let image = dir.join("sd.img");
     let file = std::fs::File::create(&image).expect("create");
     file.set_len(48 << 20).expect("size");
@@ -115,7 +126,12 @@ fn partitioned_image(dir: &Path, layout: Option<Layout>) -> PathBuf {
         use std::io::Write;
         let mut stdin = sfdisk.stdin.take().expect("stdin");
         stdin
-            .write_all(b"label: dos\nstart=2048, size=32768, type=c\nstart=34816, type=83\n")
+            .write_all(
+                format!(
+                    "label: {label}\nstart=2048, size=32768, type={fat}\nstart=34816, type={linux}\n"
+                )
+                .as_bytes(),
+            )
             .expect("table");
     }
     assert!(sfdisk.wait().expect("sfdisk").success());
@@ -147,6 +163,54 @@ fn partitioned_image(dir: &Path, layout: Option<Layout>) -> PathBuf {
             &["--offset", "34816", "-n", "DATA", &i, "16384"],
         ),
     }
+    image
+}
+
+/// Where the ext4 root of [`image_4k`] starts: sector 4352 of 4096 bytes (17 MiB).
+const ROOT_START_4K: u64 = 4352 * 4096;
+
+/// A 48 MiB image partitioned by `fdisk -b 4096` for 4096-byte logical sectors, with an `fdisk`
+/// label (`g` GPT, `o` DOS): an empty partition at sectors 256-4351, and an ext4 root (4096-byte
+/// blocks) from sector 4352.
+fn image_4k(dir: &Path, label: char) -> PathBuf {
+    let image = dir.join("sd4k.img");
+    let file = std::fs::File::create(&image).expect("create");
+    file.set_len(48 << 20).expect("size");
+    drop(file);
+    // GPT asks for a partition number; DOS for primary/extended, then a number.
+    let new = if label == 'g' { "n\n" } else { "n\np\n" };
+    let script = format!("{label}\n{new}1\n256\n4351\n{new}2\n4352\n\nw\n");
+    let mut fdisk = Command::new("fdisk")
+        .args(["-b", "4096"])
+        .arg(&image)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run fdisk (scripts/test installs fdisk)");
+    {
+        use std::io::Write;
+        let mut stdin = fdisk.stdin.take().expect("stdin");
+        stdin.write_all(script.as_bytes()).expect("script");
+    }
+    assert!(fdisk.wait().expect("fdisk").success());
+    let root = tree(dir, Layout::Booted);
+    tool(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-b",
+            "4096",
+            "-L",
+            "NIXOS_SD",
+            "-E",
+            &format!("offset={ROOT_START_4K}"),
+            "-d",
+            &root.to_string_lossy(),
+            &image.to_string_lossy(),
+            "14M",
+        ],
+    );
     image
 }
 
@@ -649,6 +713,109 @@ fn mounted_devices_are_refused() {
     assert!(!mounted.dir.path().join("home/nixos/.ssh").exists());
 }
 
+#[test]
+fn gpt_with_4096_byte_sectors_in_an_image_and_on_a_loop_device() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = image_4k(dir.path(), 'g');
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("sd4k.img (partition 2)"), "{out}");
+    let spec = format!("{}?offset={ROOT_START_4K}", image.display());
+    assert_keys_installed(&spec, &format!("{KEY_A}\n"));
+
+    let Some(lo) = support::Loop::attach_sized(&image, true, Some(4096)) else {
+        return;
+    };
+    let device = lo.device.to_string_lossy().into_owned();
+    let more = key_file(dir.path(), "more.pub", &[KEY_B]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", "--yes", &device, "--key"])
+        .arg(&more));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let spec = if out.contains(&format!("{device}p2:")) {
+        format!("{device}p2")
+    } else {
+        assert!(out.contains(&format!("{device} (partition 2)")), "{out}");
+        format!("{device}?offset={ROOT_START_4K}")
+    };
+    assert_keys_installed(&spec, &format!("{KEY_A}\n{KEY_B}\n"));
+}
+
+#[test]
+fn mbr_on_a_loop_device_with_4096_byte_sectors() {
+    // MBR entries count the device's logical sectors, which only sysfs tells: read as 512-byte
+    // sectors, partition 2 would be at byte 2228224, inside the empty partition 1.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = image_4k(dir.path(), 'o');
+    let Some(lo) = support::Loop::attach_sized(&image, true, Some(4096)) else {
+        return;
+    };
+    let device = lo.device.to_string_lossy().into_owned();
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject", "--yes", &device, "--key"])
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let spec = if out.contains(&format!("{device}p2:")) {
+        format!("{device}p2")
+    } else {
+        assert!(out.contains(&format!("{device} (partition 2)")), "{out}");
+        format!("{device}?offset={ROOT_START_4K}")
+    };
+    assert_keys_installed(&spec, &format!("{KEY_A}\n"));
+}
+
+#[test]
+fn damaged_gpt_uses_the_backup_with_a_warning_then_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = partitioned_image_with(dir.path(), "gpt", Some(Layout::Booted));
+    let keys = key_file(dir.path(), "keys.pub", &[KEY_A]);
+    let mut bytes = std::fs::read(&image).expect("read");
+    assert_eq!(&bytes[512..520], b"EFI PART");
+    // One bit of the primary header's entries LBA: its CRC32 no longer matches.
+    bytes[512 + 72] ^= 0x01;
+    std::fs::write(&image, &bytes).expect("write");
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains(
+            "the primary GPT is damaged (the header at LBA 1 fails its CRC32 check); using its backup copy"
+        ),
+        "{err}"
+    );
+    assert!(out.contains("sd.img (partition 2)"), "{out}");
+    let spec = format!("{}?offset={ROOT_START}", image.display());
+    assert_keys_installed(&spec, &format!("{KEY_A}\n"));
+
+    // The backup header, at the last LBA of the 48 MiB image, damaged too: nothing is guessed.
+    let backup = (48 << 20) - 512;
+    assert_eq!(&bytes[backup..backup + 8], b"EFI PART");
+    bytes[backup + 72] ^= 0x01;
+    std::fs::write(&image, &bytes).expect("write");
+    let (code, out, err) = run(pifleet()
+        .args(["keys", "inject"])
+        .arg(&image)
+        .arg("--key")
+        .arg(&keys));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot use the partition table of {}: the GPT is damaged (512-byte sectors): primary: the header at LBA 1 fails its CRC32 check; backup: the header at LBA 98303 fails its CRC32 check",
+            image.display()
+        )),
+        "{err}"
+    );
+}
+
 mod support {
     //! Loop devices and mounts, released in `Drop` so a failing test leaves nothing behind.
 
@@ -664,10 +831,22 @@ mod support {
     impl Loop {
         /// Attaches `file` (scanning its partitions with `partscan`), or `None` (skip).
         pub(super) fn attach(file: &Path, partscan: bool) -> Option<Self> {
+            Self::attach_sized(file, partscan, None)
+        }
+
+        /// [`Loop::attach`] with a logical sector size (512 when `None`).
+        pub(super) fn attach_sized(
+            file: &Path,
+            partscan: bool,
+            sector_size: Option<u32>,
+        ) -> Option<Self> {
             let mut cmd = Command::new("losetup");
             cmd.args(["--find", "--show"]);
             if partscan {
                 cmd.arg("--partscan");
+            }
+            if let Some(size) = sector_size {
+                cmd.arg("--sector-size").arg(size.to_string());
             }
             match cmd.arg(file).output() {
                 Ok(out) if out.status.success() => {
