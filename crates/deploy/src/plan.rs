@@ -145,6 +145,14 @@ pub fn select(fleet: &Fleet, selectors: &[Selector]) -> Result<Vec<HostName>, Er
         .collect())
 }
 
+/// The host `name` of `fleet`, or the error that lists the hosts there are.
+fn host_of<'a>(fleet: &'a Fleet, name: &HostName) -> Result<&'a Host, Error> {
+    fleet.hosts.get(name).ok_or_else(|| Error::UnknownHost {
+        name: name.to_string(),
+        known: known_hosts(fleet),
+    })
+}
+
 fn known_hosts(fleet: &Fleet) -> String {
     let names: Vec<&str> = fleet.hosts.keys().map(HostName::as_str).collect();
     if names.is_empty() {
@@ -345,12 +353,7 @@ impl Plan {
     pub fn deploy(fleet: &Fleet, hosts: &[HostName], options: &Options) -> Result<Plan, Error> {
         let mut out = Vec::new();
         for name in hosts {
-            let Some(host) = fleet.hosts.get(name) else {
-                return Err(Error::UnknownHost {
-                    name: name.to_string(),
-                    known: known_hosts(fleet),
-                });
-            };
+            let host = host_of(fleet, name)?;
             out.push(deploy_host(fleet, name, host, options)?);
         }
         Ok(Plan {
@@ -366,12 +369,7 @@ impl Plan {
     pub fn rollback(fleet: &Fleet, hosts: &[HostName], options: &Options) -> Result<Plan, Error> {
         let mut out = Vec::new();
         for name in hosts {
-            let Some(host) = fleet.hosts.get(name) else {
-                return Err(Error::UnknownHost {
-                    name: name.to_string(),
-                    known: known_hosts(fleet),
-                });
-            };
+            let host = host_of(fleet, name)?;
             let target = target_of(fleet, name, host);
             let system = host.board.system().to_owned();
             let ctx = HostContext {

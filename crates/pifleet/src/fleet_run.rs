@@ -15,14 +15,8 @@ use crate::cli::Outcome;
 /// What `deploy` and `rollback` share: the inventory, the flake, how many at once, SSH limits.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Common {
-    /// The inventory.
-    #[arg(
-        short = 'f',
-        long = "file",
-        default_value = "fleet.toml",
-        value_name = "PATH"
-    )]
-    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) inventory: crate::workspace::InventoryArg,
     /// The flake holding `nixosConfigurations.<host>`; `#<host>` is always appended.
     #[arg(long, default_value = ".", value_name = "REF")]
     pub(crate) flake: String,
@@ -55,6 +49,15 @@ pub(crate) fn nix_sshopts() -> anyhow::Result<Vec<String>> {
         }),
         Err(_) => Ok(Vec::new()),
     }
+}
+
+/// The hosts that the words `HOST` and `@TAG` on the command line name (every host for none).
+pub(crate) fn select(
+    fleet: &model::Fleet,
+    words: &[String],
+) -> anyhow::Result<Vec<model::HostName>> {
+    let selectors: Vec<_> = words.iter().map(|w| deploy::Selector::parse(w)).collect();
+    Ok(deploy::select(fleet, &selectors)?)
 }
 
 /// The workstation's Nix system. Tests pin it (`PIFLEET_WORKSTATION_SYSTEM`) so plans do not depend

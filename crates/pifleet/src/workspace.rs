@@ -10,6 +10,27 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+/// `-f/--file`: which inventory a command works on. Every subcommand that reads one takes it the same way.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct InventoryArg {
+    /// The inventory (TOML, or JSON when the name ends in .json); `-` reads it from stdin.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "fleet.toml",
+        value_name = "PATH",
+        alias = "inventory"
+    )]
+    pub(crate) file: PathBuf,
+}
+
+impl InventoryArg {
+    /// The workspace of this inventory, with `hosts/` next to it.
+    pub(crate) fn workspace(&self) -> Workspace {
+        Workspace::new(&self.file, None)
+    }
+}
+
 /// The inventory and the tree generated from it.
 #[derive(Debug, Clone)]
 pub(crate) struct Workspace {

@@ -7,14 +7,13 @@
 //! on `pifleet deploy` uses the inventory's deploy settings. See docs/adopt.md.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use deploy::adopt::{self, AdoptPlan, Confirmation};
 
 use crate::cli::Outcome;
-use crate::workspace::Workspace;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -46,14 +45,8 @@ pub(crate) struct Args {
     /// The bootstrap login's SSH port.
     #[arg(long, default_value_t = 22, value_name = "N")]
     port: u16,
-    /// The inventory.
-    #[arg(
-        short = 'f',
-        long = "file",
-        default_value = "fleet.toml",
-        value_name = "PATH"
-    )]
-    file: PathBuf,
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
     /// The flake holding `nixosConfigurations.<host>`; `#<host>` is always appended.
     #[arg(long, default_value = ".", value_name = "REF")]
     flake: String,
@@ -78,7 +71,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let workspace = Workspace::new(&args.file, None);
+    let workspace = args.inventory.workspace();
     let Some(loaded) = workspace.load_checked()? else {
         return Ok(Outcome::Problems);
     };
@@ -146,7 +139,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         eprintln!(
             "hosts.{name} does not import it yet: add `hardware_config = true` to [hosts.{name}] in {file}, \
              run `pifleet gen`, `git add {path}` (flakes see only files git tracks), then run this again",
-            file = args.file.display(),
+            file = workspace.shown(),
             path = path.display()
         );
         return Ok(Outcome::Problems);

@@ -3,8 +3,7 @@
 //! Exit codes follow the top level: 0 when clean or only warnings, 1 when any error was found, 2 when the
 //! inventory could not be read at all.
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Context as _;
 
@@ -28,29 +27,16 @@ pub(crate) enum OutputFormat {
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
-    /// The inventory to check (TOML, or JSON when it ends in .json); `-` reads TOML from stdin.
-    #[arg(
-        short = 'f',
-        long = "file",
-        default_value = "fleet.toml",
-        value_name = "PATH"
-    )]
-    file: PathBuf,
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let report = if args.file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the inventory from stdin")?;
-        check::check_str(&text, "<stdin>")
-    } else {
-        check::check_file(&args.file)?
-    };
+    let workspace = args.inventory.workspace();
+    let report = check::check_str(&workspace.read()?, &workspace.shown());
     let mut stdout = std::io::stdout().lock();
     match args.format {
         OutputFormat::Human => {

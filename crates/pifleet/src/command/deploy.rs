@@ -9,8 +9,7 @@
 use deploy::Plan;
 
 use crate::cli::Outcome;
-use crate::fleet_run::{Common, execute, plan_options};
-use crate::workspace::Workspace;
+use crate::fleet_run::{Common, execute, plan_options, select};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -53,7 +52,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let workspace = Workspace::new(&args.common.file, None);
+    let workspace = args.common.inventory.workspace();
     let Some(loaded) = workspace.load_checked()? else {
         return Ok(Outcome::Problems);
     };
@@ -61,12 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     if !workspace.is_current(fleet)? {
         return Ok(Outcome::Problems);
     }
-    let selectors: Vec<_> = args
-        .targets
-        .iter()
-        .map(|w| deploy::Selector::parse(w))
-        .collect();
-    let hosts = deploy::select(fleet, &selectors)?;
+    let hosts = select(fleet, &args.targets)?;
     let options = deploy::Options {
         action: match args.action {
             ActionArg::Switch => deploy::Action::Switch,

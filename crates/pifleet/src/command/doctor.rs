@@ -14,9 +14,9 @@ use crate::cli::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The inventory whose SSH keys should include this workstation's.
-    #[arg(long, default_value = "fleet.toml", value_name = "FILE")]
-    inventory: PathBuf,
+    /// The inventory whose SSH keys should include this workstation's (`--inventory` is the old name).
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
     /// Read nix.conf and binfmt_misc under this directory instead of `/` (for tests).
     #[arg(long, default_value = "/", hide = true)]
     root: PathBuf,
@@ -32,7 +32,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         nix_version: nix_version(),
         path_var: std::env::var_os("PATH").unwrap_or_default(),
         ssh_dir: home.unwrap_or_default().join(".ssh"),
-        inventory_keys: inventory_keys(&args.inventory),
+        inventory_keys: inventory_keys(&args.inventory.file),
         store: store_space(&args.root),
     };
     let checks = doctor::run_all(&inputs);

@@ -21,14 +21,8 @@ Exit codes:
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
-    /// The inventory to render.
-    #[arg(
-        short = 'f',
-        long = "file",
-        default_value = "fleet.toml",
-        value_name = "PATH"
-    )]
-    file: PathBuf,
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
     /// Where to write the modules [default: hosts/ next to the inventory].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -41,7 +35,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let workspace = Workspace::new(&args.file, args.out.clone());
+    let workspace = Workspace::new(&args.inventory.file, args.out.clone());
     let out = &workspace.hosts;
     let text = workspace.read()?;
 
@@ -56,16 +50,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             ..Default::default()
         };
         if args.check {
-            eprintln!(
-                "{} is up to date with {}",
-                out.display(),
-                args.file.display()
-            );
+            eprintln!("{} is up to date with {}", out.display(), workspace.shown());
         } else {
             println!(
                 "gen: {summary} ({}; {} unchanged since the last gen)",
                 out.display(),
-                args.file.display()
+                workspace.shown()
             );
         }
         return Ok(Outcome::Clean);
@@ -79,11 +69,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.check {
         if plan.is_clean() {
             record(stamp.as_ref(), &key, &output);
-            eprintln!(
-                "{} is up to date with {}",
-                out.display(),
-                args.file.display()
-            );
+            eprintln!("{} is up to date with {}", out.display(), workspace.shown());
             return Ok(Outcome::Clean);
         }
         std::io::stdout()
@@ -93,7 +79,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         eprintln!(
             "{} is out of date with {} ({}): run `pifleet gen` (or `nix run .#gen`) and commit the result",
             out.display(),
-            args.file.display(),
+            workspace.shown(),
             plan.summary()
         );
         return Ok(Outcome::Problems);

@@ -53,14 +53,8 @@ struct InjectArgs {
     /// deploys as root), so the first deploy can reach the machine.
     #[arg(long, value_name = "HOST")]
     from_inventory: Option<String>,
-    /// The inventory for --from-inventory.
-    #[arg(
-        short = 'f',
-        long = "file",
-        default_value = "fleet.toml",
-        value_name = "PATH"
-    )]
-    file: PathBuf,
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
     /// Owner of ~/.ssh and authorized_keys (1000 is the stock image's `nixos`).
     #[arg(long, default_value_t = 1000)]
     uid: u32,
@@ -88,7 +82,7 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
         keys.extend(keys_from_file(file)?);
     }
     if let Some(host) = &args.from_inventory {
-        keys.extend(keys_from_inventory(&args.file, host)?);
+        keys.extend(keys_from_inventory(&args.inventory.workspace(), host)?);
     }
 
     let view = SystemView::live();
@@ -252,8 +246,7 @@ fn keys_from_file(path: &Path) -> anyhow::Result<Vec<SshPublicKey>> {
 
 /// The keys `host`'s deploy user logs in with after its first switch, as the host's view says:
 /// that user's `ssh_keys`, or the host's effective root keys when it deploys as root.
-fn keys_from_inventory(path: &Path, host: &str) -> anyhow::Result<Vec<SshPublicKey>> {
-    let workspace = Workspace::new(path, None);
+fn keys_from_inventory(workspace: &Workspace, host: &str) -> anyhow::Result<Vec<SshPublicKey>> {
     let Some(loaded) = workspace.load_checked()? else {
         bail!(
             "the inventory has errors (printed above); `keys inject --from-inventory` takes keys only from a valid one"
@@ -264,7 +257,7 @@ fn keys_from_inventory(path: &Path, host: &str) -> anyhow::Result<Vec<SshPublicK
         let known: Vec<&str> = fleet.hosts.keys().map(|n| n.as_str()).collect();
         bail!(
             "no host {host} in {} (hosts: {})",
-            path.display(),
+            workspace.shown(),
             known.join(", ")
         );
     };

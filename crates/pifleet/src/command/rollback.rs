@@ -7,8 +7,7 @@
 use deploy::Plan;
 
 use crate::cli::Outcome;
-use crate::fleet_run::{Common, execute, plan_options};
-use crate::workspace::Workspace;
+use crate::fleet_run::{Common, execute, plan_options, select};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -27,16 +26,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let Some(loaded) = Workspace::new(&args.common.file, None).load_checked()? else {
+    let Some(loaded) = args.common.inventory.workspace().load_checked()? else {
         return Ok(Outcome::Problems);
     };
     let fleet = &loaded.fleet;
-    let selectors: Vec<_> = args
-        .targets
-        .iter()
-        .map(|w| deploy::Selector::parse(w))
-        .collect();
-    let hosts = deploy::select(fleet, &selectors)?;
+    let hosts = select(fleet, &args.targets)?;
     let plan = Plan::rollback(fleet, &hosts, &plan_options(&args.common)?)?;
     execute(&plan, &args.common, "Roll back")
 }
