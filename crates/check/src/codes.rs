@@ -13,7 +13,30 @@
 
 use std::fmt;
 
-use crate::diagnostic::Severity;
+/// How bad a diagnostic is. Errors make `pifleet check` exit 1; warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The inventory is wrong or unsafe to deploy.
+    Error,
+    /// Probably a mistake; can be silenced per host with `allow`.
+    Warning,
+}
+
+impl Severity {
+    /// "error" or "warning".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Where a code is documented: the sections of `docs/diagnostics.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -3,36 +3,10 @@
 //! Diagnostics are plain data so they can be printed for people, emitted as JSON for editors and CI, counted
 //! for the exit code, and asserted on in tests, all from the same value.
 
-use std::fmt;
-
 use model::{Path, Problem, Span};
 
 use crate::codes::Code;
-
-/// How bad a diagnostic is. Errors make `pifleet check` exit 1; warnings do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// The inventory is wrong or unsafe to deploy.
-    Error,
-    /// Probably a mistake; can be silenced per host with `allow`.
-    Warning,
-}
-
-impl Severity {
-    /// "error" or "warning".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::codes::Severity;
 
 /// A secondary place that explains the diagnostic ("first used here").
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 use crate::command;
+use crate::outcome::Outcome;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -50,14 +51,6 @@ enum Command {
     Keys(command::keys::Args),
 }
 
-/// What a subcommand reports back: success, or "ran, but found problems" (exit 1).
-/// Errors that stop a command from doing its job are `Err` and exit 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Clean,
-    Problems,
-}
-
 pub(crate) fn run() -> ExitCode {
     init_logging();
     let opts = Opts::parse();
@@ -65,7 +58,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Check(args) => command::check::run(args),
         Command::Gen(args) => command::generate::run(args),
         Command::Schema(args) => command::schema::run(args),
-        Command::Completions(args) => command::completions::run(args),
+        Command::Completions(args) => command::completions::run(args, Opts::command()),
         Command::Flash(args) => command::flash::run(args),
         Command::Image(args) => command::image::run(args),
         Command::Doctor(args) => command::doctor::run(args),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use deploy::{Executor, HostReport, Observer, Phase, Plan, RunOptions};
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 
 /// What `deploy` and `rollback` share: the inventory, the flake, how many at once, SSH limits.
 #[derive(Debug, clap::Args)]

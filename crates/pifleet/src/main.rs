@@ -3,6 +3,7 @@
 mod cli;
 mod command;
 mod fleet_run;
+mod outcome;
 mod ui;
 mod workspace;
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use deploy::adopt::{self, AdoptPlan, Confirmation};
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context as _;
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -1,9 +1,8 @@
 //! `pifleet completions SHELL`: shell completion scripts, also installed by the Nix package.
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::{Opts, Outcome};
+use crate::outcome::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -11,8 +10,8 @@ pub(crate) struct Args {
     shell: Shell,
 }
 
-pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let mut cmd = Opts::command();
-    clap_complete::generate(args.shell, &mut cmd, "pifleet", &mut std::io::stdout());
+/// Prints the completions of `cli`, the whole command line (handed in by `cli`, which owns it).
+pub(crate) fn run(args: Args, mut cli: clap::Command) -> anyhow::Result<Outcome> {
+    clap_complete::generate(args.shell, &mut cli, "pifleet", &mut std::io::stdout());
     Ok(Outcome::Clean)
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use doctor::{Inputs, Status};
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

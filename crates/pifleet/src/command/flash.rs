@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use flash::{Image, SystemView, Target};
 
-use crate::cli::Outcome;
 use crate::command::image::{self, FlakeArgs};
+use crate::outcome::Outcome;
 use crate::ui::{bytes, duration};
 
 #[derive(Debug, clap::Args)]

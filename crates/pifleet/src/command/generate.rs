@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 use crate::workspace::Workspace;
 
 const EXIT_CODES: &str = "\

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 use crate::ui::bytes;
 
 #[derive(Debug, clap::Args)]

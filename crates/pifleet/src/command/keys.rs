@@ -11,7 +11,7 @@ use card::{Attrs, InjectError, Plan, Request};
 use flash::SystemView;
 use model::SshPublicKey;
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 use crate::workspace::Workspace;
 
 const EXIT_CODES: &str = "\

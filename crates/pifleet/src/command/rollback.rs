@@ -6,8 +6,8 @@
 
 use deploy::Plan;
 
-use crate::cli::Outcome;
 use crate::fleet_run::{Common, execute, plan_options, select};
+use crate::outcome::Outcome;
 
 const EXIT_CODES: &str = "\
 Exit codes:

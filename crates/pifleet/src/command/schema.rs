@@ -7,7 +7,7 @@ use std::io::Write;
 
 use anyhow::Context as _;
 
-use crate::cli::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {}
