@@ -455,6 +455,78 @@ pub fn utc_date(time: SystemTime) -> String {
         .to_string()
 }
 
+/// What [`save_hardware`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// The file already held the same module (its header's date aside).
+    Unchanged,
+    /// The file was written.
+    Written,
+}
+
+/// Why [`save_hardware`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaveError {
+    /// A different, hand-maintained module is there and `force` was not given.
+    #[error(
+        "{} exists and differs from what the machine prints now: it is hand-maintained, so adopt \
+         does not replace it; compare them, or pass --force to replace it",
+        path.display()
+    )]
+    Differs {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// Reading or writing failed.
+    #[error("cannot {what} {}", path.display())]
+    Io {
+        /// "read", "create" or "write".
+        what: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Writes the fetched hardware configuration `text` to `path` atomically (a temporary file in the
+/// same directory, synced, then renamed), unless a different module is already there and `force`
+/// is not given. The date in the header alone is no difference.
+pub fn save_hardware(path: &std::path::Path, text: &str, force: bool) -> Result<Saved, SaveError> {
+    use std::io::Write as _;
+    let io = |what, path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| SaveError::Io { what, path, source }
+    };
+    match std::fs::read_to_string(path) {
+        Ok(old) if hardware_body(&old) == hardware_body(text) => return Ok(Saved::Unchanged),
+        Ok(_) if !force => {
+            return Err(SaveError::Differs {
+                path: path.to_owned(),
+            });
+        }
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io("read", path)(err)),
+    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let tmp = dir.join(format!(".{HARDWARE_FILE}.pifleet-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(err) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("write", path)(err));
+    }
+    Ok(Saved::Written)
+}
+
 /// Runs `spec` with its output (stdout too) going to pifleet's stderr, so stdout stays for results.
 pub fn stream(spec: &CommandSpec) -> std::io::Result<ExitStatus> {
     command(spec)

@@ -22,3 +22,17 @@ pub use write::{
     CHUNK, Hashing, NoProgress, Progress, VerifyError, WriteError, Written, file_sha256, verify,
     write_image, write_to,
 };
+
+/// Asks the kernel to read `device`'s partition table again, so a freshly written card's partitions
+/// show up without re-inserting it. Best effort, through `blockdev --rereadpt` (util-linux): the
+/// ioctl itself needs unsafe code, which the workspace forbids. Returns whether it worked.
+pub fn reread_partition_table(device: &std::path::Path) -> bool {
+    std::process::Command::new("blockdev")
+        .arg("--rereadpt")
+        .arg(device)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -4,6 +4,7 @@ mod cli;
 mod command;
 mod fleet_run;
 mod outcome;
+mod progress;
 mod ui;
 mod workspace;
 

@@ -6,8 +6,6 @@
 //! bootstrap login, and confirm over a fresh connection as the inventory's deploy user. From then
 //! on `pifleet deploy` uses the inventory's deploy settings. See docs/adopt.md.
 
-use std::io::Write as _;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -134,7 +132,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let date = adopt::utc_date(SystemTime::now());
     let text = adopt::hardware_file(&out.stdout, &bootstrap, &date)
         .with_context(|| format!("not writing {}", path.display()))?;
-    save_hardware(&path, &text, args.force)?;
+    match adopt::save_hardware(&path, &text, args.force)? {
+        adopt::Saved::Unchanged => eprintln!("{}: unchanged", path.display()),
+        adopt::Saved::Written => eprintln!("wrote {}", path.display()),
+    }
     if !plan.hardware_config {
         eprintln!(
             "hosts.{name} does not import it yet: add `hardware_config = true` to [hosts.{name}] in {file}, \
@@ -264,42 +265,4 @@ fn options(args: &Args) -> anyhow::Result<deploy::Options> {
         connect_timeout: args.connect_timeout,
         ..deploy::Options::default()
     })
-}
-
-/// Writes `text` to `path` atomically, unless a different module is already there (without
-/// `force`). The date in the header alone is no difference.
-fn save_hardware(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
-    match std::fs::read_to_string(path) {
-        Ok(old) if adopt::hardware_body(&old) == adopt::hardware_body(text) => {
-            eprintln!("{}: unchanged", path.display());
-            return Ok(());
-        }
-        Ok(_) if !force => anyhow::bail!(
-            "{} exists and differs from what the machine prints now: it is hand-maintained, so adopt \
-             does not replace it; compare them, or pass --force to replace it",
-            path.display()
-        ),
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.pifleet-{}",
-        adopt::HARDWARE_FILE,
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    if let Err(err) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err).with_context(|| format!("cannot write {}", path.display()));
-    }
-    eprintln!("wrote {}", path.display());
-    Ok(())
 }

@@ -6,15 +6,15 @@
 //! Progress is a bar on a terminal and plain periodic lines otherwise, so logs of scripted runs
 //! stay readable.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::bail;
 use flash::{Image, SystemView, Target};
 
 use crate::command::image::{self, FlakeArgs};
 use crate::outcome::Outcome;
+use crate::progress::ByteProgress;
 use crate::ui::{bytes, duration};
 
 #[derive(Debug, clap::Args)]
@@ -94,7 +94,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         Target::Device(device) => device.path.clone(),
     };
     let started = Instant::now();
-    let mut progress = Reporter::new("written", image.size());
+    let mut progress = ByteProgress::new("written", image.size());
     // Without verification the hash would be computed for nothing.
     let hashing = if args.no_verify {
         flash::Hashing::Off
@@ -115,37 +115,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.no_verify {
         eprintln!("not verified (--no-verify)");
     } else {
-        let mut progress = Reporter::new("verified", Some(written.len));
+        let mut progress = ByteProgress::new("verified", Some(written.len));
         let verified = flash::verify(&target_path, &written, &mut progress);
         progress.finish();
         verified?;
         eprintln!("verified: the card reads back identical to the image");
     }
-    if matches!(target, Target::Device(_)) {
-        reread_partitions(&target_path);
+    if matches!(target, Target::Device(_)) && !flash::reread_partition_table(&target_path) {
+        tracing::debug!(
+            "could not re-read the partition table of {}",
+            target_path.display()
+        );
     }
     if let Some(sha) = written.sha256_hex() {
         println!("sha256: {sha}");
     }
     Ok(Outcome::Clean)
-}
-
-/// Asks the kernel to read the new partition table, so the card's partitions show up without
-/// re-inserting it. Best effort: `blockdev` (util-linux) does the ioctl, which we can't without unsafe.
-fn reread_partitions(device: &Path) {
-    let status = std::process::Command::new("blockdev")
-        .arg("--rereadpt")
-        .arg(device)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        tracing::debug!(
-            "could not re-read the partition table of {}",
-            device.display()
-        );
-    }
 }
 
 /// An existing file is the image; otherwise a bare name is a host whose image we build.
@@ -199,121 +184,7 @@ fn confirm(image: &Image, device: &flash::Device) -> anyhow::Result<bool> {
     ))
 }
 
-/// Progress as an indicatif bar on a terminal, or plain lines every few seconds when piped.
-enum Reporter {
-    Bar(indicatif::ProgressBar),
-    Plain {
-        verb: &'static str,
-        started: Instant,
-        last: Instant,
-        done: u64,
-        total: Option<u64>,
-    },
-}
-
 /// Compressed images up to this size are decoded once before writing, to catch damage inside
 /// compressed blocks while nothing is written yet; that costs well under a second. Larger ones are
 /// checked structurally only (truncation), and damage stops the write part way.
 const FULL_CHECK_UP_TO: u64 = 64 << 20;
-
-/// How often a plain line is printed when output is not a terminal.
-const PLAIN_EVERY: Duration = Duration::from_secs(2);
-
-impl Reporter {
-    fn new(verb: &'static str, total: Option<u64>) -> Self {
-        if std::io::stderr().is_terminal() {
-            let bar = match total {
-                Some(total) => indicatif::ProgressBar::new(total),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
-            let template = if total.is_some() {
-                "{msg:8} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"
-            } else {
-                "{msg:8} {spinner} {bytes} {binary_bytes_per_sec} {elapsed}"
-            };
-            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_message(verb);
-            Self::Bar(bar)
-        } else {
-            let now = Instant::now();
-            Self::Plain {
-                verb,
-                started: now,
-                last: now,
-                done: 0,
-                total,
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        match self {
-            Self::Bar(bar) => bar.finish(),
-            Self::Plain {
-                verb,
-                started,
-                done,
-                total,
-                ..
-            } => eprintln!("{}", plain_line(verb, *done, *total, started.elapsed())),
-        }
-    }
-}
-
-impl flash::Progress for Reporter {
-    fn update(&mut self, written: u64, _total: Option<u64>) {
-        match self {
-            Self::Bar(bar) => bar.set_position(written),
-            Self::Plain {
-                verb,
-                started,
-                last,
-                done,
-                total,
-            } => {
-                *done = written;
-                if last.elapsed() >= PLAIN_EVERY {
-                    *last = Instant::now();
-                    eprintln!("{}", plain_line(verb, written, *total, started.elapsed()));
-                }
-            }
-        }
-    }
-}
-
-/// "written 512 MiB of 2.0 GiB, 85 MiB/s"
-fn plain_line(verb: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
-    let rate = if elapsed.as_secs_f64() > 0.0 {
-        (done as f64 / elapsed.as_secs_f64()) as u64
-    } else {
-        0
-    };
-    match total {
-        Some(total) => format!(
-            "{verb} {} of {}, {}/s",
-            bytes(done),
-            bytes(total),
-            bytes(rate)
-        ),
-        None => format!("{verb} {}, {}/s", bytes(done), bytes(rate)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_lines() {
-        assert_eq!(
-            plain_line("written", 512 << 20, Some(2 << 30), Duration::from_secs(8)),
-            "written 512.00 MiB of 2.00 GiB, 64.00 MiB/s"
-        );
-        assert_eq!(
-            plain_line("written", 3 << 20, None, Duration::from_secs(1)),
-            "written 3.00 MiB, 3.00 MiB/s"
-        );
-    }
-}
