@@ -47,6 +47,14 @@ pub enum Error {
     /// `--build-on` was given an empty value.
     #[error("--build-on needs `local`, `target` or a host")]
     EmptyBuildHost,
+    /// `--build-on` is neither a fleet host nor `[user@]address`.
+    #[error("--build-on `{value}`: {reason}")]
+    BuildHost {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// What `nixos-rebuild` does with the new system.
@@ -177,13 +185,29 @@ pub enum BuildOn {
 }
 
 impl BuildOn {
-    /// `local`, `target`, or anything else as a build host.
+    /// `local`, `target`, or a build host: a fleet host's name or `[user@]address`, validated like the
+    /// inventory's users and addresses, so the value can never smuggle an option into ssh's or
+    /// nixos-rebuild's command line.
     pub fn parse(word: &str) -> Result<Self, Error> {
         Ok(match word {
             "" => return Err(Error::EmptyBuildHost),
             "local" | "workstation" => BuildOn::Local,
             "target" => BuildOn::Target,
-            other => BuildOn::Host(other.to_owned()),
+            other => {
+                let bad = |reason: String| Error::BuildHost {
+                    value: other.to_owned(),
+                    reason,
+                };
+                let address = match other.rsplit_once('@') {
+                    Some((user, address)) => {
+                        model::UserName::new(user).map_err(|e| bad(e.to_string()))?;
+                        address
+                    }
+                    None => other,
+                };
+                model::Address::new(address).map_err(|e| bad(e.to_string()))?;
+                BuildOn::Host(other.to_owned())
+            }
         })
     }
 }
@@ -322,6 +346,9 @@ pub struct HostPlan {
     pub target: Target,
     /// `ssh … true`: can the deploy user log in at all?
     pub preflight: CommandSpec,
+    /// The `from="…"` restrictions of the deploy user's keys, when every key has one: the preflight
+    /// refuses a host none of whose keys admits this workstation's address.
+    pub key_sources: Option<Vec<String>>,
     /// The `nixos-rebuild` run (for `pifleet rollback`, the one switching back).
     pub activate: CommandSpec,
     /// Over a fresh connection: the system state and its failed units. `None` when nothing is
@@ -380,6 +407,7 @@ impl Plan {
             };
             out.push(HostPlan {
                 host: name.to_string(),
+                key_sources: key_sources(fleet, name, host),
                 preflight: ctx.ssh(&["true"]),
                 activate: ctx.rebuild_rollback(Action::Switch),
                 confirm: Some(ctx.ssh(&[CONFIRM_COMMAND])),
@@ -404,6 +432,22 @@ fn target_of(fleet: &Fleet, name: &HostName, host: &Host) -> Target {
         address: view.deploy.address.to_string(),
         port: view.deploy.port,
     }
+}
+
+/// The `from="…"` option of every key the deploy user logs in with, when each has one (`None` when
+/// any key, or `~/.ssh/authorized_keys`, admits logins from anywhere).
+fn key_sources(fleet: &Fleet, name: &HostName, host: &Host) -> Option<Vec<String>> {
+    let view = model::HostView::new(fleet, name, host);
+    let login = view.deploy_login().ok()?;
+    if login.homedir {
+        return None;
+    }
+    let sources: Option<Vec<String>> = login
+        .keys
+        .iter()
+        .map(|k| k.option("from").map(str::to_owned))
+        .collect();
+    sources.filter(|s| !s.is_empty())
 }
 
 /// What every command of one host needs.
@@ -553,6 +597,7 @@ fn deploy_host(
         host: name.to_string(),
         system: system.clone(),
         target,
+        key_sources: key_sources(fleet, name, host),
         preflight,
         activate,
         confirm,

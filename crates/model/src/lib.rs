@@ -18,11 +18,13 @@ pub mod load;
 pub mod names;
 mod problem;
 pub mod source;
+pub mod sshd;
 pub mod types;
 pub mod view;
 
 pub use load::{
-    Format, Invalid, LoadError, Loaded, Problem, load, load_str, load_str_as, schema, schema_string,
+    Format, Invalid, LoadError, Loaded, MAX_INVENTORY_BYTES, Problem, ReadError, load, load_bytes,
+    load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
 };
 pub use names::{
     Address, Cidr, ContainerName, HostName, ImageRef, Ip, NameError, Port, PortMapping, Protocol,

@@ -74,16 +74,21 @@ impl Workspace {
         self.file.as_os_str() == "-"
     }
 
-    /// The inventory's text.
-    pub(crate) fn read(&self) -> anyhow::Result<String> {
-        if self.is_stdin() {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("cannot read the inventory from stdin")?;
-            return Ok(text);
+    /// The inventory's bytes: a regular file (or standard input) of at most 16 MiB.
+    pub(crate) fn read(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(if self.is_stdin() {
+            model::read_inventory_from(std::io::stdin().lock(), "<stdin>")?
+        } else {
+            model::read_inventory(&self.file)?
+        })
+    }
+
+    /// The directory the inventory's relative paths start from (the current one for stdin).
+    pub(crate) fn base(&self) -> &Path {
+        match self.file.parent() {
+            Some(dir) if !self.is_stdin() && !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
         }
-        std::fs::read_to_string(&self.file)
-            .with_context(|| format!("cannot read the inventory {}", self.file.display()))
     }
 
     /// Reads and checks the inventory. Prints diagnostics (warnings too) to stderr; `None` when there
@@ -93,11 +98,11 @@ impl Workspace {
         Ok(self.check_text(&text))
     }
 
-    /// Checks inventory text already read from this workspace's file (see [`Workspace::load_checked`]).
-    pub(crate) fn check_text(&self, text: &str) -> Option<model::Loaded> {
+    /// Checks the inventory's bytes, already read (see [`Workspace::load_checked`]).
+    pub(crate) fn check_text(&self, bytes: &[u8]) -> Option<model::Loaded> {
         let shown = self.shown();
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let (report, loaded) = check::load_and_check(text, &shown);
+        let (report, loaded) = check::load_and_check_bytes(bytes, &shown, Some(self.base()));
         if !report.diagnostics.is_empty() {
             eprint!("{}", check::render_human(&report, color));
         }

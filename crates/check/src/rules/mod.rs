@@ -2,7 +2,7 @@
 //! the lockout analysis and security lints, which judge each host's resolved view.
 //!
 //! Rules come in families, one file each, by what they look at: users and keys, SSH, the network,
-//! containers, hosts, and `allow` entries. Each family exports its rules in a [`Family`]; a new
+//! containers, hosts, `allow` entries, and every value as text. Each family exports its rules in a [`Family`]; a new
 //! rule is registered by adding it to its family's list (one edit), and its code by one entry in
 //! [`crate::codes`]. Families read the shared [`crate::context`] and never each other.
 //!
@@ -15,6 +15,7 @@ mod hosts;
 mod network;
 mod ssh;
 mod users;
+mod values;
 
 use crate::context::Context;
 use crate::diagnostic::Diagnostic;
@@ -53,6 +54,7 @@ pub const FAMILIES: &[Family] = &[
     containers::FAMILY,
     hosts::FAMILY,
     allow::FAMILY,
+    values::FAMILY,
 ];
 
 /// Every rule of every family.

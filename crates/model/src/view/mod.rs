@@ -17,11 +17,9 @@ mod ssh;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+pub use crate::sshd::SettingValue;
 pub use login::{KeyLogin, LoginBlock};
-pub use ssh::{
-    ExtraSetting, MANAGED_SSHD_SETTINGS, Origin, SettingValue, SshField, SshView,
-    managed_sshd_field,
-};
+pub use ssh::{ExtraSetting, Origin, SshField, SshView};
 
 use crate::names::{
     Address, ContainerName, HostName, Protocol, SshPublicKey, StateVersion, UserName,

@@ -35,7 +35,12 @@ pub fn example_fleet_path() -> PathBuf {
 
 /// Loads (every case must load cleanly) and renders `fleet.toml` text.
 pub fn load_and_render(name: &str, text: &str) -> Case {
-    let loaded = match model::load_str(text, "fleet.toml") {
+    load_and_render_as(name, text, "fleet.toml")
+}
+
+/// Like [`load_and_render`], for an inventory named `file` (`fleet.json` reads JSON).
+pub fn load_and_render_as(name: &str, text: &str, file: &str) -> Case {
+    let loaded = match model::load_str(text, file) {
         Ok(loaded) => loaded,
         Err(model::LoadError::Invalid(invalid)) => panic!(
             "case {name}: fleet.toml does not load:\n{:#?}",
