@@ -1,12 +1,15 @@
 //! Deciding whether a target may be overwritten, from what the kernel says about it.
 //!
 //! Flashing the wrong disk destroys data, so the checks are a separate function over a
-//! [`SystemView`]: the paths of `/proc/self/mountinfo` and `/sys`. Tests point those at fixtures
-//! and exercise every refusal without touching a real disk. Everything comes from sysfs and
-//! mountinfo (no ioctls, no unsafe code): sizes from `/sys/class/block/<dev>/size`, removability from
-//! `/sys/block/<dev>/removable` and the bus, partitions and device-mapper holders from their sysfs
-//! links, so a card whose partition is mounted, or sits under a mounted LUKS volume, is still seen
-//! as in use.
+//! [`SystemView`]: the paths of `/proc/self/mountinfo`, `/proc/swaps` and `/sys`. Tests point those
+//! at fixtures and exercise every refusal without touching a real disk. Everything comes from sysfs,
+//! mountinfo and the swap list (no ioctls, no unsafe code): sizes from `/sys/class/block/<dev>/size`,
+//! removability from `/sys/block/<dev>/removable` and the bus, partitions and device-mapper holders
+//! from their sysfs links, so a card whose partition is mounted or swapped to, or sits under a
+//! mounted LUKS volume, is still seen as in use.
+//!
+//! These checks explain; they are not the last line. The writer opens a block device exclusively,
+//! so the kernel itself refuses one that is mounted or swapped to, whatever was decided here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -20,6 +23,9 @@ use std::path::{Path, PathBuf};
 pub struct SystemView {
     /// A `mountinfo` file, normally `/proc/self/mountinfo`.
     pub mountinfo: PathBuf,
+    /// The list of active swap areas, normally `/proc/swaps`. A missing file means none: a kernel
+    /// built without swap support has no such file.
+    pub swaps: PathBuf,
     /// The sysfs root, normally `/sys`.
     pub sys: PathBuf,
 }
@@ -29,6 +35,7 @@ impl SystemView {
     pub fn live() -> Self {
         Self {
             mountinfo: "/proc/self/mountinfo".into(),
+            swaps: "/proc/swaps".into(),
             sys: "/sys".into(),
         }
     }
@@ -69,6 +76,11 @@ pub enum Refusal {
         /// `(source, mount point)` pairs.
         mounts: Vec<(String, String)>,
     },
+    /// The device, one of its partitions, or a volume on them is active swap.
+    Swap {
+        /// The swap areas, as `/proc/swaps` names them.
+        devices: Vec<String>,
+    },
     /// The device holds the running system (`/`, `/boot`, `/nix`, …).
     System {
         /// The mount points it backs.
@@ -104,6 +116,13 @@ impl fmt::Display for Refusal {
             Self::Mounted { mounts } => {
                 let list: Vec<String> = mounts.iter().map(|(s, m)| format!("{s} on {m}")).collect();
                 write!(f, "it is mounted ({}); unmount it first", list.join(", "))
+            }
+            Self::Swap { devices } => {
+                write!(
+                    f,
+                    "it is active swap ({}); swapoff it first",
+                    devices.join(", ")
+                )
             }
             Self::System { mount_points } => write!(
                 f,
@@ -342,19 +361,37 @@ impl SystemView {
         Ok(parse_mountinfo(&self.read(&self.mountinfo)?))
     }
 
+    /// The active swap areas' names, as `/proc/swaps` lists them.
+    fn swaps(&self) -> Result<Vec<String>, DeviceError> {
+        match fs::read_to_string(&self.swaps) {
+            Ok(text) => Ok(parse_swaps(&text)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(DeviceError::Io {
+                path: self.swaps.clone(),
+                source,
+            }),
+        }
+    }
+
     /// The kernel name behind a mount, by device number, or by its source path when the number is
     /// anonymous (btrfs subvolumes report `0:NN`).
     fn mount_device(&self, mount: &Mount, numbers: &BTreeMap<String, String>) -> Option<String> {
         if let Some(name) = numbers.get(&mount.dev) {
             return Some(name.clone());
         }
-        let source = mount.source.strip_prefix("/dev/")?;
-        let real = fs::canonicalize(&mount.source).ok();
+        self.dev_path_name(&mount.source)
+    }
+
+    /// The kernel name behind a `/dev/…` path (`/dev/mapper/x` links resolve to `dm-N`), if sysfs
+    /// knows it. Paths elsewhere (a swap file, a network share) are no block device's.
+    fn dev_path_name(&self, path: &str) -> Option<String> {
+        let rest = path.strip_prefix("/dev/")?;
+        let real = fs::canonicalize(path).ok();
         let name = real
             .as_deref()
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str())
-            .unwrap_or_else(|| source.rsplit('/').next().unwrap_or(source));
+            .unwrap_or_else(|| rest.rsplit('/').next().unwrap_or(rest));
         self.class(name).exists().then(|| name.to_owned())
     }
 
@@ -397,6 +434,14 @@ impl SystemView {
         }
         if !mounted.is_empty() {
             refusals.push(Refusal::Mounted { mounts: mounted });
+        }
+        let swap: Vec<String> = self
+            .swaps()?
+            .into_iter()
+            .filter(|s| self.dev_path_name(s).is_some_and(|n| in_use.contains(&n)))
+            .collect();
+        if !swap.is_empty() {
+            refusals.push(Refusal::Swap { devices: swap });
         }
         if device.parent.is_some() {
             refusals.push(Refusal::Partition {
@@ -478,7 +523,17 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
         .collect()
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space).
+/// Parses `/proc/swaps` (a header line, then `Filename Type Size Used Priority` per area, the file
+/// name escaped like mountinfo's fields) into the areas' names.
+fn parse_swaps(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .map(unescape)
+        .collect()
+}
+
+/// Undoes the octal escapes of mountinfo and `/proc/swaps` (`\040` for a space).
 fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -516,5 +571,19 @@ mod tests {
         assert_eq!(m[0].dev, "98:0");
         assert_eq!(m[0].mount_point, "/mnt/my card");
         assert_eq!(m[0].source, "/dev/root");
+    }
+
+    #[test]
+    fn swaps_fields_and_escapes() {
+        let s = parse_swaps(
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+             /dev/sdb2                               partition\t1048572\t\t0\t\t-2\n\
+             /var/my\\040swap                         file\t\t524284\t\t0\t\t-3\n",
+        );
+        assert_eq!(s, vec!["/dev/sdb2".to_owned(), "/var/my swap".to_owned()]);
+        assert_eq!(
+            parse_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"),
+            Vec::<String>::new()
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The refusals, first against a fake sysfs and mountinfo, then against real loop devices.
+//! The refusals, first against a fake sysfs, mountinfo and swap list, then against real loop devices.
 
 mod support;
 
@@ -6,7 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use flash::{Image, Refusal, SystemView, Target};
-use support::{Loop, Mounted, backing_file, image_bytes, write_image};
+use support::{Loop, Mounted, Swap, backing_file, image_bytes, write_image};
+
+/// `/proc/swaps` with no active swap: the header line only.
+const SWAPS_HEADER: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
 
 /// A fake `/sys` and `/proc/self/mountinfo` laid out like the kernel's: real directories under
 /// `sys/block/<disk>[/<partition>]`, and `sys/class/block/<name>` symlinks into them.
@@ -20,6 +23,7 @@ impl Fixture {
         fs::create_dir_all(root.path().join("sys/class/block")).expect("mkdir");
         fs::create_dir_all(root.path().join("sys/block")).expect("mkdir");
         fs::write(root.path().join("mountinfo"), "").expect("mountinfo");
+        fs::write(root.path().join("swaps"), SWAPS_HEADER).expect("swaps");
         Self { root }
     }
 
@@ -30,6 +34,7 @@ impl Fixture {
     fn view(&self) -> SystemView {
         SystemView {
             mountinfo: self.root.path().join("mountinfo"),
+            swaps: self.root.path().join("swaps"),
             sys: self.sys(),
         }
     }
@@ -103,6 +108,15 @@ impl Fixture {
             })
             .collect();
         fs::write(self.root.path().join("mountinfo"), text).expect("mountinfo");
+    }
+
+    /// Active swap areas, laid out as the kernel prints them.
+    fn swaps(&self, areas: &[(&str, &str)]) {
+        let mut text = SWAPS_HEADER.to_owned();
+        for (name, kind) in areas {
+            text.push_str(&format!("{name:<40}{kind}\t1048572\t\t0\t\t-2\n"));
+        }
+        fs::write(self.root.path().join("swaps"), text).expect("swaps");
     }
 
     /// A laptop: system on an NVMe-like disk `sda`, a USB card reader `sdb`, a loop device.
@@ -190,6 +204,56 @@ fn an_anonymous_device_number_is_matched_by_source() {
     f.mounts(&[("0:33", "/mnt/data", "/dev/sdb1")]);
     let r = refusals(&f, "sdb", None);
     assert!(matches!(&r[..], [Refusal::Mounted { .. }]), "{r:?}");
+}
+
+#[test]
+fn active_swap_on_the_card_is_refused() {
+    let f = Fixture::laptop();
+    f.swaps(&[("/dev/sdb2", "partition")]);
+    let r = refusals(&f, "sdb", None);
+    assert_eq!(
+        r,
+        vec![Refusal::Swap {
+            devices: vec!["/dev/sdb2".into()]
+        }]
+    );
+    assert_eq!(
+        r[0].to_string(),
+        "it is active swap (/dev/sdb2); swapoff it first"
+    );
+    assert_eq!(
+        refusals(&f, "sdb2", None),
+        vec![
+            Refusal::Swap {
+                devices: vec!["/dev/sdb2".into()]
+            },
+            Refusal::Partition { disk: "sdb".into() }
+        ]
+    );
+}
+
+#[test]
+fn swap_on_a_volume_on_the_card_is_refused() {
+    // Encrypted swap: dm-crypt over the card's partition, swapped to as /dev/dm-N.
+    let f = Fixture::laptop();
+    f.holder("sdb1", "dm-0", "254:0");
+    f.swaps(&[("/dev/dm-0", "partition")]);
+    assert_eq!(
+        refusals(&f, "sdb", None),
+        vec![Refusal::Swap {
+            devices: vec!["/dev/dm-0".into()]
+        }]
+    );
+}
+
+#[test]
+fn swap_elsewhere_is_not_the_cards_business() {
+    let f = Fixture::laptop();
+    f.swaps(&[("/dev/sda1", "partition"), ("/swapfile", "file")]);
+    assert_eq!(refusals(&f, "sdb", None), vec![]);
+    // A kernel without swap support has no /proc/swaps at all.
+    fs::remove_file(f.root.path().join("swaps")).expect("remove");
+    assert_eq!(refusals(&f, "sdb", None), vec![]);
 }
 
 #[test]
@@ -302,6 +366,38 @@ fn a_mounted_loop_device_is_refused() {
         !r.iter().any(|r| matches!(r, Refusal::Mounted { .. })),
         "{r:?}"
     );
+}
+
+#[test]
+fn a_loop_device_in_use_as_swap_is_refused() {
+    // Real swap: swapon is permitted to root here (scripts/test runs as root); where it is not,
+    // the test skips, or fails under PIFLEET_REQUIRE_LOOP=1, and the fixture tests above still
+    // cover the refusal through a fake /proc/swaps.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = backing_file(dir.path(), "card", 16 << 20);
+    let Some(card) = Loop::attach(&backing) else {
+        return;
+    };
+    let view = SystemView::live();
+    let Target::Device(device) = view.target(&card.device).expect("target") else {
+        panic!("a loop device is a block device");
+    };
+    let Some(swap) = Swap::on(&card.device) else {
+        return;
+    };
+    let r = view.check(&device, None).expect("check");
+    assert_eq!(
+        r,
+        vec![
+            Refusal::Swap {
+                devices: vec![card.device.to_string_lossy().into_owned()]
+            },
+            Refusal::NotRemovable
+        ]
+    );
+    drop(swap);
+    let r = view.check(&device, None).expect("check");
+    assert_eq!(r, vec![Refusal::NotRemovable]);
 }
 
 #[test]

@@ -80,6 +80,38 @@ impl Drop for Mounted {
     }
 }
 
+/// Active swap on a device, made with `mkswap` and `swapon`; `swapoff` on drop, so a failing test
+/// never leaves the kernel swapping to a loop device.
+#[derive(Debug)]
+pub struct Swap {
+    pub device: PathBuf,
+}
+
+impl Swap {
+    /// Formats `device` as swap and turns it on, or `None` (skip) when not permitted.
+    pub fn on(device: &Path) -> Option<Self> {
+        let mkswap = Command::new("mkswap").arg(device).output();
+        if !mkswap.is_ok_and(|o| o.status.success()) {
+            unavailable("mkswap failed");
+            return None;
+        }
+        let swapon = Command::new("swapon").arg(device).status();
+        if !swapon.is_ok_and(|s| s.success()) {
+            unavailable("swapon failed");
+            return None;
+        }
+        Some(Self {
+            device: device.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.device).status();
+    }
+}
+
 fn unavailable(why: &str) {
     if std::env::var_os("PIFLEET_REQUIRE_LOOP").is_some_and(|v| v == "1") {
         panic!("{why}, and PIFLEET_REQUIRE_LOOP=1 requires loop devices and mounts");
