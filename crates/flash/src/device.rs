@@ -18,6 +18,8 @@ use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
+use crate::image::{FileId, Image};
+
 /// Where the kernel's view of block devices and mounts is read from.
 #[derive(Debug, Clone)]
 pub struct SystemView {
@@ -56,18 +58,57 @@ pub struct Device {
     pub removable: bool,
     /// The whole disk this is a partition of, if it is one.
     pub parent: Option<String>,
+    /// For a loop device (or a partition of one), its backing file as sysfs names it
+    /// (`loop/backing_file`).
+    pub backing_file: Option<PathBuf>,
 }
 
 /// What a target path turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// A regular file, or a path that does not exist yet: it will be created.
+    /// A path where nothing exists yet: writing creates a regular file there.
+    NewFile(PathBuf),
+    /// An existing regular file: writing replaces what it holds, so a person should be asked first.
     File(PathBuf),
     /// A block device.
     Device(Device),
 }
 
-/// A reason not to write to a device. All but [`Refusal::TooSmall`] can be overridden with force.
+impl Target {
+    /// The path that is written: the file, or the device node under `/dev`.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::NewFile(path) | Self::File(path) => path,
+            Self::Device(device) => &device.path,
+        }
+    }
+
+    /// Whether writing `image` here would overwrite the image file itself, which the write is still
+    /// reading: the same file by device and inode number (reached by the same path, a hard link, a
+    /// symlink or a bind mount: paths can't tell), or a loop device, or a partition of one, whose
+    /// backing file it is. No flag can override this; it returns the refusal to show.
+    ///
+    /// A loop device is matched through the path sysfs records for its backing file, so one whose
+    /// backing file has since been renamed or deleted is not recognised.
+    pub fn overwrites_image(&self, image: &Image) -> Option<Refusal> {
+        let image_path = image.path().to_path_buf();
+        let id = Some(image.file_id());
+        match self {
+            Self::NewFile(_) => None,
+            Self::File(path) => {
+                (FileId::of_path(path) == id).then_some(Refusal::TheImage { image: image_path })
+            }
+            Self::Device(device) => {
+                let backing = device.backing_file.as_deref()?;
+                (FileId::of_path(backing) == id)
+                    .then_some(Refusal::BackedByImage { image: image_path })
+            }
+        }
+    }
+}
+
+/// A reason not to write to a target. All but [`Refusal::TooSmall`], [`Refusal::TheImage`] and
+/// [`Refusal::BackedByImage`] can be overridden with force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Refusal {
@@ -100,13 +141,26 @@ pub enum Refusal {
         /// The image's size in bytes.
         image: u64,
     },
+    /// The target is the image file itself (see [`Target::overwrites_image`]).
+    TheImage {
+        /// The image file, as it was named.
+        image: PathBuf,
+    },
+    /// The target is a loop device, or a partition of one, backed by the image file.
+    BackedByImage {
+        /// The image file, as it was named.
+        image: PathBuf,
+    },
 }
 
 impl Refusal {
     /// Whether `--force` may override this refusal. A too-small device can't hold the image whatever
-    /// the user says.
+    /// the user says, and writing over the image destroys the very bytes being written.
     pub fn overridable(&self) -> bool {
-        !matches!(self, Self::TooSmall { .. })
+        !matches!(
+            self,
+            Self::TooSmall { .. } | Self::TheImage { .. } | Self::BackedByImage { .. }
+        )
     }
 }
 
@@ -139,6 +193,16 @@ impl fmt::Display for Refusal {
             Self::TooSmall { device, image } => write!(
                 f,
                 "it is smaller than the image ({device} bytes, the image needs {image})"
+            ),
+            Self::TheImage { image } => write!(
+                f,
+                "it is the image file {} itself (the same inode on the same device)",
+                image.display()
+            ),
+            Self::BackedByImage { image } => write!(
+                f,
+                "it is a loop device backed by the image file {}",
+                image.display()
             ),
         }
     }
@@ -213,7 +277,8 @@ impl SystemView {
         names
     }
 
-    /// Finds out what `path` is: a regular file (or a new one), or a block device described by sysfs.
+    /// Finds out what `path` is: a new file, an existing regular file, or a block device described by
+    /// sysfs.
     pub fn target(&self, path: &Path) -> Result<Target, DeviceError> {
         let meta = match fs::metadata(path) {
             Ok(meta) => meta,
@@ -224,7 +289,7 @@ impl SystemView {
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Target::File(path.to_path_buf()));
+                return Ok(Target::NewFile(path.to_path_buf()));
             }
             Err(source) => {
                 return Err(DeviceError::Io {
@@ -274,7 +339,8 @@ impl SystemView {
         let removable = self.read_opt(&block.join("removable")).as_deref() == Some("1")
             || fs::canonicalize(&block).is_ok_and(|p| p.to_string_lossy().contains("/usb"))
             || self.read_opt(&block.join("device/type")).as_deref() == Some("SD");
-        let model = if let Some(file) = self.read_opt(&block.join("loop/backing_file")) {
+        let backing_file = self.read_opt(&block.join("loop/backing_file"));
+        let model = if let Some(file) = &backing_file {
             Some(format!("loop device on {file}"))
         } else {
             let parts: Vec<String> = ["device/vendor", "device/model", "device/name"]
@@ -290,6 +356,7 @@ impl SystemView {
             model,
             removable,
             parent,
+            backing_file: backing_file.map(PathBuf::from),
         })
     }
 

@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// The four bytes that open a zstd frame (RFC 8878), little endian `0xFD2FB528`.
@@ -37,6 +37,29 @@ pub struct Image {
     file_len: u64,
     size: Option<u64>,
     frame_checksums: Option<bool>,
+    id: FileId,
+}
+
+/// Which file a path or handle is: device and inode numbers. Two names for one file (a hard link, a
+/// symlink, a bind mount) compare equal here, and unequal as paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    /// The file `path` names, following symlinks; `None` if it can't be looked up.
+    pub(crate) fn of_path(path: &Path) -> Option<Self> {
+        std::fs::metadata(path).ok().map(|m| Self::of(&m))
+    }
 }
 
 /// Why an image can't be flashed.
@@ -112,7 +135,8 @@ impl Image {
             source,
         };
         let file = File::open(&path).map_err(io_err)?;
-        let file_len = file.metadata().map_err(io_err)?.len();
+        let meta = file.metadata().map_err(io_err)?;
+        let (file_len, id) = (meta.len(), FileId::of(&meta));
         if file_len == 0 {
             return Err(ImageError::Empty { path });
         }
@@ -127,6 +151,7 @@ impl Image {
                 file_len,
                 size: walk.size,
                 frame_checksums: Some(walk.checksummed),
+                id,
             });
         }
         if let Some(format) = other_compression(head) {
@@ -142,12 +167,18 @@ impl Image {
             file_len,
             size: Some(file_len),
             frame_checksums: None,
+            id,
         })
     }
 
     /// The image file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The identity of the file that was opened and checked, whatever name it is reached by.
+    pub(crate) fn file_id(&self) -> FileId {
+        self.id
     }
 
     /// How the file is stored.

@@ -320,19 +320,131 @@ fn candidates_are_removable_non_system_disks() {
 }
 
 #[test]
-fn a_regular_file_or_new_path_is_a_file_target() {
+fn a_new_path_and_an_existing_file_are_told_apart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let view = SystemView::live();
     let new = dir.path().join("new.img");
     assert_eq!(
         view.target(&new).expect("target"),
-        Target::File(new.clone())
+        Target::NewFile(new.clone())
     );
-    fs::write(&new, b"x").expect("write");
-    assert_eq!(view.target(&new).expect("target"), Target::File(new));
+    fs::write(&new, b"").expect("write");
+    assert_eq!(
+        view.target(&new).expect("target"),
+        Target::File(new.clone()),
+        "an empty file exists too"
+    );
     assert!(
         view.target(Path::new("/dev/null")).is_err(),
         "a char device"
+    );
+}
+
+#[test]
+fn the_image_under_any_name_is_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_image(dir.path(), "disk.img", &image_bytes(100_000, 20), false);
+    let image = Image::open(&path).expect("open");
+    let view = SystemView::live();
+    let refusal = Refusal::TheImage {
+        image: path.clone(),
+    };
+    let the_image = Some(refusal.clone());
+
+    let same = view.target(&path).expect("target");
+    assert_eq!(same.overwrites_image(&image), the_image);
+    let link = dir.path().join("link.img");
+    fs::hard_link(&path, &link).expect("hard link");
+    let target = view.target(&link).expect("target");
+    assert_eq!(target, Target::File(link.clone()));
+    assert_eq!(target.overwrites_image(&image), the_image);
+    let symlink = dir.path().join("symlink.img");
+    std::os::unix::fs::symlink(&path, &symlink).expect("symlink");
+    assert_eq!(
+        view.target(&symlink)
+            .expect("target")
+            .overwrites_image(&image),
+        the_image
+    );
+    assert!(!refusal.overridable(), "no --force can make this safe");
+    assert_eq!(
+        refusal.to_string(),
+        format!(
+            "it is the image file {} itself (the same inode on the same device)",
+            path.display()
+        )
+    );
+
+    // Equal bytes are not the same file, and a new path is no file yet.
+    let copy = dir.path().join("copy.img");
+    fs::copy(&path, &copy).expect("copy");
+    assert_eq!(
+        view.target(&copy).expect("target").overwrites_image(&image),
+        None
+    );
+    let new = dir.path().join("new.img");
+    assert_eq!(
+        view.target(&new).expect("target").overwrites_image(&image),
+        None
+    );
+}
+
+#[test]
+fn a_loop_device_over_the_image_is_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_image(dir.path(), "disk.img", &image_bytes(100_000, 21), false);
+    let image = Image::open(&path).expect("open");
+    let other = write_image(dir.path(), "other.img", &image_bytes(100_000, 21), false);
+    let f = Fixture::laptop();
+    f.partition("loop0", "loop0p1", "259:0");
+    let loop0 = fs::canonicalize(f.sys().join("block/loop0")).expect("loop0");
+    // sysfs names the backing file by a path of its own: here, through a hard link.
+    let link = dir.path().join("attached-as.img");
+    fs::hard_link(&path, &link).expect("hard link");
+    Fixture::files(&loop0, &[("loop/backing_file", &link.to_string_lossy())]);
+    let view = f.view();
+    let refusal = Refusal::BackedByImage {
+        image: path.clone(),
+    };
+    let backed_by = Some(refusal.clone());
+    for name in ["loop0", "loop0p1"] {
+        let device = view.device(name).expect("device");
+        assert_eq!(device.backing_file.as_deref(), Some(link.as_path()));
+        assert_eq!(
+            Target::Device(device).overwrites_image(&image),
+            backed_by,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        refusal.to_string(),
+        format!(
+            "it is a loop device backed by the image file {}",
+            path.display()
+        )
+    );
+    Fixture::files(&loop0, &[("loop/backing_file", &other.to_string_lossy())]);
+    let device = view.device("loop0").expect("device");
+    assert_eq!(Target::Device(device).overwrites_image(&image), None);
+    // A loop device whose backing file was deleted: sysfs says so, and it is not this image.
+    Fixture::files(&loop0, &[("loop/backing_file", "/tmp/gone.img (deleted)")]);
+    let device = view.device("loop0").expect("device");
+    assert_eq!(Target::Device(device).overwrites_image(&image), None);
+}
+
+#[test]
+fn a_real_loop_device_over_the_image_is_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_image(dir.path(), "disk.img", &image_bytes(1 << 20, 22), false);
+    let image = Image::open(&path).expect("open");
+    let Some(card) = Loop::attach(&path) else {
+        return;
+    };
+    let target = SystemView::live().target(&card.device).expect("target");
+    assert!(matches!(target, Target::Device(_)), "{target:?}");
+    assert_eq!(
+        target.overwrites_image(&image),
+        Some(Refusal::BackedByImage { image: path })
     );
 }
 
