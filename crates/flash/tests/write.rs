@@ -1,11 +1,27 @@
-//! Writing raw and zstd images to regular files and loop devices, and catching bad writes.
+//! Writing raw and zstd images to regular files and loop devices, catching bad writes, and opening
+//! targets safely: never the image under another name, never a block device something holds.
 
 mod support;
 
 use std::io::{self, Write};
 
 use flash::{Hashing, Image, NoProgress, VerifyError, WriteError, verify, write_image, write_to};
-use support::{Loop, backing_file, image_bytes, write_image as make_image};
+use support::{Loop, Mounted, Swap, backing_file, image_bytes, write_image as make_image};
+
+/// How a block device the kernel won't open exclusively is reported.
+fn busy(device: &std::path::Path) -> String {
+    format!(
+        "cannot write {}: it is in use: mounted, swap, or held by another program; nothing was written",
+        device.display()
+    )
+}
+
+/// Whether the first KiB of a card is still zero: ext4 and mkswap leave it alone, and every test
+/// image starts with pseudo-random bytes there, so a write would show.
+fn untouched_start(backing: &std::path::Path) -> bool {
+    let on_card = std::fs::read(backing).expect("read the card");
+    on_card[..1024].iter().all(|b| *b == 0)
+}
 
 const LEN: usize = 9 * 1024 * 1024 + 1234; // not a multiple of the chunk or of a sector
 
@@ -209,4 +225,160 @@ fn a_target_shorter_than_the_write_is_reported() {
         matches!(err, VerifyError::Short { found, .. } if found == LEN as u64 - 10),
         "{err}"
     );
+}
+
+#[test]
+fn the_image_under_another_name_is_never_truncated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 12);
+    for zstd in [false, true] {
+        let path = make_image(dir.path(), "disk.img", &bytes, zstd);
+        let stored = std::fs::read(&path).expect("read");
+        let image = Image::open(&path).expect("open");
+        let link = dir.path().join("link.img");
+        let symlink = dir.path().join("symlink.img");
+        let _ = std::fs::remove_file(&link);
+        let _ = std::fs::remove_file(&symlink);
+        std::fs::hard_link(&path, &link).expect("hard link");
+        std::os::unix::fs::symlink(&path, &symlink).expect("symlink");
+        for target in [&path, &link, &symlink] {
+            let err = write_image(&image, target, Hashing::Sha256, &mut NoProgress)
+                .expect_err("the image itself");
+            assert!(matches!(err, WriteError::TheImage { .. }), "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "refusing to write {}: it is the image file itself (the same inode on the same device); nothing was written",
+                    target.display()
+                )
+            );
+            assert_eq!(std::fs::read(&path).expect("read"), stored, "zstd: {zstd}");
+        }
+    }
+}
+
+#[test]
+fn a_path_that_is_new_is_created_and_an_existing_file_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(100_000, 13);
+    let image = Image::open(make_image(dir.path(), "a.img", &bytes, false)).expect("open");
+    let target = dir.path().join("new");
+    write_image(&image, &target, Hashing::Off, &mut NoProgress).expect("create");
+    assert_eq!(std::fs::read(&target).expect("read"), bytes);
+    // Same bytes, other inode: a copy of the image is not the image, and is overwritten.
+    let copy = dir.path().join("copy");
+    std::fs::copy(image.path(), &copy).expect("copy");
+    write_image(&image, &copy, Hashing::Off, &mut NoProgress).expect("replace");
+    assert_eq!(std::fs::read(&copy).expect("read"), bytes);
+}
+
+#[test]
+fn a_mounted_loop_device_is_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = backing_file(dir.path(), "card", 16 << 20);
+    let Some(card) = Loop::attach(&backing) else {
+        return;
+    };
+    let Some(mounted) = support::Mounted::ext4(&card.device) else {
+        return;
+    };
+    let image = Image::open(make_image(
+        dir.path(),
+        "a.img",
+        &image_bytes(LEN, 14),
+        false,
+    ))
+    .expect("open");
+    let err =
+        write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect_err("busy");
+    assert!(matches!(err, WriteError::Busy { .. }), "{err}");
+    assert_eq!(err.to_string(), busy(&card.device));
+    assert!(untouched_start(&backing));
+    // The mount, nothing else, was in the way.
+    drop(mounted);
+    write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect("write");
+    assert!(!untouched_start(&backing));
+}
+
+#[test]
+fn a_disk_whose_partition_is_mounted_is_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = backing_file(dir.path(), "card", 16 << 20);
+    let Some((card, part)) = Loop::attach_partitioned(&backing) else {
+        return;
+    };
+    let Some(_mounted) = Mounted::ext4(&part) else {
+        return;
+    };
+    let image = Image::open(make_image(
+        dir.path(),
+        "a.img",
+        &image_bytes(LEN, 15),
+        false,
+    ))
+    .expect("open");
+    let err =
+        write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect_err("busy");
+    assert!(matches!(err, WriteError::Busy { .. }), "{err}");
+    assert_eq!(err.to_string(), busy(&card.device));
+    let table = std::fs::read(&backing).expect("read");
+    assert_eq!(
+        &table[510..512],
+        &[0x55, 0xAA],
+        "the partition table is still there"
+    );
+}
+
+#[test]
+fn active_swap_is_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = backing_file(dir.path(), "card", 16 << 20);
+    let Some(card) = Loop::attach(&backing) else {
+        return;
+    };
+    let Some(_swap) = Swap::on(&card.device) else {
+        return;
+    };
+    let image = Image::open(make_image(
+        dir.path(),
+        "a.img",
+        &image_bytes(LEN, 16),
+        false,
+    ))
+    .expect("open");
+    let err =
+        write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect_err("busy");
+    assert!(matches!(err, WriteError::Busy { .. }), "{err}");
+    assert!(untouched_start(&backing));
+}
+
+#[test]
+fn a_device_another_program_holds_exclusively_is_busy() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = backing_file(dir.path(), "card", 16 << 20);
+    let Some(card) = Loop::attach(&backing) else {
+        return;
+    };
+    // Another opener's exclusive claim, as a second flasher or a partitioning tool would hold it.
+    // The kernel's holder is the open file, so a second open in this process is turned away just
+    // like one from another process. When the claim ends after `drop` is not asserted: a child
+    // that a parallel test spawns meanwhile shares the handle until it execs.
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o200) // O_EXCL on Linux
+        .open(&card.device)
+        .expect("claim the device");
+    let image = Image::open(make_image(
+        dir.path(),
+        "a.img",
+        &image_bytes(LEN, 17),
+        false,
+    ))
+    .expect("open");
+    let err =
+        write_image(&image, &card.device, Hashing::Sha256, &mut NoProgress).expect_err("busy");
+    assert!(matches!(err, WriteError::Busy { .. }), "{err}");
+    assert!(untouched_start(&backing));
+    drop(holder);
 }
