@@ -1,10 +1,12 @@
 //! `pifleet flash IMAGE [DEVICE]`: write an SD card image to a card, safely, and prove it worked.
 //!
-//! The order matters: the image is checked and the device judged before anything is asked or
-//! written, so a mistake costs nothing. A human confirms the exact device (model and size) unless
-//! `--yes`; `--force` overrides the safety refusals but never a device too small to hold the image.
-//! Progress is a bar on a terminal and plain periodic lines otherwise, so logs of scripted runs
-//! stay readable.
+//! The order matters: the image is checked and the target judged before anything is asked or
+//! written, so a mistake costs nothing. A human confirms the exact device (model and size), or the
+//! replacement of an existing file, unless `--yes`; `--force` overrides the safety refusals but never
+//! a device too small to hold the image, nor a target that is the image itself. What the read-back
+//! proves is said as it is: without zstd frame checksums, only that the card matches what the file
+//! decoded to. Progress is a bar on a terminal and plain periodic lines otherwise, so logs of
+//! scripted runs stay readable.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,13 +23,14 @@ use crate::ui::{bytes, duration};
 pub(crate) struct Args {
     /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix.
     image: String,
-    /// The card to write (`/dev/sdX`, `/dev/mmcblkN`), or a regular file. Omit it to list the
-    /// removable devices.
+    /// The card to write (`/dev/sdX`, `/dev/mmcblkN`), or a regular file (an existing one is
+    /// replaced only after confirmation). Omit it to list the removable devices.
     device: Option<PathBuf>,
-    /// Don't ask for confirmation.
+    /// Don't ask for confirmation before erasing a device or replacing an existing file.
     #[arg(long, short = 'y')]
     yes: bool,
-    /// Write even if the device is mounted, holds the running system or is not removable.
+    /// Write even if the device looks mounted or swapped to, holds the running system or is not
+    /// removable. The kernel still refuses a device that is mounted or swapped to.
     #[arg(long)]
     force: bool,
     /// Don't read the card back to compare checksums after writing.
@@ -49,11 +52,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         image.check_decode()?;
     }
     let target = view.target(&device_path)?;
+    if let Some(refusal) = target.overwrites_image(&image) {
+        bail!("refusing to write {}: {refusal}", target.path().display());
+    }
 
     match &target {
+        Target::NewFile(_) => {}
         Target::File(path) => {
-            if same_file(path, &image_path) {
-                bail!("the target {} is the image itself", path.display());
+            if !args.yes && !confirm_replace(&image, path)? {
+                eprintln!("aborted; nothing was written");
+                return Ok(Outcome::Problems);
             }
         }
         Target::Device(device) => {
@@ -89,10 +97,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
 
-    let target_path = match &target {
-        Target::File(path) => path.clone(),
-        Target::Device(device) => device.path.clone(),
-    };
+    let target_path = target.path().to_path_buf();
     let started = Instant::now();
     let mut progress = ByteProgress::new("written", image.size());
     // Without verification the hash would be computed for nothing.
@@ -119,7 +124,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         let verified = flash::verify(&target_path, &written, &mut progress);
         progress.finish();
         verified?;
-        eprintln!("verified: the card reads back identical to the image");
+        eprintln!("{}", verified_message(&image));
     }
     if matches!(target, Target::Device(_)) && !flash::reread_partition_table(&target_path) {
         tracing::debug!(
@@ -144,13 +149,6 @@ fn resolve_image(arg: &str, flake: &FlakeArgs) -> anyhow::Result<PathBuf> {
         bail!("no image at {arg}");
     }
     image::build(flake, arg)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
 
 fn list_candidates(view: &SystemView) -> anyhow::Result<Outcome> {
@@ -182,6 +180,31 @@ fn confirm(image: &Image, device: &flash::Device) -> anyhow::Result<bool> {
         bytes(device.size),
         image.path().display(),
     ))
+}
+
+fn confirm_replace(image: &Image, file: &Path) -> anyhow::Result<bool> {
+    let len =
+        std::fs::metadata(file).map_or_else(|_| "unknown size".to_owned(), |m| bytes(m.len()));
+    let size = image
+        .size()
+        .map_or_else(|| "unknown size".to_owned(), bytes);
+    crate::ui::confirm(&format!(
+        "Overwrite the existing file {} ({len}) with {} ({size})?",
+        file.display(),
+        image.path().display(),
+    ))
+}
+
+/// What a read-back that matched proves. It compares the target with the SHA-256 taken of the
+/// decoded stream, so it can't see damage that decoded into wrong bytes; zstd frame checksums, which
+/// the decoder checks while writing, are what rule that out.
+fn verified_message(image: &Image) -> &'static str {
+    match image.frame_checksums() {
+        Some(false) => {
+            "verified: the card reads back identical to the decoded image; the image's zstd frames carry no checksum, so damage inside the .zst file itself would not be detected"
+        }
+        Some(true) | None => "verified: the card reads back identical to the image",
+    }
 }
 
 /// Compressed images up to this size are decoded once before writing, to catch damage inside
