@@ -9,10 +9,11 @@
 //! [`write_image`], [`verify`]) so that a caller, or a test, can see and act between them.
 //!
 //! Opening the target is the last safety check, and the only one made on the very thing that is
-//! written, so it does not depend on what was looked up by path a moment earlier: a block device is
-//! opened exclusively, so the kernel refuses it while anything holds it; an existing file is
-//! compared with the image by the open handle's device and inode before it is emptied; a new file
-//! is created only if it still does not exist.
+//! written. It writes the [`Target`] as it was judged (and, for an existing file, confirmed), never a
+//! fresh look-up of the path: a block device is opened exclusively, so the kernel refuses it while
+//! anything holds it; an existing file is compared with the image by the open handle's device and
+//! inode before it is emptied; a new file is created only if nothing (not even a symlink) has
+//! appeared at its path since.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -24,6 +25,7 @@ use std::sync::mpsc;
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
+use crate::device::Target;
 use crate::image::{FileId, Image, ImageError};
 
 /// `O_EXCL`, for opening a block device: without `O_CREAT` Linux gives it that meaning (open(2)),
@@ -286,72 +288,82 @@ pub fn write_to<W: Write + ?Sized>(
 /// Buffers in flight: one per stage and one queued between each pair.
 const BUFFERS: usize = 5;
 
-/// Writes the image to `target`, then flushes it to stable storage.
+/// Writes the image to `target` as [`crate::SystemView::target`] judged it, then flushes it to
+/// stable storage.
 ///
-/// - A block device is opened exclusively; one that is mounted, swapped to or otherwise held is
+/// - [`Target::Device`]: opened exclusively; one that is mounted, swapped to or otherwise held is
 ///   [`WriteError::Busy`].
-/// - An existing regular file is emptied and rewritten, unless it is the image itself by device and
-///   inode, whatever the path ([`WriteError::TheImage`]); the check is made on the opened file, so
-///   a name swapped in after an earlier check is still caught.
-/// - A path where nothing exists is created; if a file appears there meanwhile, that is an
-///   [`WriteError::Open`] error, not a truncated file.
+/// - [`Target::File`]: the existing file is emptied and rewritten, unless the opened file is the
+///   image itself by device and inode ([`WriteError::TheImage`]), so a name swapped in after the
+///   judgement is still caught. It is never created: one that vanished is an error.
+/// - [`Target::NewFile`]: created with `O_CREAT|O_EXCL`; if anything, a file or a symlink, has
+///   appeared at the path since it was judged new, that is a [`WriteError::Open`] error and nothing
+///   is truncated.
 ///
-/// Whether a person agreed to replace an existing file is the caller's business: see
-/// [`crate::Target`].
+/// Whether a person agreed to replace an existing file or erase a device is the caller's business.
 pub fn write_image(
     image: &Image,
-    target: &Path,
+    target: &Target,
     hashing: Hashing,
     progress: &mut dyn Progress,
 ) -> Result<Written, WriteError> {
     let mut file = open_target(image, target)?;
     let written = write_to(image, &mut file, hashing, progress)?;
     file.sync_all().map_err(|source| WriteError::Sync {
-        path: target.to_path_buf(),
+        path: target.path().to_path_buf(),
         source,
     })?;
     Ok(written)
 }
 
-fn open_target(image: &Image, target: &Path) -> Result<File, WriteError> {
-    let path = || target.to_path_buf();
+fn open_target(image: &Image, target: &Target) -> Result<File, WriteError> {
+    let path = target.path();
     let open_err = |source| WriteError::Open {
-        path: path(),
+        path: path.to_path_buf(),
         source,
     };
-    let meta = match std::fs::metadata(target) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(target)
-                .map_err(open_err);
-        }
-        Err(source) => return Err(open_err(source)),
-    };
-    if meta.file_type().is_block_device() {
-        return OpenOptions::new()
+    let changed = |what| open_err(io::Error::new(io::ErrorKind::InvalidInput, what));
+    match target {
+        Target::NewFile(_) => OpenOptions::new()
             .write(true)
-            .custom_flags(EXCLUSIVE)
-            .open(target)
-            .map_err(|source| match Errno::from_io_error(&source) {
-                Some(Errno::BUSY) => WriteError::Busy { path: path() },
-                _ => open_err(source),
-            });
-    }
-    let file = OpenOptions::new()
-        .write(true)
-        .open(target)
-        .map_err(open_err)?;
-    let meta = file.metadata().map_err(open_err)?;
-    if meta.is_file() {
-        if FileId::of(&meta) == image.file_id() {
-            return Err(WriteError::TheImage { path: path() });
+            .create_new(true)
+            .open(path)
+            .map_err(open_err),
+        Target::Device(_) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .custom_flags(EXCLUSIVE)
+                .open(path)
+                .map_err(|source| match Errno::from_io_error(&source) {
+                    Some(Errno::BUSY) => WriteError::Busy {
+                        path: path.to_path_buf(),
+                    },
+                    _ => open_err(source),
+                })?;
+            let meta = file.metadata().map_err(open_err)?;
+            if !meta.file_type().is_block_device() {
+                return Err(changed("it is no longer a block device"));
+            }
+            Ok(file)
         }
-        file.set_len(0).map_err(open_err)?;
+        Target::File(_) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(open_err)?;
+            let meta = file.metadata().map_err(open_err)?;
+            if !meta.is_file() {
+                return Err(changed("it is no longer a regular file"));
+            }
+            if FileId::of(&meta) == image.file_id() {
+                return Err(WriteError::TheImage {
+                    path: path.to_path_buf(),
+                });
+            }
+            file.set_len(0).map_err(open_err)?;
+            Ok(file)
+        }
     }
-    Ok(file)
 }
 
 /// Reads the first `written.len` bytes of `target` back from the medium and compares their SHA-256

@@ -106,7 +106,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         flash::Hashing::Sha256
     };
-    let written = flash::write_image(&image, &target_path, hashing, &mut progress);
+    let written = flash::write_image(&image, &target, hashing, &mut progress);
     progress.finish();
     let written = written?;
     let took = started.elapsed();
