@@ -656,6 +656,32 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn build_hosts_are_validated_like_addresses() {
+        assert_eq!(BuildOn::parse("local").expect("ok"), BuildOn::Local);
+        assert_eq!(
+            BuildOn::parse("builder@10.0.0.9").expect("ok"),
+            BuildOn::Host("builder@10.0.0.9".into())
+        );
+        assert_eq!(
+            BuildOn::parse("rpi-box-01").expect("ok"),
+            BuildOn::Host("rpi-box-01".into())
+        );
+        for bad in [
+            "-oProxyCommand=sh",
+            "a b",
+            "user@",
+            "Root@host",
+            "host:22",
+            "x@-y",
+        ] {
+            assert!(
+                matches!(BuildOn::parse(bad), Err(Error::BuildHost { .. })),
+                "{bad} must be refused"
+            );
+        }
+    }
+
     const FLEET: &str = r#"
 [fleet]
 state_version = "26.05"

@@ -72,8 +72,12 @@ fn judge(ctx: &Context<'_>, s: &str, path: &Path, is_key: bool, out: &mut Vec<Di
             "{what} at `{path}` holds a NUL byte, which a Nix string cannot hold"
         ))
     } else if !lines_allowed(path) && model::sshd::has_control(s) {
+        let c = s
+            .chars()
+            .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+            .unwrap_or('?');
         Some(format!(
-            "{what} at `{path}` holds a control character (a line break or similar): written into a file on the host, it would start a line the inventory never wrote"
+            "{what} at `{path}` holds the control character {c:?}: written into a file on the host, it would start or garble a line the inventory never wrote"
         ))
     } else {
         None
