@@ -171,6 +171,7 @@ impl From<model::ProblemCode> for Code {
             P::InvalidHostName => Code::InvalidHostName,
             P::InvalidUserName => Code::InvalidUserName,
             P::InvalidUserPattern => Code::InvalidUserPattern,
+            P::InvalidSecretName => Code::InvalidSecretName,
             P::InvalidUtf8 => Code::InvalidUtf8,
             P::DuplicateKey => Code::DuplicateKey,
             P::InvalidContainerName => Code::InvalidContainerName,
@@ -316,6 +317,13 @@ gateway = "router.lan"
 allow_users = ["deploy admin"]
 "#,
         r#"Write one user (or pattern, with `*` and `?`) per entry, optionally `user@host-pattern`: `allow_users = ["deploy", "admin"]`."#;
+    InvalidSecretName = "invalid_secret_name", Error, File,
+        r#"a secret name that cannot name a file under `secrets/`"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "Home Wifi"
+"#,
+        r#"Use lower-case letters, digits, `-`, `_` and `.`: the secret lives in `secrets/<name>.age`, e.g. `psk_secret = "home-wifi"`."#;
     InvalidUtf8 = "invalid_utf8", Error, File,
         r#"the file is not valid UTF-8"#,
         toml r#"[hosts.pi]
@@ -612,6 +620,71 @@ modules = ["modules/media.nix"]   # no such file
 hashed_password_file = "secrets/admin.hash"
 "#,
         r#"Use an absolute path on the host, outside /nix/store (the store is world-readable), e.g. "/var/lib/secrets/admin.hash"."#;
+    UnknownAdmin = "unknown_admin", Error, Semantic,
+        r#"an admin that is not defined in `users`"#,
+        toml r#"[fleet]
+admins = ["eduardo"]   # no [users.eduardo]
+"#,
+        r#"Define the user with its SSH keys under `[users.<name>]`, or remove it from `admins`."#;
+    AdminKeyUnsupported = "admin_key_unsupported", Error, Semantic,
+        r#"an admin without an ssh-ed25519 or ssh-rsa key, which age cannot encrypt to"#,
+        toml r#"[users.eduardo]
+ssh_keys = ["ecdsa-sha2-nistp256 AAAA… eduardo@ws"]
+[fleet]
+admins = ["eduardo"]
+"#,
+        r#"Add an ed25519 key (`ssh-keygen -t ed25519`) to the admin's `ssh_keys`: only ssh-ed25519 and ssh-rsa keys can be age recipients (not ECDSA, security keys or agent-only keys)."#;
+    UnsupportedHostKey = "unsupported_host_key", Error, Semantic,
+        r#"a host key of a type age cannot encrypt to"#,
+        toml r#"[hosts.pi]
+host_key = "ecdsa-sha2-nistp256 AAAA…"
+"#,
+        r#"Record the host's ed25519 key: `pifleet hostkey scan HOST` asks for it, `pifleet hostkey new HOST` makes one before flashing."#;
+    WifiSecretConflict = "wifi_secret_conflict", Error, Semantic,
+        r#"a Wi-Fi passphrase given both as a secret and as a file"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"
+secrets_file = "/etc/wifi.env"
+"#,
+        r#"Keep one: `psk_secret` (encrypted in the repository, on the card from the first boot) or `secrets_file` (a file you place on the host yourself)."#;
+    HostKeyMissing = "host_key_missing", Error, Semantic,
+        r#"a host that reads secrets without a recorded host key"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"   # and no host_key
+"#,
+        r#"Record the host key, which the secrets are encrypted to: `pifleet hostkey new HOST` before flashing a new card, `pifleet hostkey scan HOST` for a running machine. Then `pifleet secrets rekey`."#;
+    SecretsWithoutAdmins = "secrets_without_admins", Error, Semantic,
+        r#"secrets or host keys in use, and no admins to encrypt them to"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"   # and no [fleet] admins
+"#,
+        r#"List the users whose keys may read and re-encrypt the secrets: `[fleet] admins = ["you"]`. Without an admin, nobody could ever change a secret again."#;
+    SecretFileMissing = "secret_file_missing", Error, Semantic,
+        r#"a secret the inventory names that has no `secrets/<name>.age`"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"   # no secrets/home-wifi.age
+"#,
+        r#"Write it: `pifleet secrets set home-wifi` (from standard input or a prompt). Activation would fail without it."#;
+    NotAnAgeFile = "not_an_age_file", Error, Semantic,
+        r#"a file under `secrets/` that is not age-encrypted"#,
+        toml r#"# secrets/home-wifi.age holds "psk=hunter2" in plain text
+"#,
+        r#"Move plain files out of `secrets/` at once (and rotate what they held); write secrets with `pifleet secrets set NAME`."#;
+    SecretNotEncryptedForHost = "secret_not_encrypted_for_host", Error, Semantic,
+        r#"a secret that a host using it cannot decrypt"#,
+        toml r#"[hosts.new-pi]   # reads home-wifi, but the file predates it
+host_key = "ssh-ed25519 AAAA…"
+"#,
+        r#"Re-encrypt it to its current readers: `pifleet secrets rekey NAME` (with an admin's key)."#;
+    SecretNeedsRekey = "secret_needs_rekey", Warning, Semantic,
+        r#"a secret still encrypted to keys that no longer need it, or not yet to a current admin"#,
+        toml r#"# home-wifi.age is encrypted to a host that left the fleet
+"#,
+        r#"Run `pifleet secrets rekey NAME`: a former host or admin could still read the secret from the repository."#;
     AllowHasNoEffect = "allow_has_no_effect", Warning, Semantic,
         r#"an allow entry naming an error, which cannot be silenced"#,
         toml r#"[hosts.pi]

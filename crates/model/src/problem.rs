@@ -49,6 +49,8 @@ problem_codes! {
     InvalidHostName = "invalid_host_name",
     /// A user name that is not a valid Linux user name.
     InvalidUserName = "invalid_user_name",
+    /// A secret name that cannot name a file under `secrets/`.
+    InvalidSecretName = "invalid_secret_name",
     /// An `allow_users`/`deny_users` entry that is not a user pattern sshd takes.
     InvalidUserPattern = "invalid_user_pattern",
     /// A container name with invalid characters.

@@ -261,3 +261,26 @@ fn wifi_with_wpa_supplicant_reads_the_passphrase_from_the_secrets_file() {
     );
     assert_eq!(m["networking"]["useDHCP"], json!(true));
 }
+
+/// A Wi-Fi passphrase in a secret: agenix decrypts it for wpa_supplicant, which reads it as its own
+/// user; the generated module points wpa_supplicant at the decrypted file.
+#[test]
+fn a_wifi_secret_is_decrypted_for_wpa_supplicant() {
+    let text = fleet(
+        "",
+        "board = \"zero2w\"\nhost_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@box\"\nwifi = { ssid = \"home\", psk_secret = \"home-wifi\" }",
+        "",
+    )
+    .replace("board = \"rpi4\"\n", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["age"],
+        json!({ "secrets": { "home-wifi": {
+            "file": "secrets/home-wifi.age", "owner": "wpa_supplicant", "group": "wpa_supplicant", "mode": "0400"
+        } } })
+    );
+    assert_eq!(
+        m["networking"]["wireless"],
+        json!({ "enable": true, "secretsFile": "/run/agenix/home-wifi", "networks": { "home": { "pskRaw": "ext:psk" } } })
+    );
+}

@@ -163,17 +163,20 @@ fn wifi_secret(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     format!("host `{name}` {why}, but sets no `wifi`: it would never join a network, and deploy could not reach it"),
                 )
                 .at(ctx.key_span(&host_path(name)))
-                .help(format!("add `[hosts.{name}.wifi]` with `ssid` and `secrets_file` (a root-only file on the host with `psk=…`); with a USB Ethernet adapter, set `network.interface` to it")),
+                .help(format!("add `[hosts.{name}.wifi]` with `ssid` and `psk_secret` (then `pifleet secrets set <name>`); with a USB Ethernet adapter, set `network.interface` to it")),
             ),
-            Some(wifi) if wifi.secrets_file.trim().is_empty() => {
-                let path = host_path(name).key("wifi").key("secrets_file");
+            Some(wifi)
+                if wifi.psk_secret.is_none()
+                    && wifi.secrets_file.as_deref().is_none_or(|f| f.trim().is_empty()) =>
+            {
+                let path = host_path(name).key("wifi");
                 out.push(
-                    ctx.at_value(
+                    ctx.at_key(
                         Code::WifiSecretMissing,
                         path,
-                        format!("host `{name}` {why}, but its Wi-Fi `secrets_file` is empty: wpa_supplicant would have no passphrase, and deploy could not reach the host"),
+                        format!("host `{name}` {why}, but its Wi-Fi has no passphrase (neither `psk_secret` nor `secrets_file`): wpa_supplicant could not join, and deploy could not reach the host"),
                     )
-                    .help("set `secrets_file` to an absolute path on the host, e.g. \"/var/lib/secrets/wifi\", holding `psk=…`"),
+                    .help(format!("set `psk_secret = \"{name}-wifi\"` and write it with `pifleet secrets set {name}-wifi`")),
                 );
             }
             Some(_) => {}
@@ -316,17 +319,27 @@ fn network_names(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 .help("use letters, digits and '_', e.g. \"psk\" or \"HOME_WIFI\""),
             );
         }
-        if !wifi.secrets_file.starts_with('/') {
+        if let Some(file) = &wifi.secrets_file
+            && !file.trim().is_empty()
+            && !file.starts_with('/')
+        {
             out.push(
                 ctx.at_value(
                     Code::InvalidSecretsFile,
                     wifi_path.key("secrets_file"),
-                    format!(
-                        "`{}` is not an absolute path on the host",
-                        wifi.secrets_file
-                    ),
+                    format!("`{file}` is not an absolute path on the host"),
                 )
-                .help("use an absolute path such as \"/var/lib/secrets/wifi\""),
+                .help("use an absolute path such as \"/var/lib/secrets/wifi\", or `psk_secret`"),
+            );
+        }
+        if wifi.psk_secret.is_some() && wifi.secrets_file.is_some() {
+            out.push(
+                ctx.at_key(
+                    Code::WifiSecretConflict,
+                    wifi_path.key("secrets_file"),
+                    format!("host `{name}` gives its Wi-Fi passphrase twice, as `psk_secret` and as `secrets_file`"),
+                )
+                .help("keep `psk_secret` (encrypted in the repository, on the card from the first boot) or `secrets_file` (placed on the host by you)"),
             );
         }
     }

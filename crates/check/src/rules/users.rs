@@ -177,14 +177,28 @@ fn user_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (name, user) in &ctx.fleet.users {
         let path = user_path(name);
-        if user.hashed_password.is_some() && user.hashed_password_file.is_some() {
+        let sources: Vec<&str> = [
+            ("hashed_password", user.hashed_password.is_some()),
+            ("hashed_password_file", user.hashed_password_file.is_some()),
+            (
+                "hashed_password_secret",
+                user.hashed_password_secret.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
+        if sources.len() > 1 {
             out.push(
                 ctx.at_key(
                     Code::ConflictingPasswords,
-                    path.key("hashed_password"),
-                    format!("user `{name}` sets both `hashed_password` and `hashed_password_file`"),
+                    path.key(sources[0]),
+                    format!(
+                        "user `{name}` sets {}",
+                        sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" and ")
+                    ),
                 )
-                .help("keep one; `hashed_password_file` keeps the hash out of the Nix store"),
+                .help("keep one; `hashed_password_secret` keeps the hash encrypted in the repository and out of the Nix store"),
             );
         }
         if let Some(hash) = &user.hashed_password
@@ -199,7 +213,9 @@ fn user_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 .help("generate a hash with `mkpasswd -m yescrypt` (it starts with `$y$`), and change the leaked password"),
             );
         }
-        let has_password = user.hashed_password.is_some() || user.hashed_password_file.is_some();
+        let has_password = user.hashed_password.is_some()
+            || user.hashed_password_file.is_some()
+            || user.hashed_password_secret.is_some();
         if user.sudo == Some(Sudo::Password) && !has_password {
             out.push(
                 ctx.at_value(

@@ -18,6 +18,8 @@ const USER_PATTERN: &str = "^[a-z_][a-z0-9_-]{0,31}$";
 const CONTAINER_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
 /// The same language as container names, written differently: the loader finds a type by its pattern.
 const TAG_PATTERN: &str = "^[a-z0-9][-a-z0-9_]{0,62}$";
+/// Secret names: the file `secrets/<name>.age`.
+const SECRET_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
 
 fn check_label(s: &str, code: ProblemCode, what: &str) -> Result<(), NameError> {
     let fix = "use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit";
@@ -246,6 +248,44 @@ fn check_user_pattern(s: &str) -> Result<(), NameError> {
                 format!("`{s}` contains {c:?} in its host part: {fix}"),
             ));
         }
+    }
+    Ok(())
+}
+
+string_newtype! {
+    /// The name of a secret in the repository: `secrets/<name>.age`, and `age.secrets.<name>` on the host.
+    SecretName, kind = ProblemCode::InvalidSecretName, pattern = Some(SECRET_PATTERN), format = NO_FORMAT,
+    description = "Secret name: the file secrets/<name>.age, 1-64 characters of a-z, 0-9, '-', '_' and '.', starting with a letter or digit.",
+    check = check_secret_name
+}
+
+fn check_secret_name(s: &str) -> Result<(), NameError> {
+    let code = ProblemCode::InvalidSecretName;
+    let fix = "use 1 to 64 lower-case letters, digits, '-', '_' and '.', starting with a letter or digit (it names secrets/<name>.age)";
+    let mut chars = s.chars();
+    match chars.next() {
+        None => return Err(err(code, format!("secret name is empty: {fix}"))),
+        Some(c) if !(c.is_ascii_lowercase() || c.is_ascii_digit()) => {
+            return Err(err(
+                code,
+                format!("secret name `{s}` starts with {c:?}: {fix}"),
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(c) = chars
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(err(
+            code,
+            format!("secret name `{s}` contains {c:?}: {fix}"),
+        ));
+    }
+    if s.len() > 64 || s.contains("..") {
+        return Err(err(
+            code,
+            format!("secret name `{s}` is too long or contains `..`: {fix}"),
+        ));
     }
     Ok(())
 }

@@ -182,7 +182,7 @@ mod ssh_key;
 
 pub use image::ImageRef;
 pub use labels::{
-    Address, ContainerName, HostName, StateVersion, Tag, UserName, UserPattern, Volume,
+    Address, ContainerName, HostName, SecretName, StateVersion, Tag, UserName, UserPattern, Volume,
     wildcard_match,
 };
 pub use network::{Cidr, Ip, Port, PortMapping, Protocol};
@@ -196,6 +196,7 @@ pub const STRING_KINDS: &[StringKind] = &[
     HostName::KIND,
     UserName::KIND,
     UserPattern::KIND,
+    SecretName::KIND,
     ContainerName::KIND,
     Tag::KIND,
     Address::KIND,

@@ -226,6 +226,21 @@ impl SshPublicKey {
         self.key.key_data() == other.key.key_data()
     }
 
+    /// Whether age can encrypt to this key: ssh-ed25519 and ssh-rsa keys only.
+    pub fn is_age_recipient(&self) -> bool {
+        matches!(
+            self.key.algorithm(),
+            ssh_key::Algorithm::Ed25519 | ssh_key::Algorithm::Rsa { .. }
+        )
+    }
+
+    /// The key as age and `known_hosts` take it: algorithm and base64, without options or comment.
+    pub fn bare(&self) -> String {
+        let mut key = self.key.clone();
+        key.set_comment("");
+        key.to_openssh().unwrap_or_default().trim().to_owned()
+    }
+
     /// The `authorized_keys` options in front of the key, as written.
     pub fn options(&self) -> &[KeyOption] {
         &self.options
