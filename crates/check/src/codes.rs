@@ -656,7 +656,7 @@ psk_secret = "home-wifi"   # and no host_key
 "#,
         r#"Record the host key, which the secrets are encrypted to: `pifleet hostkey new HOST` before flashing a new card, `pifleet hostkey scan HOST` for a running machine. Then `pifleet secrets rekey`."#;
     SecretsWithoutAdmins = "secrets_without_admins", Error, Semantic,
-        r#"secrets or host keys in use, and no admins to encrypt them to"#,
+        r#"secrets in use, and no admins to encrypt them to"#,
         toml r#"[hosts.pi.wifi]
 ssid = "home"
 psk_secret = "home-wifi"   # and no [fleet] admins

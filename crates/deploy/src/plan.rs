@@ -229,6 +229,9 @@ pub struct Options {
     pub connect_timeout: u32,
     /// Roll back automatically when the post-activation confirmation fails.
     pub magic_rollback: bool,
+    /// `hosts/known_hosts`: hosts with a recorded key are pinned to it (`StrictHostKeyChecking=yes`,
+    /// `HostKeyAlias=<host>`). `None` leaves ssh's own known_hosts in charge.
+    pub known_hosts: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -241,6 +244,7 @@ impl Default for Options {
             ssh_options: Vec::new(),
             connect_timeout: 10,
             magic_rollback: true,
+            known_hosts: None,
         }
     }
 }
@@ -259,6 +263,9 @@ pub struct Target {
     pub address: String,
     /// The SSH port.
     pub port: u16,
+    /// The host's name when its key is recorded in the inventory: ssh checks the key under this
+    /// name (`HostKeyAlias`) in `hosts/known_hosts`.
+    pub pinned: Option<String>,
 }
 
 impl Target {
@@ -431,6 +438,7 @@ fn target_of(fleet: &Fleet, name: &HostName, host: &Host) -> Target {
         user: view.deploy.user.to_string(),
         address: view.deploy.address.to_string(),
         port: view.deploy.port,
+        pinned: view.host_key.map(|_| name.to_string()),
     }
 }
 
@@ -468,9 +476,19 @@ impl HostContext<'_> {
             "BatchMode=yes".into(),
             "-o".into(),
             format!("ConnectTimeout={}", self.options.connect_timeout),
-            "-p".into(),
-            self.target.port.to_string(),
         ]);
+        // A recorded host key is the only one accepted: no trust on first use, no prompt.
+        if let (Some(alias), Some(known_hosts)) = (&self.target.pinned, &self.options.known_hosts) {
+            opts.extend([
+                "-o".into(),
+                "StrictHostKeyChecking=yes".into(),
+                "-o".into(),
+                format!("UserKnownHostsFile={}", known_hosts.display()),
+                "-o".into(),
+                format!("HostKeyAlias={alias}"),
+            ]);
+        }
+        opts.extend(["-p".into(), self.target.port.to_string()]);
         opts
     }
 
@@ -510,7 +528,15 @@ impl HostContext<'_> {
 
     fn with_ssh_env(&self, spec: CommandSpec) -> CommandSpec {
         CommandSpec {
-            env: vec![("NIX_SSHOPTS".into(), self.ssh_options().join(" "))],
+            // nixos-rebuild splits NIX_SSHOPTS as a shell would: quote each option.
+            env: vec![(
+                "NIX_SSHOPTS".into(),
+                self.ssh_options()
+                    .iter()
+                    .map(|o| shell_quote(o))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )],
             ..spec
         }
     }

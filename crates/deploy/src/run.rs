@@ -458,6 +458,18 @@ fn list(units: &[String]) -> String {
 
 /// Turns ssh's complaint into one line that says what is wrong.
 pub fn explain_ssh_failure(destination: &str, stderr: &str) -> String {
+    // A pinned key that does not match: say what it may mean and what to do, before anything else.
+    if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || (stderr.contains("Host key verification failed") && stderr.contains("Offending"))
+    {
+        return format!(
+            "refusing {destination}: it presented a different host key than hosts/known_hosts records. \
+             If you re-flashed its card without its recorded identity, put the key back with \
+             `pifleet keys inject DEVICE --host-key HOST` (or `pifleet flash HOST DEVICE`), or check the \
+             new key's fingerprint on the console and record it with `pifleet hostkey scan HOST`. If \
+             nothing changed on that machine, someone may be intercepting the connection: do not deploy"
+        );
+    }
     let last = stderr
         .lines()
         .map(str::trim)
@@ -470,7 +482,7 @@ pub fn explain_ssh_failure(destination: &str, stderr: &str) -> String {
     } else if last.contains("Permission denied") {
         "the key was rejected"
     } else if last.contains("Host key verification failed") {
-        "the host key is unknown or changed (check known_hosts)"
+        "its host key is not recorded: `pifleet hostkey scan HOST` records a running host's key after you confirm its fingerprint"
     } else if last.contains("Could not resolve") {
         "the address does not resolve"
     } else if last.contains("No route to host") || last.contains("Network is unreachable") {

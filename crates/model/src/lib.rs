@@ -28,7 +28,7 @@ pub use load::{
 };
 pub use names::{
     Address, Cidr, ContainerName, HostName, ImageRef, Ip, NameError, Port, PortMapping, Protocol,
-    SshPublicKey, StateVersion, Tag, UserName, Volume,
+    SecretName, SshPublicKey, StateVersion, Tag, UserName, UserPattern, Volume,
 };
 pub use problem::ProblemCode;
 pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};

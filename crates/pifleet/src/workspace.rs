@@ -116,6 +116,12 @@ impl Workspace {
         loaded
     }
 
+    /// `hosts/known_hosts`: the recorded host keys deploy pins hosts to.
+    pub(crate) fn known_hosts(&self) -> PathBuf {
+        let path = self.hosts.join(render::KNOWN_HOSTS);
+        std::path::absolute(&path).unwrap_or(path)
+    }
+
     /// What `gen` would write for `fleet`.
     pub(crate) fn render(&self, fleet: &model::Fleet) -> anyhow::Result<render::Output> {
         render::render(fleet, &self.source).context("rendering the fleet")

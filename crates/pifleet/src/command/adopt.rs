@@ -83,7 +83,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     let name = view.name;
     let bootstrap = adopt::parse_via(&args.via, args.port)?;
-    let plan = AdoptPlan::new(fleet, name, &bootstrap, &options(&args)?)?;
+    let plan = AdoptPlan::new(
+        fleet,
+        name,
+        &bootstrap,
+        &options(&args, workspace.known_hosts())?,
+    )?;
 
     // The lockout analysis across the switch, before anything is contacted.
     let transition = adopt::transition(&view, &bootstrap.user);
@@ -252,7 +257,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// The deploy options from the command line and the environment (as `pifleet deploy` reads them).
-fn options(args: &Args) -> anyhow::Result<deploy::Options> {
+fn options(args: &Args, known_hosts: std::path::PathBuf) -> anyhow::Result<deploy::Options> {
     Ok(deploy::Options {
         action: match args.action {
             ActionArg::Switch => deploy::Action::Switch,
@@ -263,6 +268,7 @@ fn options(args: &Args) -> anyhow::Result<deploy::Options> {
         local_system: crate::fleet_run::workstation_system(),
         ssh_options: crate::fleet_run::nix_sshopts()?,
         connect_timeout: args.connect_timeout,
+        known_hosts: Some(known_hosts),
         ..deploy::Options::default()
     })
 }
