@@ -160,12 +160,12 @@ fn unsupported_why(key: &age::ssh::UnsupportedKey) -> String {
              `ssh-keygen -p -Z aes256-ctr -f PATH`"
         ),
         U::Hardware(kind) => format!(
-            "it is a {kind} security key, and only ed25519 and rsa keys can decrypt age files; \
-             use an ed25519 key file"
+            "it is a security key (of type {kind}), and only ed25519 and rsa keys can decrypt age \
+             files; use an ed25519 key file"
         ),
         U::Type(kind) => format!(
-            "it is a {kind} key, and only ed25519 and rsa keys can decrypt age files; use an \
-             ed25519 key file (`ssh-keygen -t ed25519`)"
+            "it is a key of type {kind}, and only ed25519 and rsa keys can decrypt age files; use \
+             an ed25519 key file (`ssh-keygen -t ed25519`)"
         ),
     }
 }

@@ -30,8 +30,9 @@ pub enum RecipientError {
     },
     /// A valid key of a type age cannot encrypt to (ecdsa, security keys, dsa).
     #[error(
-        "a {algorithm} key cannot be an age recipient: only ssh-ed25519 and ssh-rsa keys can be age \
-         recipients; give a public key file of a supported type (make one with `ssh-keygen -t ed25519`)"
+        "the key is of type {algorithm}, which cannot be an age recipient: only ssh-ed25519 and ssh-rsa \
+         keys can be age recipients; give a public key file of a supported type (make one with \
+         `ssh-keygen -t ed25519`)"
     )]
     UnsupportedType {
         /// The key's algorithm as OpenSSH names it, such as `ecdsa-sha2-nistp256`.
