@@ -6,7 +6,7 @@
 //! failure can say which keys the file wants and which keys were tried.
 
 use std::fmt;
-use std::io::{self, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
@@ -65,7 +65,7 @@ pub enum EncryptError {
     Age {
         /// What `age` reported.
         #[source]
-        source: io::Error,
+        source: age::EncryptError,
     },
 }
 
@@ -179,10 +179,10 @@ pub fn encrypt(
         return Err(EncryptError::NoRecipients);
     }
     let encryptor = age::Encryptor::with_recipients(recipients.iter().map(Recipient::as_age))
-        .map_err(|e| EncryptError::Age {
-            source: io::Error::other(e.to_string()),
-        })?;
-    let age_error = |source| EncryptError::Age { source };
+        .map_err(|source| EncryptError::Age { source })?;
+    let age_error = |e| EncryptError::Age {
+        source: age::EncryptError::Io(e),
+    };
     let format = if armor {
         Format::AsciiArmor
     } else {

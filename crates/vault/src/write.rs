@@ -43,7 +43,7 @@ pub enum WriteError {
 }
 
 /// Atomically replaces (or creates) `path` with `ciphertext`, mode 0644: the ciphertext is
-/// meant to be committed.
+/// meant to be committed. A symbolic link at `path` is replaced, not followed.
 pub fn write_ciphertext(path: &Path, ciphertext: &[u8]) -> Result<(), WriteError> {
     header::read(ciphertext).map_err(|source| WriteError::NotCiphertext {
         path: path.to_owned(),
