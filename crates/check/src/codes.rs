@@ -684,7 +684,7 @@ host_key = "ssh-ed25519 AAAA…"
         r#"a secret still encrypted to keys that no longer need it, or not yet to a current admin"#,
         toml r#"# home-wifi.age is encrypted to a host that left the fleet
 "#,
-        r#"Run `pifleet secrets rekey NAME`: a former host or admin could still read the secret from the repository."#;
+        r#"Run `pifleet secrets rekey NAME` (by an admin who can decrypt it). Rekeying stops future reads only: if a key was lost or stolen, also change the secret itself with `pifleet secrets set NAME`."#;
     AllowHasNoEffect = "allow_has_no_effect", Warning, Semantic,
         r#"an allow entry naming an error, which cannot be silenced"#,
         toml r#"[hosts.pi]

@@ -34,8 +34,9 @@ pub use problem::ProblemCode;
 pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};
 pub use types::*;
 pub use view::{
-    Account, ContainerOrigin, DeployTarget, Elevation, HostContainer, HostView, KeyLogin,
-    LoginBlock, Origin, PasswordState, SettingValue, SshField, SshView, SudoRight,
+    Account, ContainerOrigin, DeployTarget, Elevation, Holder, HostContainer, HostView, KeyLogin,
+    KeyOf, Keyring, LoginBlock, Origin, PasswordState, Recipients, SECRETS_DIR, Sealed,
+    SettingValue, SshField, SshView, SudoRight,
 };
 
 /// The body of the cargo-fuzz target in `crates/model/fuzz/`: read arbitrary bytes as TOML and as JSON.

@@ -12,7 +12,8 @@
 use std::net::IpAddr;
 
 use model::{
-    AddressMode, HostView, NetworkManagerKind, Restart, SettingValue, Shell, SudoRight, UserName,
+    AddressMode, HostView, NetworkManagerKind, Restart, Sealed, SettingValue, Shell, SudoRight,
+    UserName,
 };
 use nixgen::{AttrPath, AttrSet, Expr, make};
 
@@ -46,7 +47,7 @@ fn secret_path(name: &str) -> Expr {
 }
 
 /// The secrets the host decrypts during activation (agenix, with its SSH host key): the ciphertext
-/// from the repository, `secrets/<name>.age`, two levels above the entry module; only ciphertext
+/// from the repository ([`Sealed::file`]), two levels above the entry module; only ciphertext
 /// ever reaches the Nix store.
 fn secrets(body: &mut AttrSet, view: &HostView<'_>) {
     let files = view.secret_files();
@@ -63,7 +64,7 @@ fn secrets(body: &mut AttrSet, view: &HostView<'_>) {
             AttrSet::new()
                 .with(
                     "file",
-                    Expr::path(format!("../../secrets/{}.age", file.name)),
+                    Expr::path(format!("../../{}", Sealed::Secret(file.name).file())),
                 )
                 .with("owner", file.owner)
                 .with("group", file.group)

@@ -7,7 +7,9 @@
 //! from the files' headers (which keys a file is encrypted to can be read without decrypting). A
 //! file still encrypted to a host or admin that no longer needs it is a warning to rekey.
 
-use model::{Path, SecretName};
+use std::collections::{BTreeMap, BTreeSet};
+
+use model::{Holder, HostName, Keyring, Path, SECRETS_DIR, Sealed, SecretName};
 
 use crate::codes::Code;
 use crate::context::{Context, host_path, user_path};
@@ -108,29 +110,27 @@ fn secret_readers(ctx: &Context<'_>) -> Vec<Diagnostic> {
     out
 }
 
-/// Every secret a host reads must exist as `secrets/<name>.age`, encrypted to that host.
+/// Every file under `secrets/` is ciphertext; every secret a host reads exists, and each is
+/// encrypted to exactly the keys the keyring names: its readers' host keys and the admins'.
 fn secret_files(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let Some(base) = ctx.base else {
         return Vec::new();
     };
+    let ring = Keyring::of(ctx.fleet);
+    let known = known_tags(ctx.fleet);
     let mut out = Vec::new();
-    let dir = base.join("secrets");
-    for (name, hosts) in ctx.fleet.secret_readers() {
-        let file = dir.join(format!("{name}.age"));
-        if !file.is_file() {
-            let path = first_use(ctx, name);
+    for (name, hosts) in ring.secrets() {
+        let sealed = Sealed::Secret(name);
+        let file = base.join(sealed.file());
+        if !file.exists() {
             out.push(
                 ctx.at_value(
                     Code::SecretFileMissing,
-                    path,
+                    first_use(ctx, name),
                     format!(
                         "the secret `{name}` (read by {}) has no file {}: activation would fail",
-                        hosts
-                            .iter()
-                            .map(|h| h.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        file.display()
+                        join(hosts.iter()),
+                        sealed.file()
                     ),
                 )
                 .help(format!(
@@ -139,7 +139,206 @@ fn secret_files(ctx: &Context<'_>) -> Vec<Diagnostic> {
             );
         }
     }
+    for (relative, sealed) in files_under(&base.join(SECRETS_DIR)) {
+        let shown = format!("{SECRETS_DIR}/{relative}");
+        let bytes = match std::fs::read(base.join(&shown)) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                out.push(
+                    ctx.at_key(
+                        Code::NotAnAgeFile,
+                        Path::root(),
+                        format!("{shown} cannot be read: {e}"),
+                    )
+                    .help("make it readable, or remove it if it is not a secret"),
+                );
+                continue;
+            }
+        };
+        let in_file = match vault::recipients(&bytes) {
+            Ok(found) => found,
+            Err(e) => {
+                out.push(
+                    ctx.at_key(Code::NotAnAgeFile, Path::root(), format!("{shown} is {e}"))
+                        .help(format!("if it holds a secret in plain text, move it out of the repository now and change the secret; then write it with `pifleet secrets set`{}", if sealed.is_some() { "" } else { " (only age files belong under secrets/)" })),
+                );
+                continue;
+            }
+        };
+        let Some(sealed) = sealed else { continue };
+        out.extend(compare(ctx, &ring, &known, sealed, &shown, &in_file));
+    }
     out
+}
+
+/// Where a file's recipients differ from the keyring's.
+fn compare(
+    ctx: &Context<'_>,
+    ring: &Keyring<'_>,
+    known: &BTreeMap<vault::Tag, String>,
+    sealed: Owned,
+    shown: &str,
+    in_file: &[vault::FileRecipient],
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let wanted = match &sealed {
+        Owned::Secret(name) => ring.recipients(Sealed::Secret(name)),
+        Owned::HostKey(host) => ring.recipients(Sealed::HostKey(host)),
+    };
+    let rekey = match &sealed {
+        Owned::Secret(name) => format!("pifleet secrets rekey {name}"),
+        Owned::HostKey(host) => format!("pifleet secrets rekey --host-key {host}"),
+    };
+    let has = |tag: vault::Tag| in_file.iter().any(|r| r.tag == tag);
+    let mut admins_missing = Vec::new();
+    for wanted_key in &wanted.keys {
+        if has(vault::tag_of(wanted_key.key.key())) {
+            continue;
+        }
+        match wanted_key.holder {
+            Holder::Host(host) => {
+                let Owned::Secret(name) = &sealed else {
+                    continue;
+                };
+                out.push(
+                    ctx.at_value(
+                        Code::SecretNotEncryptedForHost,
+                        host_path(host).key("host_key"),
+                        format!("{shown} is not encrypted to the host key of `{host}`, which reads the secret `{name}`: agenix on `{host}` cannot decrypt it, and activation fails"),
+                    )
+                    .help(format!("re-encrypt it with an admin's key: `{rekey}`")),
+                );
+            }
+            Holder::Admin(user) => admins_missing.push(user),
+        }
+    }
+    admins_missing.dedup();
+    let expected: BTreeSet<vault::Tag> = wanted
+        .keys
+        .iter()
+        .map(|k| vault::tag_of(k.key.key()))
+        .collect();
+    let extra: Vec<String> = in_file
+        .iter()
+        .filter(|r| !expected.contains(&r.tag))
+        .map(|r| {
+            known
+                .get(&r.tag)
+                .cloned()
+                .unwrap_or_else(|| format!("an unknown {r}"))
+        })
+        .collect();
+    let place = match &sealed {
+        Owned::Secret(name) if !ring.readers(name).is_empty() => first_use(ctx, name),
+        _ => Path::root().key("fleet").key("admins"),
+    };
+    if !admins_missing.is_empty() {
+        out.push(
+            ctx.at_value(
+                Code::SecretNeedsRekey,
+                place.clone(),
+                format!(
+                    "{shown} is not encrypted to admin {}: they cannot read or change it",
+                    join(admins_missing.iter().map(|u| format!("`{u}`")))
+                ),
+            )
+            .help(format!("`{rekey}` (run by an admin who can decrypt it)")),
+        );
+    }
+    if !extra.is_empty() {
+        out.push(
+            ctx.at_value(
+                Code::SecretNeedsRekey,
+                place,
+                format!(
+                    "{shown} is still encrypted to {}, which no longer need{} it",
+                    join(extra.iter()),
+                    if extra.len() == 1 { "s" } else { "" }
+                ),
+            )
+            .help(format!("`{rekey}`; if a key was lost or stolen, also change the secret itself (`pifleet secrets set`), since its holder could read the old value")),
+        );
+    }
+    out
+}
+
+/// A file under `secrets/` the keyring knows how to judge (owned names, as read from disk).
+enum Owned {
+    Secret(SecretName),
+    HostKey(HostName),
+}
+
+/// Every regular file under `dir` (one level of subdirectories), relative to it, with what it
+/// is when its name follows the layout: `NAME.age`, `host-keys/HOST.age`. Hidden files and
+/// READMEs are skipped, in name order.
+fn files_under(dir: &std::path::Path) -> Vec<(String, Option<Owned>)> {
+    let mut out = Vec::new();
+    let list = |d: &std::path::Path| -> Vec<(String, bool)> {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return Vec::new();
+        };
+        let mut names: Vec<(String, bool)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let is_dir = e.file_type().ok()?.is_dir();
+                let skip = name.starts_with('.') || name.to_ascii_lowercase().starts_with("readme");
+                (!skip).then_some((name, is_dir))
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    for (name, is_dir) in list(dir) {
+        if is_dir {
+            for (inner, inner_dir) in list(&dir.join(&name)) {
+                if inner_dir {
+                    continue;
+                }
+                let owned = (name == "host-keys")
+                    .then(|| inner.strip_suffix(".age"))
+                    .flatten()
+                    .and_then(|h| HostName::new(h).ok())
+                    .map(Owned::HostKey);
+                out.push((format!("{name}/{inner}"), owned));
+            }
+            continue;
+        }
+        let owned = name
+            .strip_suffix(".age")
+            .and_then(|n| SecretName::new(n).ok())
+            .map(Owned::Secret);
+        out.push((name, owned));
+    }
+    out
+}
+
+/// Who holds each key the fleet knows, by tag, to name the keys a file should no longer have.
+fn known_tags(fleet: &model::Fleet) -> BTreeMap<vault::Tag, String> {
+    let mut out = BTreeMap::new();
+    for (name, user) in &fleet.users {
+        for key in &user.ssh_keys {
+            out.entry(vault::tag_of(key.key()))
+                .or_insert_with(|| format!("a key of user `{name}`"));
+        }
+    }
+    for (name, host) in &fleet.hosts {
+        if let Some(key) = &host.host_key {
+            out.entry(vault::tag_of(key.key()))
+                .or_insert_with(|| format!("the host key of `{name}`"));
+        }
+    }
+    out
+}
+
+/// `a, b and c`.
+fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    let items: Vec<String> = items.map(|i| i.to_string()).collect();
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Where the inventory first names the secret `name`, for pointing at it.

@@ -11,6 +11,7 @@
 //! validate it (that is `check`'s job): references to undefined users are left out of
 //! [`HostView::accounts`] and listed in [`HostView::unknown_users`].
 
+mod keyring;
 mod login;
 mod ssh;
 
@@ -18,6 +19,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 pub use crate::sshd::SettingValue;
+pub use keyring::{Holder, KeyOf, Keyring, Recipients, SECRETS_DIR, Sealed};
 pub use login::{KeyLogin, LoginBlock};
 pub use ssh::{ExtraSetting, Origin, SshField, SshView};
 
