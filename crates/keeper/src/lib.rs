@@ -19,6 +19,16 @@ use model::{Fleet, Holder, HostName, Keyring, SECRETS_DIR, Sealed, SecretName, U
 use vault::{FileRecipient, Identity, IdentityError, Plaintext, SecretString, Tag};
 
 pub use payload::{PayloadError, Use};
+pub use zeroize::Zeroizing;
+
+/// Secret bytes on their way in (a typed or piped value): zeroed when dropped.
+pub type Zeroed = Zeroizing<Vec<u8>>;
+
+/// Overwrites `bytes` with zeros (for buffers that held a secret and are about to be dropped).
+pub fn wipe(bytes: &mut Vec<u8>) {
+    use zeroize::Zeroize as _;
+    bytes.zeroize();
+}
 
 /// A file under `secrets/`, by name, owning its parts (as read from the directory).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,7 +143,7 @@ pub enum KeeperError {
         readers: bool,
     },
     /// The value does not fit how hosts use the secret.
-    #[error("{item}: {source}")]
+    #[error("{item}")]
     Payload {
         /// The file.
         item: Item,
@@ -142,7 +152,7 @@ pub enum KeeperError {
         source: PayloadError,
     },
     /// A key in the inventory cannot be an age recipient (check reports it too).
-    #[error("{holder}'s key cannot be an age recipient: {source}")]
+    #[error("{holder}'s key cannot be an age recipient")]
     Recipient {
         /// Whose key.
         holder: String,
@@ -159,7 +169,7 @@ pub enum KeeperError {
         name: String,
     },
     /// Reading the file failed.
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}")]
     Read {
         /// The file.
         file: String,
@@ -168,7 +178,7 @@ pub enum KeeperError {
         source: std::io::Error,
     },
     /// Creating the directory failed.
-    #[error("cannot create {dir}: {source}")]
+    #[error("cannot create {dir}")]
     CreateDir {
         /// The directory.
         dir: String,
@@ -177,7 +187,7 @@ pub enum KeeperError {
         source: std::io::Error,
     },
     /// Decrypting failed.
-    #[error("cannot decrypt {file}: {source}{}", holders_note(holders))]
+    #[error("cannot decrypt {file}{}", holders_note(holders))]
     Decrypt {
         /// The file.
         file: String,
@@ -201,7 +211,7 @@ pub enum KeeperError {
         holders: Vec<String>,
     },
     /// Encrypting failed.
-    #[error("cannot encrypt {file}: {source}")]
+    #[error("cannot encrypt {file}")]
     Encrypt {
         /// The file.
         file: String,

@@ -123,6 +123,22 @@ pub fn prepare(uses: &[(HostName, Use)], input: &[u8]) -> Result<vault::Plaintex
     }
 }
 
+/// The stored bytes as `secrets edit` shows them: a Wi-Fi passphrase without the `psk=` line
+/// around it (what [`prepare`] takes back), anything else as it is.
+pub fn editable(uses: &[(HostName, Use)], stored: &[u8]) -> crate::Zeroed {
+    let mut out = crate::Zeroed::default();
+    if let Some((_, Use::Wifi { psk_name, .. })) = uses.first() {
+        let prefix = format!("{psk_name}=");
+        if let Some(pass) = one_line(stored).strip_prefix(prefix.as_bytes()) {
+            out.extend_from_slice(pass);
+            out.push(b'\n');
+            return out;
+        }
+    }
+    out.extend_from_slice(stored);
+    out
+}
+
 /// Input minus one trailing newline (what `echo` and editors add).
 fn one_line(input: &[u8]) -> &[u8] {
     let input = input.strip_suffix(b"\n").unwrap_or(input);
@@ -353,6 +369,17 @@ mod tests {
         assert!(err(&hash, b"hunter2").contains("password itself"));
         assert!(!err(&hash, b"hunter2").contains("hunter2"));
         assert!(err(&hash, b"$1$salt$hash").contains("MD5"));
+    }
+
+    #[test]
+    fn editing_a_wifi_secret_shows_the_passphrase_alone() {
+        let stored = prepare(&wifi_use(false), b"correct horse").unwrap_or_else(|e| panic!("{e}"));
+        let shown = editable(&wifi_use(false), stored.expose());
+        assert_eq!(&shown[..], b"correct horse\n");
+        let again = prepare(&wifi_use(false), &shown).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.expose(), stored.expose());
+        let env = vec![(host("a"), Use::Environment)];
+        assert_eq!(&editable(&env, b"A=1\n")[..], b"A=1\n");
     }
 
     #[test]

@@ -116,6 +116,55 @@ impl Workspace {
         loaded
     }
 
+    /// Reads and loads the inventory without the semantic checks, for commands that fix what
+    /// `check` reports (`secrets`, `hostkey`): a missing secret must not stop `secrets set`.
+    /// Syntax and schema errors are printed and refused. Returns the text too, for editing.
+    pub(crate) fn load(&self) -> anyhow::Result<(String, model::Loaded)> {
+        let bytes = self.read()?;
+        let shown = self.shown();
+        match model::load_bytes(&bytes, &shown) {
+            Ok(loaded) => Ok((loaded.source.text.clone(), loaded)),
+            Err(_) => {
+                let color =
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                let report = check::check_bytes(&bytes, &shown, Some(self.base()));
+                eprint!("{}", check::render_human(&report, color));
+                anyhow::bail!("{shown} cannot be read as an inventory (errors above)")
+            }
+        }
+    }
+
+    /// Replaces the inventory with `text` atomically (a new file in the same directory, synced,
+    /// renamed over it, with the old file's permissions), so a crash leaves the old file or the
+    /// new one, never half of it.
+    pub(crate) fn write_inventory(&self, text: &str) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        if self.is_stdin() {
+            anyhow::bail!(
+                "the inventory was read from standard input, so it cannot be changed: give it with -f PATH"
+            );
+        }
+        let dir = self.base();
+        let permissions = std::fs::metadata(&self.file)
+            .with_context(|| format!("cannot read {}", self.file.display()))?
+            .permissions();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".pifleet-inventory-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        tmp.write_all(text.as_bytes())
+            .and_then(|()| tmp.as_file().set_permissions(permissions))
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write the new {}", self.file.display()))?;
+        tmp.persist(&self.file)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot replace {}", self.file.display()))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
     /// `hosts/known_hosts`: the recorded host keys deploy pins hosts to.
     pub(crate) fn known_hosts(&self) -> PathBuf {
         let path = self.hosts.join(render::KNOWN_HOSTS);
