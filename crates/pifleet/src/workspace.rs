@@ -207,23 +207,33 @@ impl Workspace {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let Ok(out) = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["ls-files", "--others", "--exclude-standard", "--"])
-            .arg(hosts.file_name().unwrap_or(hosts.as_os_str()))
-            .stderr(std::process::Stdio::null())
-            .output()
-        else {
-            return;
-        };
-        let untracked = String::from_utf8_lossy(&out.stdout);
-        if out.status.success() && !untracked.trim().is_empty() {
-            eprintln!(
-                "warning: git does not track {} (the flake cannot see untracked files): `git add {}`",
-                untracked.split_whitespace().collect::<Vec<_>>().join(", "),
-                hosts.display()
-            );
-        }
+        warn_untracked_in(dir, hosts.file_name().unwrap_or(hosts.as_os_str()));
+    }
+
+    /// The same for `secrets/`: a host's image reads its age files from the flake.
+    pub(crate) fn warn_untracked_secrets(&self) {
+        warn_untracked_in(self.base(), std::ffi::OsStr::new(model::SECRETS_DIR));
+    }
+}
+
+/// Warns about files under `dir/sub` that git does not track.
+fn warn_untracked_in(dir: &Path, sub: &std::ffi::OsStr) {
+    let Ok(out) = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--others", "--exclude-standard", "--"])
+        .arg(sub)
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    let untracked = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && !untracked.trim().is_empty() {
+        eprintln!(
+            "warning: git does not track {} (the flake cannot see untracked files): `git add {}`",
+            untracked.split_whitespace().collect::<Vec<_>>().join(", "),
+            dir.join(sub).display()
+        );
     }
 }
