@@ -176,6 +176,12 @@ impl Workspace {
         render::render(fleet, &self.source).context("rendering the fleet")
     }
 
+    /// Writes `hosts/` for `fleet` as `gen` does (never over files edited by hand).
+    pub(crate) fn write_tree(&self, fleet: &model::Fleet) -> anyhow::Result<render::tree::Summary> {
+        let output = self.render(fleet)?;
+        Ok(render::tree::plan(&self.hosts, &output, false)?.apply()?)
+    }
+
     /// Whether `hosts/` is exactly what `gen` would write now (the same comparison as `gen --check`).
     /// Prints why not, and warns when git does not track the tree.
     pub(crate) fn is_current(&self, fleet: &model::Fleet) -> anyhow::Result<bool> {
@@ -230,10 +236,15 @@ fn warn_untracked_in(dir: &Path, sub: &std::ffi::OsStr) {
     };
     let untracked = String::from_utf8_lossy(&out.stdout);
     if out.status.success() && !untracked.trim().is_empty() {
+        let add = if dir == Path::new(".") {
+            Path::new(sub).to_path_buf()
+        } else {
+            dir.join(sub)
+        };
         eprintln!(
             "warning: git does not track {} (the flake cannot see untracked files): `git add {}`",
             untracked.split_whitespace().collect::<Vec<_>>().join(", "),
-            dir.join(sub).display()
+            add.display()
         );
     }
 }
