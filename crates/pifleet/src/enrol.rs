@@ -97,7 +97,15 @@ pub(crate) fn rekey_host(
                 out.pending.push(format!("{file}: {why}"));
             }
             Status::Stale { .. } => match keeper.rekey(&item, unlock) {
-                Ok(_) => out.rekeyed.push(file),
+                Ok(resealed) => {
+                    if let Some(unfit) = resealed.and_then(|r| r.unfit) {
+                        out.pending.push(format!(
+                            "{file} does not hold a value {host} can use: {unfit}; fix it with `pifleet secrets edit {}`",
+                            used.name
+                        ));
+                    }
+                    out.rekeyed.push(file);
+                }
                 Err(err) => out.pending.push(format!(
                     "{:#}; re-encrypt it later with `pifleet secrets rekey {}`",
                     anyhow::Error::new(err),

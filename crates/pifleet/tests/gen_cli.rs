@@ -245,3 +245,29 @@ fn hosts_that_leave_the_inventory_are_removed() {
     assert_eq!(repo.read("hosts/rpi-box-03/hardware.nix"), "{ }\n");
     assert!(!repo.read("hosts/default.nix").contains("rpi-box-03"));
 }
+
+#[test]
+fn the_cache_never_hides_a_change_under_secrets() {
+    let repo = Repo::new();
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    // Same inventory, but a plain-text file under secrets/ now fails check.
+    std::fs::create_dir(repo.path("secrets")).unwrap();
+    std::fs::write(repo.path("secrets/wifi.age"), "psk=not encrypted\n").unwrap();
+    let out = repo.run(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("not_an_age_file"),
+        "{stdout}{stderr}"
+    );
+    // Once it is gone again, gen is clean (and then a cached no-op again).
+    std::fs::remove_file(repo.path("secrets/wifi.age")).unwrap();
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    let again = repo.run(&[]);
+    assert!(
+        text(&again).0.contains("unchanged since the last gen"),
+        "{:?}",
+        text(&again)
+    );
+}

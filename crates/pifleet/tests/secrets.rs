@@ -769,3 +769,52 @@ address = "127.0.0.2"
     let out = lab.pifleet(&["deploy", "--yes", "--connect-timeout", "5"], &[]);
     assert!(out.status.success(), "{}", text(&out).1);
 }
+
+#[test]
+fn rekey_puts_a_passphrase_stored_before_it_was_named_into_the_form_hosts_read() {
+    let repo = Repo::new();
+    repo.enrolled();
+    let host_key = repo.keygen("zero-host");
+    // Stored while no host names it: kept as given (a bare passphrase, and a short one).
+    for (name, value) in [("garage-wifi", PASSPHRASE), ("short-wifi", "tiny")] {
+        let (code, _, stderr) = run(
+            repo.pifleet().args(["secrets", "set", name]),
+            Some(&format!("{value}\n")),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("no host reads"), "{stderr}");
+    }
+    // Two boards start reading them as Wi-Fi passphrases (one with a key made elsewhere).
+    let host_pub = repo.public("zero-host");
+    let mut fleet = repo.read("fleet.toml");
+    fleet.push_str(&format!(
+        "\n[hosts.garage]\nboard = \"zero2w\"\naddress = \"10.0.0.9\"\ndeploy = {{ user = \"ops\" }}\nusers = [\"ops\"]\nhost_key = \"{host_pub}\"\nwifi = {{ ssid = \"garage\", psk_secret = \"garage-wifi\" }}\n\
+         \n[hosts.shed]\nboard = \"zero2w\"\naddress = \"10.0.0.10\"\ndeploy = {{ user = \"ops\" }}\nusers = [\"ops\"]\nhost_key = \"{host_pub}\"\nwifi = {{ ssid = \"shed\", psk_secret = \"short-wifi\" }}\n"
+    ));
+    repo.write("fleet.toml", &fleet);
+    let (code, _, stderr) = repo.as_admin(&["secrets", "rekey"], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "secrets/garage-wifi.age: the value was rewritten in the form its hosts read it"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: secrets/short-wifi.age does not hold a value its hosts can use: the Wi-Fi passphrase is 4 characters long"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pifleet secrets edit short-wifi"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("tiny"),
+        "the value is never shown: {stderr}"
+    );
+    let garage = ok(repo.age_decrypt(&host_key, "secrets/garage-wifi.age"));
+    assert_eq!(garage, format!("psk={PASSPHRASE}\n").as_bytes());
+    // The unfit value is encrypted to its new reader unchanged, for the admin to fix.
+    let short = ok(repo.age_decrypt(&host_key, "secrets/short-wifi.age"));
+    assert_eq!(short, b"tiny\n");
+}

@@ -40,7 +40,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let text = workspace.read()?;
 
     // A no-op run is recognised from a stamp of the last run, without rendering (render::cache).
-    let key = render::cache::key(&workspace.source, &text);
+    // check also reads secrets/ (missing and stale files), so its listing is part of the key.
+    let key = render::cache::key(&workspace.source, &keyed(&text, workspace.base()));
     let stamp = crate::ui::cache_dir().map(|dir| render::cache::Stamp::new(&dir, out));
     if !args.force
         && let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(out, &key))
@@ -91,6 +92,37 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     record(stamp.as_ref(), &key, &output);
     println!("gen: {summary} ({})", out.display());
     Ok(Outcome::Clean)
+}
+
+/// The inventory followed by a listing of secrets/ (each file's path, size and modification time)
+/// and the listing's length, so that adding, removing or re-encrypting a secret misses the stamp.
+fn keyed(inventory: &[u8], base: &std::path::Path) -> Vec<u8> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut listing = Vec::new();
+    let mut dirs = vec![base.join(model::SECRETS_DIR)];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                dirs.push(entry.path());
+                continue;
+            }
+            listing.extend_from_slice(entry.path().as_os_str().as_encoded_bytes());
+            listing.extend_from_slice(
+                format!("\0{}\0{}.{}\n", meta.len(), meta.mtime(), meta.mtime_nsec()).as_bytes(),
+            );
+        }
+    }
+    let mut out = Vec::with_capacity(inventory.len() + listing.len() + 8);
+    out.extend_from_slice(inventory);
+    out.extend_from_slice(&listing);
+    out.extend_from_slice(&(listing.len() as u64).to_le_bytes());
+    out
 }
 
 fn record(stamp: Option<&render::cache::Stamp>, key: &str, output: &render::Output) {
