@@ -818,3 +818,60 @@ fn rekey_puts_a_passphrase_stored_before_it_was_named_into_the_form_hosts_read()
     let short = ok(repo.age_decrypt(&host_key, "secrets/short-wifi.age"));
     assert_eq!(short, b"tiny\n");
 }
+
+#[test]
+fn keys_inject_with_a_login_key_and_another_host_key_on_the_card_writes_neither() {
+    let repo = Repo::new();
+    let first = repo.enrolled();
+    let card = partitioned_image(repo.dir.path(), Some(Layout::Booted));
+    let card_arg = card.to_str().expect("utf-8");
+    let (code, _, stderr) =
+        repo.as_admin(&["keys", "inject", card_arg, "--host-key", "zero"], None);
+    assert_eq!(code, 0, "{stderr}");
+    // The host gets a new identity in the repository; the card still holds the first one.
+    let (code, _, stderr) = repo.as_admin(&["hostkey", "new", "zero", "--force"], None);
+    assert_eq!(code, 0, "{stderr}");
+    let admin = repo.public("admin");
+    let admin_file = repo.path("keys/admin.pub");
+    let args = [
+        "keys",
+        "inject",
+        card_arg,
+        "--key",
+        admin_file.to_str().expect("utf-8"),
+        "--host-key",
+        "zero",
+    ];
+    let (code, stdout, stderr) = repo.as_admin(&args, None);
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("--replace-host-key"), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    let spec = format!("{}?offset={ROOT_START}", card.display());
+    assert_eq!(stat(&spec, "/home/nixos/.ssh/authorized_keys"), None);
+    let on_card = debugfs(&spec, "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    let words = |s: &str| s.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    assert_eq!(words(&on_card), words(&first));
+
+    // Asked to replace it: both are written, in one go.
+    let mut replace = args.to_vec();
+    replace.push("--replace-host-key");
+    let (code, stdout, stderr) = repo.as_admin(&replace, None);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("replaced /etc/ssh/ssh_host_ed25519_key"),
+        "{stdout}"
+    );
+    let fleet = repo.read("fleet.toml");
+    let second = fleet
+        .lines()
+        .find_map(|l| l.strip_prefix("host_key = "))
+        .expect("host_key")
+        .trim_matches('"')
+        .to_owned();
+    assert_ne!(second, first);
+    repo.assert_card_holds_the_key(&spec, &second);
+    assert!(
+        debugfs(&spec, "cat /home/nixos/.ssh/authorized_keys").contains(&admin),
+        "authorized_keys"
+    );
+}

@@ -161,7 +161,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     // Before the partition table is re-read: a desktop may mount the new partitions right after.
     if let Some(key) = &host_key {
-        crate::enrol::write_to_card(&target_path, key, false)?;
+        crate::enrol::write_to_card(&target_path, key, false, true)?;
     } else if let Some(host) = host.as_ref().filter(|_| args.no_host_key) {
         eprintln!(
             "no host key written (--no-host-key): `{host}` makes its own at first boot; record it with `pifleet hostkey scan {host}`"

@@ -125,7 +125,7 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Problems);
         }
         drop(root);
-        crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+        crate::enrol::write_to_card(&args.device, key, args.replace_host_key, false)?;
         return Ok(Outcome::Clean);
     }
 
@@ -154,6 +154,22 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
         }
         Err(err) => return Err(err.into()),
     };
+    // The host key is planned before anything is written, so another key on the card stops both.
+    let host_plan = match &host_key {
+        Some(key) => {
+            match card::plan_host_key(editor.as_mut(), &root.shown, key, args.replace_host_key) {
+                Ok(plan) => Some(plan),
+                Err(err @ card::HostKeyError::OtherKey { .. }) => {
+                    bail!("{err} (pass --replace-host-key to replace it); nothing was written")
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        None => None,
+    };
+    let host_changes = host_plan
+        .as_ref()
+        .is_some_and(card::HostKeyPlan::changes_anything);
     let label = if root.label.is_empty() {
         String::new()
     } else {
@@ -166,22 +182,22 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
             plan.home, owner.uid, owner.gid, args.uid, args.gid, plan.user
         );
     }
+    let lines = |done: bool| -> Vec<String> {
+        let mut out = describe(&plan, done);
+        if let Some(host_plan) = &host_plan {
+            out.extend(host_plan.describe(done));
+        }
+        out
+    };
 
-    if !plan.changes_anything() {
-        for line in describe(&plan, false) {
+    if !plan.changes_anything() && !host_changes {
+        for line in lines(false) {
             println!("  {line}");
         }
-        println!("nothing to do: every key is already in {}", plan.file);
-        if let Some(key) = &host_key {
-            drop(editor);
-            if let Some(device) = &root.device
-                && !args.yes
-                && !confirm(&root.shown, device)?
-            {
-                eprintln!("aborted; nothing was written");
-                return Ok(Outcome::Problems);
-            }
-            crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+        if host_plan.is_some() {
+            println!("nothing to do: every key is already on the card");
+        } else {
+            println!("nothing to do: every key is already in {}", plan.file);
         }
         return Ok(Outcome::Clean);
     }
@@ -189,7 +205,7 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
         && !args.yes
     {
         println!("will change:");
-        for line in describe(&plan, false) {
+        for line in lines(false) {
             println!("  {line}");
         }
         if !confirm(&root.shown, device)? {
@@ -197,13 +213,17 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Problems);
         }
     }
-    card::apply(editor.as_mut(), &root.shown, &plan)?;
-    drop(editor);
-    for line in describe(&plan, true) {
-        println!("  {line}");
+    if plan.changes_anything() {
+        card::apply(editor.as_mut(), &root.shown, &plan)?;
     }
-    if let Some(key) = &host_key {
-        crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+    if let (Some(key), Some(host_plan)) = (&host_key, &host_plan)
+        && host_changes
+    {
+        card::apply_host_key(editor.as_mut(), &root.shown, key, host_plan)?;
+    }
+    drop(editor);
+    for line in lines(true) {
+        println!("  {line}");
     }
     Ok(Outcome::Clean)
 }
