@@ -36,7 +36,9 @@ impl IdentityArg {
 /// needs root for the card, while the key that decrypts is the operator's, not root's.
 fn sudo_home() -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt as _;
-    let user = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty() && u != "root")?;
+    let user = std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u != "root")?;
     if std::fs::metadata("/proc/self").ok()?.uid() != 0 {
         return None;
     }
@@ -51,7 +53,11 @@ fn sudo_home() -> Option<PathBuf> {
 
 /// The home directory (sixth field) of a passwd(5) line.
 fn passwd_home(line: &str) -> Option<&str> {
-    line.lines().next()?.split(':').nth(5).filter(|h| h.starts_with('/'))
+    line.lines()
+        .next()?
+        .split(':')
+        .nth(5)
+        .filter(|h| h.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -62,7 +68,10 @@ mod tests {
             super::passwd_home("ops:x:1000:1000:Ops,,,:/home/ops:/bin/bash\n"),
             Some("/home/ops")
         );
-        assert_eq!(super::passwd_home("ops:x:1000:1000::relative:/bin/sh"), None);
+        assert_eq!(
+            super::passwd_home("ops:x:1000:1000::relative:/bin/sh"),
+            None
+        );
         assert_eq!(super::passwd_home(""), None);
     }
 }
