@@ -88,7 +88,10 @@ fn writes_once_then_reports_everything_unchanged() {
     let first = repo.run(&[]);
     let (out, err) = text(&first);
     assert_eq!(first.status.code(), Some(0), "{out}{err}");
-    assert_eq!(out, "gen: 3 written, 0 unchanged, 0 removed (hosts)\n");
+    assert_eq!(
+        out,
+        "gen: 2 hosts: 2 written, 0 unchanged, 0 removed (hosts)\n"
+    );
     let tree = repo.tree();
     assert_eq!(tree.len(), 3);
     for (path, text) in &tree {
@@ -102,11 +105,9 @@ fn writes_once_then_reports_everything_unchanged() {
     // The cached no-op path (render::cache) recognises the unchanged inventory.
     let second = repo.run(&[]);
     assert_eq!(second.status.code(), Some(0));
-    assert!(
-        text(&second)
-            .0
-            .starts_with("gen: 0 written, 3 unchanged, 0 removed (hosts; fleet.toml unchanged")
-    );
+    assert!(text(&second).0.starts_with(
+        "gen: 2 hosts: 0 written, 2 unchanged, 0 removed (hosts; fleet.toml unchanged"
+    ));
     // And the full path, with the cache off, agrees and writes nothing.
     let third = Command::new(env!("CARGO_BIN_EXE_pifleet"))
         .arg("gen")
@@ -116,7 +117,7 @@ fn writes_once_then_reports_everything_unchanged() {
         .unwrap();
     assert_eq!(
         text(&third).0,
-        "gen: 0 written, 3 unchanged, 0 removed (hosts)\n"
+        "gen: 2 hosts: 0 written, 2 unchanged, 0 removed (hosts)\n"
     );
     assert_eq!(repo.tree(), tree);
 }
@@ -223,8 +224,12 @@ fn the_cache_never_hides_an_edit_to_a_generated_file() {
     repo.edit("hosts/default.nix", "port = 22;", "port = 2222;");
     let out = repo.run(&[]);
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    // --check reports it as drift: exit 1, with the edit in the diff.
     let check = repo.run(&["--check"]);
-    assert_ne!(check.status.code(), Some(0), "{:?}", text(&check));
+    let (diff, stderr) = text(&check);
+    assert_eq!(check.status.code(), Some(1), "{diff}{stderr}");
+    assert!(diff.contains("-      port = 2222;"), "{diff}");
+    assert!(diff.contains("+      port = 22;"), "{diff}");
 }
 
 #[test]
@@ -238,7 +243,7 @@ fn hosts_that_leave_the_inventory_are_removed() {
     let out = repo.run(&[]);
     assert_eq!(
         text(&out).0,
-        "gen: 1 written, 1 unchanged, 1 removed (hosts)\n"
+        "gen: 1 host: 0 written, 1 unchanged, 1 removed (hosts)\n"
     );
     assert!(!repo.path("hosts/rpi-box-03/default.nix").exists());
     // The hand-written file, and so its directory, stay.

@@ -15,8 +15,9 @@ use crate::workspace::Workspace;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  hosts/ was written (or, with --check, is up to date)
-  1  the inventory has errors, or (with --check) hosts/ is out of date
-  2  usage or I/O error, or files edited by hand were in the way";
+  1  the inventory has errors, or (with --check) hosts/ is out of date, generated files edited by
+     hand included
+  2  usage or I/O error, or (without --check) files edited by hand were in the way";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXIT_CODES)]
@@ -43,16 +44,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     // check also reads secrets/ (missing and stale files), so its listing is part of the key.
     let key = render::cache::key(&workspace.source, &keyed(&text, workspace.base()));
     let stamp = crate::ui::cache_dir().map(|dir| render::cache::Stamp::new(&dir, out));
-    if !args.force
-        && let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(out, &key))
-    {
-        let summary = render::tree::Summary {
-            unchanged,
-            ..Default::default()
-        };
+    if !args.force && stamp.as_ref().and_then(|s| s.fresh(out, &key)).is_some() {
         if args.check {
             eprintln!("{} is up to date with {}", out.display(), workspace.shown());
         } else {
+            let summary = crate::workspace::Hosts {
+                unchanged: generated_hosts(out),
+                ..crate::workspace::Hosts::default()
+            };
             println!(
                 "gen: {summary} ({}; {} unchanged since the last gen)",
                 out.display(),
@@ -66,8 +65,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Problems);
     };
     let output = workspace.render(&loaded.fleet)?;
-    let plan = render::tree::plan(out, &output, args.force)?;
     if args.check {
+        // A hand-edited generated file is drift like any other: shown in the diff, exit 1. Only a
+        // file pifleet never wrote, sitting where one of its files goes, cannot be diffed.
+        let plan = match render::tree::plan(out, &output, true) {
+            Ok(plan) => plan,
+            Err(err @ render::tree::Error::Conflicts(_)) => {
+                eprintln!("{err}");
+                eprintln!(
+                    "{} is out of date with {}",
+                    out.display(),
+                    workspace.shown()
+                );
+                return Ok(Outcome::Problems);
+            }
+            Err(err) => return Err(err.into()),
+        };
         if plan.is_clean() {
             record(stamp.as_ref(), &key, &output);
             eprintln!("{} is up to date with {}", out.display(), workspace.shown());
@@ -85,13 +98,28 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         );
         return Ok(Outcome::Problems);
     }
+    let plan = render::tree::plan(out, &output, args.force)?;
     if let Some(stamp) = &stamp {
         stamp.clear();
     }
-    let summary = plan.apply()?;
+    plan.apply()?;
     record(stamp.as_ref(), &key, &output);
-    println!("gen: {summary} ({})", out.display());
+    println!(
+        "gen: {} ({})",
+        crate::workspace::Hosts::of(plan.steps()),
+        out.display()
+    );
     Ok(Outcome::Clean)
+}
+
+/// How many host directories under `out` hold a generated module (for the cached summary).
+fn generated_hosts(out: &std::path::Path) -> usize {
+    std::fs::read_dir(out).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("default.nix").is_file())
+            .count()
+    })
 }
 
 /// The inventory followed by a listing of secrets/ (each file's path, size and modification time)
