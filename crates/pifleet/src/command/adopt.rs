@@ -15,9 +15,10 @@ use crate::outcome::Outcome;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  adopted and confirmed (or, with --dry-run, the plan was printed)
+  0  adopted and confirmed (or, with --dry-run, the plan was printed and would run to the end)
   1  refused (inventory errors, hosts/ out of date, a lockout across the switch, hardware_config
-     missing) or the deploy or its confirmation failed
+     missing; with --dry-run, a plan that stops before deploying) or the deploy or its confirmation
+     failed
   2  usage or I/O error: an unknown host, a bad --via, the machine unreachable";
 
 /// What nixos-rebuild does on the first deploy.
@@ -111,6 +112,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         println!("{transition}");
         if let Some(refusal) = transition.refusal(name.as_str()) {
             println!("{refusal}");
+            return Ok(Outcome::Problems);
+        }
+        if !plan.hardware_config {
+            // The real run would stop after fetching hardware.nix (step 3 above).
             return Ok(Outcome::Problems);
         }
         return Ok(Outcome::Clean);
