@@ -305,6 +305,17 @@ fn key_line(key: &SshPublicKey) -> String {
 fn keys_from_file(path: &Path) -> anyhow::Result<Vec<SshPublicKey>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    if text.contains("PRIVATE KEY") {
+        let public = if path.extension().is_some_and(|e| e == "pub") {
+            "the public key file".to_owned()
+        } else {
+            format!("{}.pub", path.display())
+        };
+        bail!(
+            "--key {} is a PRIVATE key: give the public half instead ({public}); nothing was written",
+            path.display()
+        );
+    }
     let mut keys = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
