@@ -57,8 +57,32 @@ enum Command {
 
 pub(crate) fn run() -> ExitCode {
     init_logging();
+    crate::pipe::silence_closed_pipe_panics();
     let opts = Opts::parse();
-    let result = match opts.command {
+    // A print to a closed pipe unwinds (running every destructor) and ends here, quietly.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(opts)));
+    let result = match result {
+        Ok(result) => result,
+        Err(payload) if crate::pipe::is_closed_pipe_panic(payload.as_ref()) => {
+            return ExitCode::from(crate::pipe::CLOSED_PIPE_STATUS);
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(err) if crate::pipe::is_closed_pipe(&err) => {
+            ExitCode::from(crate::pipe::CLOSED_PIPE_STATUS)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(opts: Opts) -> anyhow::Result<Outcome> {
+    match opts.command {
         Command::Check(args) => command::check::run(args),
         Command::Gen(args) => command::generate::run(args),
         Command::Schema(args) => command::schema::run(args),
@@ -72,14 +96,6 @@ pub(crate) fn run() -> ExitCode {
         Command::Keys(args) => command::keys::run(args),
         Command::Secrets(args) => command::secrets::run(args),
         Command::Hostkey(args) => command::hostkey::run(args),
-    };
-    match result {
-        Ok(Outcome::Clean) => ExitCode::SUCCESS,
-        Ok(Outcome::Problems) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
     }
 }
 

@@ -6,6 +6,7 @@ mod enrol;
 mod fleet_run;
 mod identity;
 mod outcome;
+mod pipe;
 mod progress;
 mod ui;
 mod workspace;

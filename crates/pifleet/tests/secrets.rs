@@ -34,12 +34,16 @@ fn run(cmd: &mut Command, input: Option<&str>) -> (i32, String, String) {
     .env_remove("PIFLEET_IDENTITY");
     let mut child = cmd.spawn().expect("run pifleet");
     if let Some(input) = input {
-        child
+        // A command that refuses before reading (a bad secret name) closes the pipe first.
+        match child
             .stdin
             .take()
             .expect("stdin")
             .write_all(input.as_bytes())
-            .expect("write stdin");
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.expect("write stdin"),
+        }
     }
     let Output {
         status,

@@ -12,6 +12,12 @@ pub(crate) struct Args {
 
 /// Prints the completions of `cli`, the whole command line (handed in by `cli`, which owns it).
 pub(crate) fn run(args: Args, mut cli: clap::Command) -> anyhow::Result<Outcome> {
-    clap_complete::generate(args.shell, &mut cli, "pifleet", &mut std::io::stdout());
+    use std::io::Write as _;
+    // Generated into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cli, "pifleet", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)?;
+    out.flush()?;
     Ok(Outcome::Clean)
 }
