@@ -111,3 +111,32 @@ fn init_logging() {
         .with_target(false)
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every command a user can run, with its path (`secrets set`).
+    fn leaves(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name()).trim().to_owned();
+            out.push((name.clone(), sub.clone()));
+            leaves(sub, &name, out);
+        }
+    }
+
+    #[test]
+    fn every_command_documents_its_exit_codes_in_help() {
+        let mut all = Vec::new();
+        leaves(&super::Opts::command(), "", &mut all);
+        assert!(all.len() > 20, "{}", all.len());
+        for (name, mut cmd) in all {
+            if name.ends_with("help") {
+                continue;
+            }
+            let help = cmd.render_long_help().to_string();
+            assert!(help.contains("Exit codes:"), "`pifleet {name} --help`:\n{help}");
+            assert!(help.contains("  0  "), "`pifleet {name} --help`:\n{help}");
+        }
+    }
+}

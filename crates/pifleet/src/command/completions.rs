@@ -4,7 +4,13 @@ use clap_complete::Shell;
 
 use crate::outcome::Outcome;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the script was printed
+  2  it could not be written (141: the reader closed the pipe)";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The shell to print completions for.
     shell: Shell,

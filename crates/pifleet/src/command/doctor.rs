@@ -12,7 +12,14 @@ use doctor::{Inputs, Status};
 
 use crate::outcome::Outcome;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every check passed (warnings may have been printed)
+  1  a check failed; its fix is printed under it
+  2  the checks could not run";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The inventory whose SSH keys should include this workstation's (`--inventory` is the old name).
     #[command(flatten)]

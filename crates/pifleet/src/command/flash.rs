@@ -19,7 +19,15 @@ use crate::outcome::Outcome;
 use crate::progress::ByteProgress;
 use crate::ui::{bytes, duration};
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  written and verified (or, without DEVICE, removable devices listed)
+  1  declined at the confirmation, or no removable device to list
+  2  refused or failed: an unsafe or too small target, a bad image, a failed build, a write or
+     read-back error";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix, and its
     /// SSH host key written onto the card (as with --host).

@@ -13,7 +13,14 @@ use anyhow::{Context, bail};
 use crate::outcome::Outcome;
 use crate::ui::bytes;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the image was built; its path, size and SHA-256 were printed
+  2  refused or failed: an unknown host, a missing secret or host key, Nix too old or missing, a
+     failed build";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The host whose SD image to build (the flake output `<HOST>-sd`). Its host key is created
     /// first when the inventory has none, and its secrets re-encrypted to it, so the image's first

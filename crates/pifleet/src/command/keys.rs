@@ -21,6 +21,7 @@ Exit codes:
   2  refused or failed: mounted or system device, no NixOS ext4 root, unreadable key or inventory";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: KeysCommand,

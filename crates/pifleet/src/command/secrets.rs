@@ -23,6 +23,7 @@ Exit codes:
   2  usage or I/O error: a bad name or value, no key to decrypt with, no admins";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: SecretsCommand,
