@@ -55,18 +55,34 @@ extra-platforms = aarch64-linux
 
 #[test]
 fn nix_version_passes_new_and_fails_old_or_missing() {
-    let ok = doctor::nix_version(Some("nix (Nix) 2.31.2\n"));
+    let installed = std::path::Path::new("/nix/store/abc-nix-2.8.0/bin/nix");
+    let ok = doctor::nix_version(Some("nix (Nix) 2.31.2\n"), Some(installed));
     assert_eq!(ok.status, Status::Ok, "{ok:?}");
     assert_eq!(ok.summary, "Nix 2.31.2");
 
-    let old = doctor::nix_version(Some("nix (Nix) 2.8.0\n"));
+    // An installer-made Nix upgrades itself.
+    let old = doctor::nix_version(Some("nix (Nix) 2.8.0\n"), Some(installed));
     assert_eq!(old.status, Status::Fail);
     assert!(old.summary.contains("too old"), "{}", old.summary);
     let fix = old.fix.expect("fix");
     assert!(fix.ubuntu.contains("upgrade-nix"), "{}", fix.ubuntu);
     assert!(fix.nixos.contains("nix.package"), "{}", fix.nixos);
 
-    let missing = doctor::nix_version(None);
+    // Debian's nix-bin cannot: the fix replaces it.
+    let packaged = doctor::nix_version(
+        Some("nix (Nix) 2.8.0\n"),
+        Some(std::path::Path::new("/usr/bin/nix")),
+    );
+    let fix = packaged.fix.expect("fix");
+    assert!(!fix.ubuntu.contains("upgrade-nix &&"), "{}", fix.ubuntu);
+    assert!(fix.ubuntu.contains("apt remove nix-bin"), "{}", fix.ubuntu);
+    assert!(
+        fix.ubuntu.contains("nixos.org/nix/install"),
+        "{}",
+        fix.ubuntu
+    );
+
+    let missing = doctor::nix_version(None, None);
     assert_eq!(missing.status, Status::Fail);
     assert!(
         missing

@@ -135,7 +135,10 @@ mod tests {
                 continue;
             }
             let help = cmd.render_long_help().to_string();
-            assert!(help.contains("Exit codes:"), "`pifleet {name} --help`:\n{help}");
+            assert!(
+                help.contains("Exit codes:"),
+                "`pifleet {name} --help`:\n{help}"
+            );
             assert!(help.contains("  0  "), "`pifleet {name} --help`:\n{help}");
         }
     }

@@ -60,22 +60,6 @@ fn passwd_home(line: &str) -> Option<&str> {
         .filter(|h| h.starts_with('/'))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_home_field_of_a_passwd_line() {
-        assert_eq!(
-            super::passwd_home("ops:x:1000:1000:Ops,,,:/home/ops:/bin/bash\n"),
-            Some("/home/ops")
-        );
-        assert_eq!(
-            super::passwd_home("ops:x:1000:1000::relative:/bin/sh"),
-            None
-        );
-        assert_eq!(super::passwd_home(""), None);
-    }
-}
-
 /// Asks for a private key's passphrase on the terminal; `None` without one.
 fn ask_passphrase(key: &Path) -> Option<vault::SecretString> {
     if !crate::ui::interactive() {
@@ -122,4 +106,20 @@ pub(crate) fn read_value(from: Option<&Path>, what: &str) -> anyhow::Result<keep
         }
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_home_field_of_a_passwd_line() {
+        assert_eq!(
+            super::passwd_home("ops:x:1000:1000:Ops,,,:/home/ops:/bin/bash\n"),
+            Some("/home/ops")
+        );
+        assert_eq!(
+            super::passwd_home("ops:x:1000:1000::relative:/bin/sh"),
+            None
+        );
+        assert_eq!(super::passwd_home(""), None);
+    }
 }

@@ -5,6 +5,7 @@ mod command;
 mod enrol;
 mod fleet_run;
 mod identity;
+mod nix_gate;
 mod outcome;
 mod pipe;
 mod progress;

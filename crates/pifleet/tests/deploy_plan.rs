@@ -179,3 +179,39 @@ fn untracked_hosts_are_warned_about() {
     let (_, stderr) = text(&out);
     assert!(!stderr.contains("does not track"), "{stderr}");
 }
+
+#[test]
+fn deploy_without_nixos_rebuild_or_with_an_old_nix_stops_before_the_preflight() {
+    let lab = Lab::new();
+    lab.fleet(&fleet());
+    // No nixos-rebuild anywhere on PATH.
+    std::fs::remove_file(lab.path("bin/nixos-rebuild")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", lab.path("bin").display());
+    let out = lab.pifleet(&["deploy", "nas"], &[("PATH", &path)]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: nixos-rebuild is not on PATH: pifleet deploy runs it"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nix profile install"), "{stderr}");
+    // Nothing was contacted: no preflight line, no log directory.
+    assert!(!stderr.contains("$ ssh"), "{stderr}");
+    assert!(!lab.path("xdg-state").exists(), "{stderr}");
+
+    // Debian's Nix 2.8: refused first, with the version found and needed.
+    std::fs::write(lab.path("bin/nix"), "#!/bin/sh\necho 'nix (Nix) 2.8.0'\n").unwrap();
+    let out = lab.pifleet(&["deploy", "nas"], &[("PATH", &path)]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Nix 2.8.0 (`nix`) is too old: pifleet needs Nix 2.18 or newer"),
+        "{stderr}"
+    );
+    // A dry run needs neither.
+    let out = lab.pifleet(
+        &["deploy", "--dry-run", "nas"],
+        &[("PATH", &path), ("NIX_SSHOPTS", "")],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+}

@@ -634,6 +634,8 @@ fn fake_nix(dir: &Path) -> PathBuf {
     std::fs::write(
         &script,
         r#"#!/bin/sh
+# A current Nix (Debian's 2.8 here is below pifleet's minimum).
+if [ "$1" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi
 printf '%s\n' "$@" > "$FAKE_NIX_LOG"
 out="$FAKE_NIX_OUT"
 mkdir -p "$out/sd-image"
@@ -725,7 +727,7 @@ fn a_failed_build_is_an_error() {
     std::fs::create_dir_all(&bin).expect("bin");
     std::fs::write(
         bin.join("nix"),
-        "#!/bin/sh\necho 'error: flake has no output' >&2\nexit 1\n",
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi\necho 'error: flake has no output' >&2\nexit 1\n",
     )
     .expect("script");
     std::fs::set_permissions(bin.join("nix"), std::fs::Permissions::from_mode(0o755))
@@ -745,4 +747,63 @@ fn a_failed_build_is_an_error() {
         stderr.contains("nix build .#rpi-box-03-sd` failed"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_old_nix_stops_image_and_flash_before_anything_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    // Debian's nix-bin 2.8: it would fail on --print-out-paths after the questions.
+    std::fs::write(
+        bin.join("nix"),
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.8.0'; exit 0; fi\ntouch \"$0.ran\"\nexit 1\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(bin.join("nix"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    example_fleet(dir.path());
+    let target = dir.path().join("card.img");
+    for args in [
+        vec!["image", "rpi-box-03"],
+        vec!["flash", "rpi-box-03", target.to_str().expect("utf-8")],
+    ] {
+        let (code, _, stderr) = run(pifleet()
+            .args(&args)
+            .env("PATH", &path)
+            .current_dir(dir.path()));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            "error: Nix 2.8.0 (`nix`) is too old: pifleet needs Nix 2.18 or newer; `pifleet doctor` shows how to upgrade",
+            "{args:?}"
+        );
+        assert!(!bin.join("nix.ran").exists(), "{args:?}: nix ran a build");
+        assert!(!target.exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn flash_refuses_an_unknown_host_before_building() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join("unused.img.zst");
+    let mut cmd = pifleet();
+    with_fake_nix(&mut cmd, dir.path(), &image);
+    let target = dir.path().join("card.img");
+    let (code, _, stderr) = run(cmd
+        .args(["flash", "no-such-host"])
+        .arg(&target)
+        .current_dir(dir.path()));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no-such-host"), "{stderr}");
+    assert!(
+        !dir.path().join("nix-argv").exists(),
+        "a build started: {stderr}"
+    );
+    assert!(!target.exists());
 }

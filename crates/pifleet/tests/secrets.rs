@@ -231,7 +231,7 @@ wifi = {{ ssid = "home", psk_secret = "home-wifi" }}
         std::fs::write(
             &script,
             format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$@\" >> {log}\nout={out}\nmkdir -p \"$out/sd-image\"\ncp {image} \"$out/sd-image/zero.img\"\necho \"$out\"\n",
+                "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi\nprintf '%s\\n' \"$@\" >> {log}\nout={out}\nmkdir -p \"$out/sd-image\"\ncp {image} \"$out/sd-image/zero.img\"\necho \"$out\"\n",
                 log = self.path("nix-argv").display(),
                 out = self.path("out").display(),
                 image = image.display()

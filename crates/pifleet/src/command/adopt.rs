@@ -77,6 +77,14 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    if !args.dry_run {
+        // Before anything else: the first deploy runs nixos-rebuild with this Nix.
+        crate::nix_gate::require_nix("nix")?;
+        crate::nix_gate::require_on_path(
+            &["nixos-rebuild", "nixos-rebuild-ng"],
+            "pifleet adopt runs it on this workstation (`nix profile install nixpkgs#nixos-rebuild-ng`; `pifleet doctor` checks)",
+        )?;
+    }
     let workspace = args.inventory.workspace();
     // The machine's identity first: the deploy after the switch is pinned to it, and the host's
     // secrets must be encrypted to it before the first switch decrypts them.

@@ -52,6 +52,14 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    if !args.common.dry_run {
+        // Before anything else: nixos-rebuild evaluates and builds with this Nix.
+        crate::nix_gate::require_nix("nix")?;
+        crate::nix_gate::require_on_path(
+            &["nixos-rebuild", "nixos-rebuild-ng"],
+            "pifleet deploy runs it on this workstation (`nix profile install nixpkgs#nixos-rebuild-ng`; on NixOS it ships with the system; `pifleet doctor` checks)",
+        )?;
+    }
     let workspace = args.common.inventory.workspace();
     let Some(loaded) = workspace.load_checked()? else {
         return Ok(Outcome::Problems);

@@ -75,6 +75,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         (None, None) => Some(args.image.clone()),
         (None, Some(_)) => None,
     };
+    let building = image_file(&args.image)?.is_none();
+    if building {
+        // Before anything else: an old Nix would fail the build only after the questions.
+        crate::nix_gate::require_nix(image::nix())?;
+        // A device that will be refused anyway is refused before a build that can take hours.
+        if let Target::Device(device) = view.target(&device_path)? {
+            refuse_unsafe(&view, &device, None, args.force)?;
+        }
+    }
     let host_key = match &host {
         Some(host) => crate::enrol::ready_for_card(
             &args.inventory.workspace(),
@@ -106,31 +115,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         }
         Target::Device(device) => {
-            let refusals = view.check(device, image.size())?;
-            let hard: Vec<_> = refusals.iter().filter(|r| !r.overridable()).collect();
-            if !hard.is_empty() {
-                let why: Vec<String> = hard.iter().map(|r| r.to_string()).collect();
-                bail!(
-                    "refusing to write {}: {}",
-                    device.path.display(),
-                    why.join("; ")
-                );
-            }
-            if !refusals.is_empty() {
-                let why: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
-                if !args.force {
-                    bail!(
-                        "refusing to write {}:\n{}\npass --force to write anyway, if you are sure",
-                        device.path.display(),
-                        why.join("\n")
-                    );
-                }
-                eprintln!(
-                    "warning: --force: writing {} although:\n{}",
-                    device.path.display(),
-                    why.join("\n")
-                );
-            }
+            refuse_unsafe(&view, device, image.size(), args.force)?;
             if !args.yes && !confirm(&image, device)? {
                 eprintln!("aborted; nothing was written");
                 return Ok(Outcome::Problems);
@@ -185,6 +170,44 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         println!("sha256: {sha}");
     }
     Ok(Outcome::Clean)
+}
+
+/// Refuses a device that must never be written (mounted, the system disk, too small for
+/// `size` when known) and, without `force`, one that only looks wrong (not removable, say).
+fn refuse_unsafe(
+    view: &SystemView,
+    device: &flash::Device,
+    size: Option<u64>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let refusals = view.check(device, size)?;
+    let hard: Vec<_> = refusals.iter().filter(|r| !r.overridable()).collect();
+    if !hard.is_empty() {
+        let why: Vec<String> = hard.iter().map(|r| r.to_string()).collect();
+        bail!(
+            "refusing to write {}: {}",
+            device.path.display(),
+            why.join("; ")
+        );
+    }
+    if !refusals.is_empty() {
+        let why: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
+        if !force {
+            bail!(
+                "refusing to write {}:\n{}\npass --force to write anyway, if you are sure",
+                device.path.display(),
+                why.join("\n")
+            );
+        }
+        if size.is_some() {
+            eprintln!(
+                "warning: --force: writing {} although:\n{}",
+                device.path.display(),
+                why.join("\n")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An existing file is the image; otherwise a bare name is a host whose image we build (`None`).

@@ -43,6 +43,8 @@ pub(crate) struct FlakeArgs {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    // Before anything else, so an old Nix costs no key generation and no questions.
+    crate::nix_gate::require_nix(nix())?;
     crate::enrol::ready_for_card(
         &args.inventory.workspace(),
         &args.host,
@@ -73,6 +75,7 @@ pub(crate) fn build(flake: &FlakeArgs, host: &str) -> anyhow::Result<PathBuf> {
     if host.is_empty() || host.contains(['/', '#', ' ']) {
         bail!("{host:?} is not a host name");
     }
+    crate::nix_gate::require_nix(nix())?;
     let installable = format!("{}#{host}-sd", flake.flake);
     eprintln!("building {installable} (this can take a while the first time)");
     // Flakes may not be enabled in nix.conf yet (`pifleet doctor` says how); enable them for this call.
@@ -125,6 +128,6 @@ fn find_image(out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The `nix` executable: baked in by the Nix package when built there, else from PATH.
-fn nix() -> &'static str {
+pub(crate) fn nix() -> &'static str {
     option_env!("PIFLEET_NIX").unwrap_or("nix")
 }

@@ -1,11 +1,13 @@
 //! Shared by the deploy tests: a scratch fleet repo, real `sshd` targets on loopback addresses, and
-//! stand-ins for the two programs that cannot run on a test machine.
+//! stand-ins for the programs that cannot run on a test machine.
 //!
 //! - `nixos-rebuild` is a recording stand-in (a shell script written into a temp dir and put first
 //!   on PATH): the real one needs a NixOS target and a modern Nix. It appends its argv to a record
 //!   file, writes start/end markers with nanosecond timestamps (to measure concurrency), sleeps a
 //!   little so parallelism is observable, and fails or "breaks" hosts named in environment
 //!   variables.
+//! - `nix` is a stand-in that reports a current version (pifleet refuses Debian's 2.8, the only one
+//!   here) and runs the real `nix` for everything else.
 //! - `systemctl` on the *target* side is a stand-in too, because the test machine's own systemd
 //!   (if any) is not a deployed NixOS system. sshd puts it first on the PATH of every session with
 //!   `SetEnv PATH=…` in its config (no ForceCommand: the remote command runs as sent). It answers
@@ -83,6 +85,7 @@ impl Lab {
             port: 0,
         };
         lab.script("bin/nixos-rebuild", NIXOS_REBUILD);
+        lab.script("bin/nix", NIX);
         lab.script("remote-bin/systemctl", SYSTEMCTL);
         lab
     }
@@ -364,6 +367,17 @@ fn wait_listening(address: &str, port: u16, child: &mut Child) -> bool {
     }
     false
 }
+
+/// A stand-in for a current Nix: pifleet refuses Debian's nix-bin 2.8 (below its minimum), which
+/// is all this machine has. It reports a supported version and hands every other call to the real
+/// `nix` further down PATH.
+const NIX: &str = r#"#!/bin/sh
+# Stand-in for a current Nix, written by pifleet's deploy tests (see deploy_support).
+if [ "$1" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi
+here=$(dirname "$0")
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$here" | paste -sd: -)
+exec nix "$@"
+"#;
 
 /// The recording stand-in for nixos-rebuild (the real one cannot run here).
 const NIXOS_REBUILD: &str = r#"#!/bin/sh
