@@ -46,3 +46,93 @@ fn schema_describes_every_field() {
         "fields without a doc comment: {missing:?}"
     );
 }
+
+/// Every `pattern` the schema gives a parsed type is looser than its parser: an editor never
+/// flags a value pifleet accepts. Strings are drawn from the characters these grammars use, so
+/// many parse; whenever the parser accepts one, the pattern (run by jsonschema, the engine the
+/// loader uses) must too.
+#[test]
+fn patterns_never_refuse_what_the_parser_accepts() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let pieces = prop::collection::vec(
+        prop_oneof![
+            "[0-9]{1,3}",
+            "[a-f0-9]{1,4}",
+            "[a-z]{1,6}",
+            Just(".".to_owned()),
+            Just(":".to_owned()),
+            Just("/".to_owned()),
+            Just("@".to_owned()),
+            Just("-".to_owned()),
+            Just("_".to_owned()),
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just("+".to_owned()),
+            Just(" ".to_owned()),
+            Just("/udp".to_owned()),
+            Just("sha256:".to_owned()),
+            Just("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_owned()),
+            Just("255.255.0.1".to_owned()),
+            Just("::1".to_owned()),
+            Just(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqeFyT5oHWhCY/SKllnU80NkJK46f+SBkowTwVuJjhq"
+                    .to_owned()
+            ),
+        ],
+        1..7,
+    )
+    .prop_map(|p| p.concat());
+    let with_pattern: Vec<&model::names::StringKind> = model::names::STRING_KINDS
+        .iter()
+        .filter(|k| k.pattern.is_some())
+        .collect();
+    let mut runner = TestRunner::new(Config {
+        cases: 3000,
+        ..Config::default()
+    });
+    let mut accepted = 0usize;
+    runner
+        .run(&pieces, |s| {
+            for kind in &with_pattern {
+                let pattern = kind.pattern.unwrap_or_default();
+                if (kind.validate)(&s).is_ok() {
+                    let schema = serde_json::json!({ "type": "string", "pattern": pattern });
+                    prop_assert!(
+                        jsonschema::is_valid(&schema, &serde_json::json!(s)),
+                        "{} accepts {s:?} but its pattern {pattern} refuses it",
+                        kind.code
+                    );
+                }
+            }
+            Ok(())
+        })
+        .expect("patterns accept what the parsers accept");
+    // The generator reaches the accepting side of the parsers, not only the refusing one.
+    for s in [
+        "10.0.0.2",
+        "pi.local",
+        "fe80::1",
+        "eclipse-mosquitto:2.0.20",
+        "ghcr.io/owner/name@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "localhost:5000/app:1",
+        "127.0.0.1:8080:80",
+        "[::1]:53:53/udp",
+        "+80:080",
+        "192.168.1.0/24",
+    ] {
+        for kind in &with_pattern {
+            if (kind.validate)(s).is_ok() {
+                accepted += 1;
+                let schema = serde_json::json!({ "type": "string", "pattern": kind.pattern });
+                assert!(
+                    jsonschema::is_valid(&schema, &serde_json::json!(s)),
+                    "{} accepts {s:?}, its pattern refuses it",
+                    kind.code
+                );
+            }
+        }
+    }
+    assert!(accepted >= 10, "{accepted}");
+}
