@@ -571,11 +571,23 @@ impl Editor for Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         if self.mounted {
-            let ok = Command::new("umount")
-                .arg(self.dir.path())
-                .stdin(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+            // A process forked elsewhere in this program holds our open files between its fork
+            // and exec, for an instant: the file system is busy then, so try a few times.
+            let mut ok = false;
+            for attempt in 0..5 {
+                if attempt > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                ok = Command::new("umount")
+                    .arg(self.dir.path())
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    break;
+                }
+            }
             if !ok {
                 // Leave the directory: removing it would fail, and it names the mount to clean up.
                 eprintln!(

@@ -355,7 +355,7 @@ board = "rpi4"   # saved as Latin-1 with a "é" somewhere
 ssid = "home"
 psk = "correct horse"
 "#,
-        r#"Put `psk=…` in a root-only file on the host and point `secrets_file` at it; never write the passphrase into the inventory."#;
+        r#"Store it encrypted: `pifleet secrets set home-wifi` (prompts without echo) and set `psk_secret = "home-wifi"`; never write the passphrase into the inventory. A file you manage on the host yourself (`psk=…`, root-only) works too, through `secrets_file`."#;
     PlaintextPassword = "plaintext_password", Error, File,
         r#"a password written into the inventory instead of a hash"#,
         toml r#"[users.pi]
@@ -799,7 +799,7 @@ Not reported for the host's deploy user (see `deploy_user_without_key`) or on ho
 board = "zero2w"
 address = "192.168.1.60"   # no [hosts.cam.wifi]
 "#,
-        r#"Add `[hosts.cam.wifi]` with `ssid` and `secrets_file` (a root-only file on the host holding `psk=…`). With a USB Ethernet adapter, set `network.interface` to it.
+        r#"Add `[hosts.cam.wifi]` with `ssid` and `psk_secret` (a secret from `pifleet secrets set`; it is on the card before first boot), or `secrets_file` for a root-only file on the host holding `psk=…`. With a USB Ethernet adapter, set `network.interface` to it.
 
 A host is Wi-Fi-only when its `network.interface` starts with `wl`, or when it is a Zero 2 W and names no interface. Replaces the warning `no_network_on_zero2w`."#;
     PubkeyAuthenticationDisabled = "pubkey_authentication_disabled", Error, Lockout,
@@ -913,7 +913,7 @@ root_keys = ["ssh-ed25519 AAAA… you@workstation"]
 image = "postgres:17.2"
 environment = { POSTGRES_PASSWORD = "hunter2" }
 "#,
-        r#"Move the value into a root-only file on the host (`POSTGRES_PASSWORD=…`) and list it in `environment_files`, or use the image's `*_FILE` variable. Rotate the leaked value: the Nix store is world-readable.
+        r#"Store it encrypted (`pifleet secrets set db-env` with the line `POSTGRES_PASSWORD=…`) and list the secret in `environment_secrets`, or use the image's `*_FILE` variable. Rotate the leaked value: the Nix store is world-readable.
 
 A variable is a secret when a word of its name (split at `_`, `-`, `.`) contains PASSWORD, PASSWD, TOKEN or SECRET, or ends in KEY (`API_KEY`, `APIKEY`; not `KEYBOARD`), case-insensitively, and its value is not empty. Names ending in `_FILE`, `_PATH` or `_DIR` point at files and are fine."#;
     SensitivePortExposed = "sensitive_port_exposed", Warning, Security,
@@ -942,20 +942,20 @@ privileged = true
         toml r#"[hosts.pi.containers.app.environment]
 SESSION_KEY = "x8Jq2mL0v9Zt4Wc7"
 "#,
-        r#"If it is a secret, move it into a file on the host and list it in `environment_files`; if it is not (a sort key, a public name), `allow` this code with the reason."#;
+        r#"If it is a secret, store it with `pifleet secrets set` (a `KEY=value` line) and list it in `environment_secrets`; if it is not (a sort key, a public name), `allow` this code with the reason."#;
     SecretInContainerSettings = "secret_in_container_settings", Error, Security,
         r#"a secret in a container's command, entrypoint, options or labels"#,
         toml r#"[hosts.pi.containers.app]
 image = "example/app:1.0"
 command = ["--db", "postgres://app:s3cret@db/app"]
 "#,
-        r#"Pass it through `environment_files` (a root-only file on the host) and refer to the variable; the Nix store is world-readable. Rotate the leaked value."#;
+        r#"Pass it as an environment variable from an encrypted secret (`pifleet secrets set`, listed in `environment_secrets`) and refer to the variable; the Nix store is world-readable. Rotate the leaked value."#;
     InlinePasswordHash = "inline_password_hash", Warning, Security,
         r#"a password hash written into the inventory (world-readable in the Nix store)"#,
         toml r#"[users.admin]
 hashed_password = "$y$j9T$…"
 "#,
-        r#"Move the hash into a root-only file on the host and point `hashed_password_file` at it."#;
+        r#"Store the hash encrypted: `pifleet secrets set admin-password` (paste the output of `mkpasswd -m yescrypt`) and set `hashed_password_secret = "admin-password"`."#;
     WeakPasswordHash = "weak_password_hash", Warning, Security,
         r#"a password hash with a weak scheme (MD5-crypt)"#,
         toml r#"[users.admin]

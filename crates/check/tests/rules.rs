@@ -9,11 +9,15 @@ use check::{Diagnostic, Severity};
 
 const KEY_ADMIN: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqeFyT5oHWhCY/SKllnU80NkJK46f+SBkowTwVuJjhq admin@workstation";
 const KEY_DEPLOY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIJtPll8LZfFkY+7Pe4jvSqlS/m6qdMos/rZ/8KtD5+1 deploy@workstation";
+const KEY_HOST: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@box";
 const KEY_ROOT: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@workstation";
 
 /// An inventory with one host, as lines per table.
 #[derive(Clone)]
 struct Inv {
+    /// Lines of `[fleet]` after `state_version`.
+    fleet: Vec<String>,
     ssh: Vec<String>,
     admin: Vec<String>,
     deploy: Vec<String>,
@@ -31,6 +35,7 @@ impl Inv {
     /// user with NOPASSWD sudo.
     fn hardened() -> Self {
         Self {
+            fleet: Vec::new(),
             ssh: vec![
                 "permit_root_login = \"no\"".into(),
                 "password_authentication = false".into(),
@@ -56,7 +61,8 @@ impl Inv {
     fn toml(&self) -> String {
         let table = |name: &str, lines: &[String]| format!("[{name}]\n{}\n\n", lines.join("\n"));
         format!(
-            "[fleet]\nstate_version = \"26.05\"\n\n{}{}{}{}{}",
+            "[fleet]\nstate_version = \"26.05\"\n{}\n{}{}{}{}{}",
+            self.fleet.join("\n"),
             table("ssh", &self.ssh),
             table("users.admin", &self.admin),
             table("users.deploy", &self.deploy),
@@ -68,6 +74,7 @@ impl Inv {
     /// Replaces the line of `table` starting with `key =` (or adds it).
     fn set(mut self, table: &str, key: &str, value: &str) -> Self {
         let lines = match table {
+            "fleet" => &mut self.fleet,
             "ssh" => &mut self.ssh,
             "admin" => &mut self.admin,
             "deploy" => &mut self.deploy,
@@ -83,6 +90,7 @@ impl Inv {
     /// Removes the line of `table` starting with `key =`.
     fn unset(mut self, table: &str, key: &str) -> Self {
         let lines = match table {
+            "fleet" => &mut self.fleet,
             "ssh" => &mut self.ssh,
             "admin" => &mut self.admin,
             "deploy" => &mut self.deploy,
@@ -92,6 +100,23 @@ impl Inv {
         let prefix = format!("{key} =");
         lines.retain(|l| !l.starts_with(&prefix));
         self
+    }
+
+    /// The admin's password hash as a secret (`hashed_password_secret`) instead of a file on the
+    /// host, with what secrets need: admins and the host's key.
+    fn password_secret(self) -> Self {
+        self.unset("admin", "hashed_password_file")
+            .set("admin", "hashed_password_secret", "\"admin-hash\"")
+            .with_secrets()
+    }
+
+    /// Admins to encrypt secrets to, and a recorded host key to encrypt them to the host.
+    fn with_secrets(self) -> Self {
+        self.set("fleet", "admins", "[\"deploy\"]").set(
+            "host",
+            "host_key",
+            &format!("\"{KEY_HOST}\""),
+        )
     }
 
     fn tail(mut self, text: &str) -> Self {
@@ -551,6 +576,22 @@ fn safe_variants() -> Vec<(&'static str, Inv)> {
             ),
         ),
         (
+            "Zero 2 W with its passphrase in a secret",
+            h().set("host", "board", "\"zero2w\"")
+                .with_secrets()
+                .tail("[hosts.box.wifi]\nssid = \"home\"\npsk_secret = \"home-wifi\"\n"),
+        ),
+        (
+            "admin whose sudo password hash is a secret",
+            h().password_secret(),
+        ),
+        (
+            "UsePAM off for a deploy user whose password is a secret",
+            h().with_secrets()
+                .set("deploy", "hashed_password_secret", "\"deploy-hash\"")
+                .set("ssh", "extra_settings", "{ UsePAM = false }"),
+        ),
+        (
             "Zero 2 W with a USB Ethernet adapter",
             h().set("host", "board", "\"zero2w\"").set(
                 "host",
@@ -768,6 +809,30 @@ fn table() -> Vec<(&'static str, Inv, Inv)> {
                 .unset("admin", "hashed_password_file")
                 .unset("admin", "sudo"),
             h().unset("admin", "hashed_password_file").unset("admin", "sudo"),
+        ),
+        (
+            "sudo_user_without_credentials",
+            h().set("admin", "ssh_keys", "[]")
+                .unset("admin", "hashed_password_file")
+                .unset("admin", "sudo"),
+            h().set("admin", "ssh_keys", "[]")
+                .unset("admin", "sudo")
+                .password_secret(),
+        ),
+        (
+            "sudo_without_password",
+            h().unset("admin", "hashed_password_file"),
+            h().password_secret(),
+        ),
+        (
+            "host_key_missing",
+            h().password_secret().unset("host", "host_key"),
+            h().password_secret(),
+        ),
+        (
+            "secrets_without_admins",
+            h().password_secret().unset("fleet", "admins"),
+            h().password_secret(),
         ),
         (
             "wifi_secret_missing",

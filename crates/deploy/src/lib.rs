@@ -13,6 +13,7 @@ pub mod exec;
 pub mod plan;
 pub mod remote;
 pub mod run;
+pub mod scan;
 
 pub use confirm::{Confirmation, Generation, HostState};
 pub use plan::{

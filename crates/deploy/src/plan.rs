@@ -571,7 +571,7 @@ impl Plan {
     }
 }
 
-fn target_of(fleet: &Fleet, name: &HostName, host: &Host) -> Target {
+pub(crate) fn target_of(fleet: &Fleet, name: &HostName, host: &Host) -> Target {
     let view = model::HostView::new(fleet, name, host);
     Target {
         user: view.deploy.user.to_string(),

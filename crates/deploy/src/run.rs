@@ -1256,7 +1256,7 @@ pub fn explain_ssh_failure(destination: &str, stderr: &str) -> String {
             "refusing {destination}: it presented a different host key than hosts/known_hosts records. \
              If you re-flashed its card without its recorded identity, put the key back with \
              `pifleet keys inject DEVICE --host-key HOST` (or `pifleet flash HOST DEVICE`), or check the \
-             new key's fingerprint on the console and record it with `pifleet hostkey scan HOST`. If \
+             new key's fingerprint on the console and record it with `pifleet hostkey scan HOST --force`. If \
              nothing changed on that machine, someone may be intercepting the connection: do not deploy"
         );
     }

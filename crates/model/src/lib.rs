@@ -13,6 +13,7 @@
 //! # Ok::<(), model::LoadError>(())
 //! ```
 
+pub mod edit;
 mod json_spans;
 pub mod load;
 pub mod names;

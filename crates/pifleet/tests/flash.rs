@@ -646,7 +646,15 @@ echo "$out"
     bin
 }
 
+/// The example fleet in `dir`: building a host's image reads the inventory first (its host key and
+/// secrets must be ready). It has no admins, so no host key is made or written.
+fn example_fleet(dir: &Path) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fleet.toml");
+    std::fs::copy(example, dir.join("fleet.toml")).expect("copy the example fleet");
+}
+
 fn with_fake_nix(cmd: &mut Command, dir: &Path, image: &Path) {
+    example_fleet(dir);
     let bin = fake_nix(dir);
     let path = format!(
         "{}:{}",
@@ -727,7 +735,14 @@ fn a_failed_build_is_an_error() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let (code, _, stderr) = run(pifleet().args(["image", "nope"]).env("PATH", path));
+    example_fleet(dir.path());
+    let (code, _, stderr) = run(pifleet()
+        .args(["image", "rpi-box-03"])
+        .env("PATH", path)
+        .current_dir(dir.path()));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("nix build .#nope-sd` failed"), "{stderr}");
+    assert!(
+        stderr.contains("nix build .#rpi-box-03-sd` failed"),
+        "{stderr}"
+    );
 }

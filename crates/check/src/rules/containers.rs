@@ -342,9 +342,9 @@ fn container_secrets(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 format!("{what} has what looks like a secret in `{field}` ({why}): it would be stored world-readable in the Nix store"),
             )
             .help(if code == Code::PossibleSecret {
-                "if it is a secret, move it into a root-only file on the host listed in `environment_files`; if not, `allow` this code with the reason".to_owned()
+                "if it is a secret, store it with `pifleet secrets set` (a KEY=value line) and list it in `environment_secrets`; if not, `allow` this code with the reason".to_owned()
             } else {
-                "move it into a root-only file on the host and list that in `environment_files`; rotate the leaked value".to_owned()
+                "store it with `pifleet secrets set` (a KEY=value line), list it in `environment_secrets` and refer to the variable; rotate the leaked value".to_owned()
             }),
         );
     };

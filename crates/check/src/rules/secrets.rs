@@ -7,9 +7,8 @@
 //! from the files' headers (which keys a file is encrypted to can be read without decrypting). A
 //! file still encrypted to a host or admin that no longer needs it is a warning to rekey.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use model::{Holder, HostName, Keyring, Path, SECRETS_DIR, Sealed, SecretName};
+use keeper::{Item, Keeper, Owner, Status};
+use model::{Path, SecretName};
 
 use crate::codes::Code;
 use crate::context::{Context, host_path, user_path};
@@ -116,216 +115,97 @@ fn secret_files(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let Some(base) = ctx.base else {
         return Vec::new();
     };
-    let ring = Keyring::of(ctx.fleet);
-    let known = known_tags(ctx.fleet);
+    let keeper = Keeper::new(base, ctx.fleet);
     let mut out = Vec::new();
-    for (name, hosts) in ring.secrets() {
-        let sealed = Sealed::Secret(name);
-        let file = base.join(sealed.file());
-        if !file.exists() {
-            out.push(
-                ctx.at_value(
-                    Code::SecretFileMissing,
-                    first_use(ctx, name),
-                    format!(
-                        "the secret `{name}` (read by {}) has no file {}: activation would fail",
-                        join(hosts.iter()),
-                        sealed.file()
-                    ),
-                )
-                .help(format!(
-                    "write it: `pifleet secrets set {name}` (from standard input, or a prompt)"
-                )),
-            );
-        }
-    }
-    for (relative, sealed) in files_under(&base.join(SECRETS_DIR)) {
-        let shown = format!("{SECRETS_DIR}/{relative}");
-        let bytes = match std::fs::read(base.join(&shown)) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                out.push(
-                    ctx.at_key(
-                        Code::NotAnAgeFile,
-                        Path::root(),
-                        format!("{shown} cannot be read: {e}"),
-                    )
-                    .help("make it readable, or remove it if it is not a secret"),
-                );
-                continue;
-            }
+    for entry in keeper.survey() {
+        let file = &entry.file;
+        let rekey = match &entry.item {
+            Some(Item::Secret(name)) => format!("pifleet secrets rekey {name}"),
+            Some(Item::HostKey(host)) => format!("pifleet secrets rekey --host-key {host}"),
+            None => String::new(),
         };
-        let in_file = match vault::recipients(&bytes) {
-            Ok(found) => found,
-            Err(e) => {
-                out.push(
-                    ctx.at_key(Code::NotAnAgeFile, Path::root(), format!("{shown} is {e}"))
-                        .help(format!("if it holds a secret in plain text, move it out of the repository now and change the secret; then write it with `pifleet secrets set`{}", if sealed.is_some() { "" } else { " (only age files belong under secrets/)" })),
-                );
-                continue;
-            }
+        // Where to point: the secret's first use, else the admins who hold it.
+        let place = match &entry.item {
+            Some(Item::Secret(name)) if !entry.readers.is_empty() => first_use(ctx, name),
+            _ => Path::root().key("fleet").key("admins"),
         };
-        let Some(sealed) = sealed else { continue };
-        out.extend(compare(ctx, &ring, &known, sealed, &shown, &in_file));
-    }
-    out
-}
-
-/// Where a file's recipients differ from the keyring's.
-fn compare(
-    ctx: &Context<'_>,
-    ring: &Keyring<'_>,
-    known: &BTreeMap<vault::Tag, String>,
-    sealed: Owned,
-    shown: &str,
-    in_file: &[vault::FileRecipient],
-) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let wanted = match &sealed {
-        Owned::Secret(name) => ring.recipients(Sealed::Secret(name)),
-        Owned::HostKey(host) => ring.recipients(Sealed::HostKey(host)),
-    };
-    let rekey = match &sealed {
-        Owned::Secret(name) => format!("pifleet secrets rekey {name}"),
-        Owned::HostKey(host) => format!("pifleet secrets rekey --host-key {host}"),
-    };
-    let has = |tag: vault::Tag| in_file.iter().any(|r| r.tag == tag);
-    let mut admins_missing = Vec::new();
-    for wanted_key in &wanted.keys {
-        if has(vault::tag_of(wanted_key.key.key())) {
-            continue;
-        }
-        match wanted_key.holder {
-            Holder::Host(host) => {
-                let Owned::Secret(name) = &sealed else {
+        match &entry.status {
+            Status::Current => {}
+            Status::Missing => {
+                let Some(Item::Secret(name)) = &entry.item else {
                     continue;
                 };
                 out.push(
                     ctx.at_value(
-                        Code::SecretNotEncryptedForHost,
-                        host_path(host).key("host_key"),
-                        format!("{shown} is not encrypted to the host key of `{host}`, which reads the secret `{name}`: agenix on `{host}` cannot decrypt it, and activation fails"),
+                        Code::SecretFileMissing,
+                        place,
+                        format!(
+                            "the secret `{name}` (read by {}) has no file {file}: activation would fail",
+                            join(entry.readers.iter())
+                        ),
                     )
-                    .help(format!("re-encrypt it with an admin's key: `{rekey}`")),
+                    .help(format!(
+                        "write it: `pifleet secrets set {name}` (from standard input, or a prompt)"
+                    )),
                 );
             }
-            Holder::Admin(user) => admins_missing.push(user),
-        }
-    }
-    admins_missing.dedup();
-    let expected: BTreeSet<vault::Tag> = wanted
-        .keys
-        .iter()
-        .map(|k| vault::tag_of(k.key.key()))
-        .collect();
-    let extra: Vec<String> = in_file
-        .iter()
-        .filter(|r| !expected.contains(&r.tag))
-        .map(|r| {
-            known
-                .get(&r.tag)
-                .cloned()
-                .unwrap_or_else(|| format!("an unknown {r}"))
-        })
-        .collect();
-    let place = match &sealed {
-        Owned::Secret(name) if !ring.readers(name).is_empty() => first_use(ctx, name),
-        _ => Path::root().key("fleet").key("admins"),
-    };
-    if !admins_missing.is_empty() {
-        out.push(
-            ctx.at_value(
-                Code::SecretNeedsRekey,
-                place.clone(),
-                format!(
-                    "{shown} is not encrypted to admin {}: they cannot read or change it",
-                    join(admins_missing.iter().map(|u| format!("`{u}`")))
-                ),
-            )
-            .help(format!("`{rekey}` (run by an admin who can decrypt it)")),
-        );
-    }
-    if !extra.is_empty() {
-        out.push(
-            ctx.at_value(
-                Code::SecretNeedsRekey,
-                place,
-                format!(
-                    "{shown} is still encrypted to {}, which no longer need{} it",
-                    join(extra.iter()),
-                    if extra.len() == 1 { "s" } else { "" }
-                ),
-            )
-            .help(format!("`{rekey}`; if a key was lost or stolen, also change the secret itself (`pifleet secrets set`), since its holder could read the old value")),
-        );
-    }
-    out
-}
-
-/// A file under `secrets/` the keyring knows how to judge (owned names, as read from disk).
-enum Owned {
-    Secret(SecretName),
-    HostKey(HostName),
-}
-
-/// Every regular file under `dir` (one level of subdirectories), relative to it, with what it
-/// is when its name follows the layout: `NAME.age`, `host-keys/HOST.age`. Hidden files and
-/// READMEs are skipped, in name order.
-fn files_under(dir: &std::path::Path) -> Vec<(String, Option<Owned>)> {
-    let mut out = Vec::new();
-    let list = |d: &std::path::Path| -> Vec<(String, bool)> {
-        let Ok(entries) = std::fs::read_dir(d) else {
-            return Vec::new();
-        };
-        let mut names: Vec<(String, bool)> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let is_dir = e.file_type().ok()?.is_dir();
-                let skip = name.starts_with('.') || name.to_ascii_lowercase().starts_with("readme");
-                (!skip).then_some((name, is_dir))
-            })
-            .collect();
-        names.sort();
-        names
-    };
-    for (name, is_dir) in list(dir) {
-        if is_dir {
-            for (inner, inner_dir) in list(&dir.join(&name)) {
-                if inner_dir {
-                    continue;
+            Status::Unreadable(why) => out.push(
+                ctx.at_key(Code::NotAnAgeFile, Path::root(), format!("{file} cannot be read: {why}"))
+                    .help("make it readable, or remove it if it is not a secret"),
+            ),
+            Status::NotAge(why) => out.push(
+                ctx.at_key(Code::NotAnAgeFile, Path::root(), format!("{file} is {why}"))
+                    .help(format!(
+                        "if it holds a secret in plain text, move it out of the repository now and change the secret; then write it with `pifleet secrets set`{}",
+                        if entry.item.is_some() { "" } else { " (only age files belong under secrets/)" }
+                    )),
+            ),
+            Status::Stale { missing, extra } => {
+                for owner in missing {
+                    let (Owner::Host(host), Some(Item::Secret(name))) = (owner, &entry.item) else {
+                        continue;
+                    };
+                    out.push(
+                        ctx.at_value(
+                            Code::SecretNotEncryptedForHost,
+                            host_path(host).key("host_key"),
+                            format!("{file} is not encrypted to the host key of `{host}`, which reads the secret `{name}`: agenix on `{host}` cannot decrypt it, and activation fails"),
+                        )
+                        .help(format!("re-encrypt it with an admin's key: `{rekey}`")),
+                    );
                 }
-                let owned = (name == "host-keys")
-                    .then(|| inner.strip_suffix(".age"))
-                    .flatten()
-                    .and_then(|h| HostName::new(h).ok())
-                    .map(Owned::HostKey);
-                out.push((format!("{name}/{inner}"), owned));
+                let admins: Vec<&Owner> = missing
+                    .iter()
+                    .filter(|m| matches!(m, Owner::Admin(_)))
+                    .collect();
+                if !admins.is_empty() {
+                    out.push(
+                        ctx.at_value(
+                            Code::SecretNeedsRekey,
+                            place.clone(),
+                            format!(
+                                "{file} is not encrypted to {}: they cannot read or change it",
+                                join(admins.iter())
+                            ),
+                        )
+                        .help(format!("`{rekey}` (run by an admin who can decrypt it)")),
+                    );
+                }
+                if !extra.is_empty() {
+                    out.push(
+                        ctx.at_value(
+                            Code::SecretNeedsRekey,
+                            place,
+                            format!(
+                                "{file} is still encrypted to {}, which no longer need{} it",
+                                join(extra.iter()),
+                                if extra.len() == 1 { "s" } else { "" }
+                            ),
+                        )
+                        .help(format!("`{rekey}`; if a key was lost or stolen, also change the secret itself (`pifleet secrets set`), since its holder could read the old value")),
+                    );
+                }
             }
-            continue;
-        }
-        let owned = name
-            .strip_suffix(".age")
-            .and_then(|n| SecretName::new(n).ok())
-            .map(Owned::Secret);
-        out.push((name, owned));
-    }
-    out
-}
-
-/// Who holds each key the fleet knows, by tag, to name the keys a file should no longer have.
-fn known_tags(fleet: &model::Fleet) -> BTreeMap<vault::Tag, String> {
-    let mut out = BTreeMap::new();
-    for (name, user) in &fleet.users {
-        for key in &user.ssh_keys {
-            out.entry(vault::tag_of(key.key()))
-                .or_insert_with(|| format!("a key of user `{name}`"));
-        }
-    }
-    for (name, host) in &fleet.hosts {
-        if let Some(key) = &host.host_key {
-            out.entry(vault::tag_of(key.key()))
-                .or_insert_with(|| format!("the host key of `{name}`"));
         }
     }
     out

@@ -223,7 +223,7 @@ fn user_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     path.key("sudo"),
                     format!("user `{name}` needs a password for sudo but has none"),
                 )
-                .help("set `hashed_password_file`, or use `sudo = \"no-password\"`"),
+                .help("set `hashed_password_secret` (a hash stored with `pifleet secrets set`) or `hashed_password_file`, or use `sudo = \"no-password\"`"),
             );
         }
     }
@@ -364,7 +364,7 @@ fn sudo_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 user_path(user_name),
                 format!("sudo user `{user_name}` has neither an SSH key nor a password hash; users are immutable on {} so the account can never be used, and the admin access it was meant to give is lost", hosts.join(", ")),
             )
-            .help(format!("add a key to `users.{user_name}.ssh_keys` or set `hashed_password_file`"))
+            .help(format!("add a key to `users.{user_name}.ssh_keys` or set `hashed_password_secret` (a hash stored with `pifleet secrets set`)"))
         })
         .collect()
 }
@@ -381,7 +381,7 @@ fn empty_passwords(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     user_path(name).key("hashed_password"),
                     format!("user `{name}` has an empty password: anyone can log in as `{name}` without one"),
                 )
-                .help("set `hashed_password_file` to a file with a yescrypt hash (`mkpasswd -m yescrypt`), or use \"!\" to lock the password"),
+                .help("set `hashed_password_secret` to a secret holding a yescrypt hash (`mkpasswd -m yescrypt | pifleet secrets set NAME`), or use \"!\" to lock the password"),
             );
         }
     }
@@ -408,7 +408,7 @@ fn passwordless_sudo(ctx: &Context<'_>) -> Vec<Diagnostic> {
                         host_path(host_name).key("users").index(i),
                         format!("user `{user_name}` gets root on host `{host_name}` without a password, but is not its deploy user: whoever holds its key (or runs code as it) is root"),
                     )
-                    .help(format!("use `sudo = \"password\"` with `hashed_password_file` for `{user_name}`; only the deploy user needs \"no-password\""))
+                    .help(format!("use `sudo = \"password\"` with `hashed_password_secret` for `{user_name}`; only the deploy user needs \"no-password\""))
                     .related(sudo.clone(), ctx.value_span(&sudo), "set here"),
                 );
             }
@@ -465,7 +465,7 @@ fn password_hashes(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     path.key("hashed_password"),
                     format!("the password hash of `{name}` is written into the inventory, so it ends up world-readable in the Nix store, where anyone on the host can try to crack it"),
                 )
-                .help("put the hash in a root-only file on the host and set `hashed_password_file` to it"),
+                .help("store it encrypted with `pifleet secrets set NAME` and set `hashed_password_secret = \"NAME\"`"),
             );
             if let Some(scheme) = weak_scheme(hash) {
                 out.push(

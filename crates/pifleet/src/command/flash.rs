@@ -21,7 +21,8 @@ use crate::ui::{bytes, duration};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix.
+    /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix, and its
+    /// SSH host key written onto the card (as with --host).
     image: String,
     /// The card to write (`/dev/sdX`, `/dev/mmcblkN`), or a regular file (an existing one is
     /// replaced only after confirmation). Omit it to list the removable devices.
@@ -36,8 +37,21 @@ pub(crate) struct Args {
     /// Don't read the card back to compare checksums after writing.
     #[arg(long)]
     no_verify: bool,
+    /// After writing, put HOST's SSH host key on the card's root partition
+    /// (/etc/ssh/ssh_host_ed25519_key, root, 0600), so it boots with the identity the repository
+    /// knows and can decrypt its secrets. A key the inventory lacks is created first.
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// Write no host key: the card makes its own at first boot (record it then with
+    /// `pifleet hostkey scan`).
+    #[arg(long)]
+    no_host_key: bool,
     #[command(flatten)]
     flake: FlakeArgs,
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
+    #[command(flatten)]
+    identity: crate::identity::IdentityArg,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -46,7 +60,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         return list_candidates(&view);
     };
 
-    let image_path = resolve_image(&args.image, &args.flake)?;
+    // A host name builds its image; its identity and secrets are made ready first, so a mistake
+    // there costs no build and no card.
+    let host = match (&args.host, image_file(&args.image)?) {
+        (Some(host), _) => Some(host.clone()),
+        (None, None) => Some(args.image.clone()),
+        (None, Some(_)) => None,
+    };
+    let host_key = match &host {
+        Some(host) => crate::enrol::ready_for_card(
+            &args.inventory.workspace(),
+            host,
+            &args.identity,
+            !args.no_host_key,
+        )?,
+        None => None,
+    };
+    let image_path = match image_file(&args.image)? {
+        Some(path) => path,
+        None => image::build(&args.flake, &args.image)?,
+    };
     let image = Image::open(&image_path)?;
     if image.file_len() <= FULL_CHECK_UP_TO {
         image.check_decode()?;
@@ -126,6 +159,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         verified?;
         eprintln!("{}", verified_message(&image));
     }
+    // Before the partition table is re-read: a desktop may mount the new partitions right after.
+    if let Some(key) = &host_key {
+        crate::enrol::write_to_card(&target_path, key, false)?;
+    } else if let Some(host) = host.as_ref().filter(|_| args.no_host_key) {
+        eprintln!(
+            "no host key written (--no-host-key): `{host}` makes its own at first boot; record it with `pifleet hostkey scan {host}`"
+        );
+    }
     if matches!(target, Target::Device(_)) && !flash::reread_partition_table(&target_path) {
         tracing::debug!(
             "could not re-read the partition table of {}",
@@ -138,17 +179,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-/// An existing file is the image; otherwise a bare name is a host whose image we build.
-fn resolve_image(arg: &str, flake: &FlakeArgs) -> anyhow::Result<PathBuf> {
+/// An existing file is the image; otherwise a bare name is a host whose image we build (`None`).
+fn image_file(arg: &str) -> anyhow::Result<Option<PathBuf>> {
     let path = Path::new(arg);
     if path.exists() {
-        return Ok(path.to_path_buf());
+        return Ok(Some(path.to_path_buf()));
     }
     let looks_like_file = arg.contains('/') || arg.contains(".img") || arg.ends_with(".zst");
     if looks_like_file {
         bail!("no image at {arg}");
     }
-    image::build(flake, arg)
+    Ok(None)
 }
 
 fn list_candidates(view: &SystemView) -> anyhow::Result<Outcome> {

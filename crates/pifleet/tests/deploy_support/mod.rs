@@ -329,6 +329,10 @@ pub fn text(o: &Output) -> (String, String) {
 }
 
 fn keygen(path: &Path) {
+    // A key the test put there first (e.g. a host key pifleet generated) is kept.
+    if path.exists() {
+        return;
+    }
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "pifleet-test", "-f"])
         .arg(path)
