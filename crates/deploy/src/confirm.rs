@@ -53,6 +53,8 @@ pub struct HostState {
     pub decided: Option<String>,
     /// When the host began going back.
     pub rollback: Option<i64>,
+    /// Who started going back: `timer` (the dead man's switch fired) or `request` (the workstation).
+    pub rollback_by: Option<String>,
     /// How going back ended.
     pub rollback_status: Option<i32>,
     /// The activation's output, once it ended.
@@ -93,6 +95,7 @@ impl HostState {
                 "activated" => s.activated = value.parse().ok(),
                 "decided" => s.decided = Some(value.to_owned()),
                 "rollback" => s.rollback = value.parse().ok(),
+                "rollback-by" => s.rollback_by = some(),
                 "rollback-status" => s.rollback_status = value.parse().ok(),
                 "log" => s.log.push(value.to_owned()),
                 "now" => s.now = value.parse().ok(),

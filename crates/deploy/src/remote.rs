@@ -11,7 +11,8 @@
 //! - `decided/`: created with `mkdir`, which is atomic: whoever creates it (the rollback, or the
 //!   workstation's disarm after a confirmation) decides, and `decided/by` says who. The loser backs off,
 //!   so a confirmed system is never rolled back and a system already going back is never committed.
-//! - `rollback`, `rollback-status`: when the host started going back and how that ended.
+//! - `rollback`, `rollback-by`, `rollback-status`: when the host started going back, whether its
+//!   timer fired (`timer`) or the workstation asked (`request`), and how that ended.
 //!
 //! Values that reach these scripts are either validated store paths (substituted for
 //! [`TOPLEVEL`]/[`PREVIOUS`] at run time, see [`store_path`]), numbers, fixed names, or values
@@ -140,7 +141,7 @@ pub fn probe() -> String {
          echo \"current $(readlink -f /run/current-system)\"; \
          echo \"profile $(readlink {SYSTEM_PROFILE})\"; \
          for l in {SYSTEM_PROFILE}-*-link; do [ -e \"$l\" ] && echo \"generation ${{l##*/}} $(readlink -f \"$l\")\"; done; \
-         for f in started status activated rollback rollback-status; do [ -e \"$d/$f\" ] && echo \"$f $(cat \"$d/$f\")\"; done; \
+         for f in started status activated rollback rollback-by rollback-status; do [ -e \"$d/$f\" ] && echo \"$f $(cat \"$d/$f\")\"; done; \
          [ -d \"$d/decided\" ] && echo \"decided $(cat \"$d/decided/by\" 2>/dev/null)\"; \
          [ -e \"$d/activated\" ] && sed 's/^/log /' \"$d/activate.log\" 2>/dev/null; \
          echo \"now $(date +%s)\""
@@ -163,6 +164,7 @@ pub fn prepare(sudo: bool) -> String {
 /// `wait` is given, until that many seconds after it ended; then go back unless the workstation
 /// confirmed first. `stop_timer`: the workstation asks for it now, so the timer is stopped first.
 fn rollback_script(wait: Option<u32>, stop_timer: bool) -> String {
+    let by = if stop_timer { "request" } else { "timer" };
     let mut s = format!("d={STATE_DIR}; ");
     if stop_timer {
         s.push_str(&format!(
@@ -182,7 +184,7 @@ fn rollback_script(wait: Option<u32>, stop_timer: bool) -> String {
     }
     s.push_str(&format!(
         "if ! mkdir \"$d/decided\" 2>/dev/null; then echo \"already decided: $(cat \"$d/decided/by\" 2>/dev/null)\"; exit 0; fi; \
-         echo rollback > \"$d/decided/by\"; date +%s > \"$d/rollback\"; \
+         echo rollback > \"$d/decided/by\"; date +%s > \"$d/rollback\"; echo {by} > \"$d/rollback-by\"; \
          echo 'going back to {PREVIOUS}'; \
          {PREVIOUS}/bin/switch-to-configuration test; echo $? > \"$d/rollback-status\""
     ));
@@ -493,7 +495,10 @@ mod tests {
         assert!(stage_one_shot(false, BootLoader::Extlinux).is_none());
         for script in all {
             let bound = bind(&script, Some("/nix/store/new"), Some("/nix/store/old"));
-            assert!(!bound.contains('<'), "{bound}");
+            assert!(
+                !bound.contains(TOPLEVEL) && !bound.contains(PREVIOUS),
+                "{bound}"
+            );
             let out = std::process::Command::new("sh")
                 .args(["-n", "-c", &bound])
                 .output()
@@ -513,7 +518,9 @@ mod tests {
         let url = "http://127.0.0.1/$(id)?a=1&b='x';c";
         let check = HealthCheck::Http(model::HealthUrl::new(url).expect("a URL"));
         let script = health_check(0, &check, false);
-        let script = format!("curl() {{ printf '%s\\n' \"$@\" >&2; echo 200; }}; {script}");
+        // The stand-in prints its arguments on fd 3: the check captures curl's stderr with its stdout.
+        let script =
+            format!("exec 3>&2; curl() {{ printf '%s\\n' \"$@\" >&3; echo 200; }}; {script}");
         let out = std::process::Command::new("sh")
             .args(["-c", &script])
             .output()

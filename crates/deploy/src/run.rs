@@ -765,13 +765,22 @@ impl<O: Observer> Run<'_, '_, O> {
         let interval = poll_interval(plan.deadline);
         let started = Instant::now();
         let mut last_contact = Instant::now();
+        let mut lost: Option<String> = None;
         let fire_at = loop {
             thread::sleep(interval);
             match self.probe() {
                 Ok(state) => {
                     last_contact = Instant::now();
                     if matches!(state.decided.as_deref(), Some("rollback" | "expired")) {
-                        return self.report_host_state(state, "the host went back by itself");
+                        let problem = match lost.take() {
+                            Some(why) => format!(
+                                "not confirmed: the host could not be reached after the activation ({why})"
+                            ),
+                            None => {
+                                "not confirmed: the host decided before the confirmation".to_owned()
+                            }
+                        };
+                        return self.report_host_state(state, &problem);
                     }
                     if let (Some(status), Some(end), Some(now)) =
                         (state.status, state.activated, state.now)
@@ -815,7 +824,15 @@ impl<O: Observer> Run<'_, '_, O> {
                             last_contact + deadline,
                         );
                     }
-                    self.say(&format!("{}; still trying", e.text()));
+                    if lost.is_none() {
+                        self.say(&format!(
+                            "lost the host: {}; if the new system cut it off, the host goes back to the previous system by itself when its timer fires; still trying",
+                            e.text()
+                        ));
+                    } else {
+                        self.say(&format!("{}; still trying", e.text()));
+                    }
+                    lost = Some(e.text().to_owned());
                 }
             }
         };
@@ -1030,7 +1047,13 @@ impl<O: Observer> Run<'_, '_, O> {
         let mut outcome = match state.decided.as_deref() {
             Some("rollback") if back && state.rollback_status == Some(0) => Outcome::new(
                 Status::RolledBack,
-                format!("{problem}; the host went back to {on}"),
+                match state.rollback_by.as_deref() {
+                    Some("timer") => format!(
+                        "{problem}; the host went back by itself (its rollback timer fired {} s after the activation ended) and runs {on}",
+                        self.plan.deadline
+                    ),
+                    _ => format!("{problem}; the host went back on request and runs {on}"),
+                },
             ),
             Some("rollback") => Outcome::new(
                 Status::NotConfirmed,

@@ -228,6 +228,19 @@ fn print_summary(reports: &[HostReport], log_dir: &Path) -> anyhow::Result<()> {
             r.elapsed.as_secs(),
             r.detail
         )?;
+        if r.before.is_some() || r.after.is_some() {
+            let show = |g: &Option<deploy::Generation>| {
+                g.as_ref()
+                    .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+            };
+            writeln!(
+                out,
+                "{:<width$}  before: {}; after: {}",
+                "",
+                show(&r.before),
+                show(&r.after)
+            )?;
+        }
     }
     let ok = reports.iter().filter(|r| r.succeeded()).count();
     writeln!(
