@@ -624,15 +624,9 @@ impl HostContext<'_> {
     /// `NIX_SSHOPTS` for Nix's own SSH connections (`ssh-ng://`): the same pinned options.
     fn with_ssh_env(&self, spec: CommandSpec) -> CommandSpec {
         CommandSpec {
-            // Nix splits NIX_SSHOPTS as a shell would: quote each option.
-            env: vec![(
-                "NIX_SSHOPTS".into(),
-                self.ssh_options()
-                    .iter()
-                    .map(|o| shell_quote(o))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )],
+            // Older Nix splits NIX_SSHOPTS on whitespace only (no quotes), so the options go in as
+            // they are: none holds whitespace (the user's own were split on it, the rest are ours).
+            env: vec![("NIX_SSHOPTS".into(), self.ssh_options().join(" "))],
             ..spec
         }
     }

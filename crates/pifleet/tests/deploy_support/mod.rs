@@ -184,6 +184,16 @@ impl Lab {
     /// port), each with generation `old` running. Addresses in `reject` answer too, but with no
     /// key of ours authorized.
     pub fn start_sshd(&mut self, addresses: &[&str], reject: &[&str]) {
+        self.start(addresses, reject, false);
+    }
+
+    /// Like [`Lab::start_sshd`], but ONE fake target answers on every address (`reject` ones with
+    /// no key of ours authorized): a machine reached on two addresses.
+    pub fn start_machine(&mut self, addresses: &[&str], reject: &[&str]) {
+        self.start(addresses, reject, true);
+    }
+
+    fn start(&mut self, addresses: &[&str], reject: &[&str], one: bool) {
         let ssh = self.path("ssh");
         keygen(&ssh.join("host_ed25519"));
         keygen(&ssh.join("id_ed25519"));
@@ -212,13 +222,14 @@ impl Lab {
             )
             .unwrap();
             let mut ok = true;
-            for a in addresses {
-                let keys = self.path(&format!("state/authorized_keys-{a}"));
-                std::fs::copy(ssh.join("id_ed25519.pub"), &keys).unwrap();
-                ok = ok && self.start_target(a, port, &keys);
+            if one {
+                ok = self.start_target(addresses, reject, port);
             }
-            for a in reject {
-                ok = ok && self.start_target(a, port, &ssh.join("other_ed25519.pub"));
+            for a in addresses.iter().filter(|_| !one) {
+                ok = ok && self.start_target(&[a], &[], port);
+            }
+            for a in reject.iter().filter(|_| !one) {
+                ok = ok && self.start_target(&[], &[a], port);
             }
             if ok {
                 self.port = port;
@@ -235,9 +246,11 @@ impl Lab {
         self.path(&format!("targets/{address}"))
     }
 
-    /// Builds the fake root for `address` and starts its namespace with sshd on `port`.
-    fn start_target(&mut self, address: &str, port: u16, keys: &Path) -> bool {
+    /// Builds one fake root and starts its namespace with sshd on `port` of every address; the
+    /// root is named by the first address.
+    fn start_target(&mut self, addresses: &[&str], reject: &[&str], port: u16) -> bool {
         use std::os::unix::fs::symlink;
+        let address = addresses.first().or(reject.first()).copied().unwrap();
         let root = self.root(address);
         let _ = std::fs::remove_dir_all(&root);
         let tools = root.join(TOOLS.trim_start_matches('/')).join("bin");
@@ -293,22 +306,39 @@ impl Lab {
 
         let ssh = self.path("ssh");
         let config = self.path(&format!("targets/{address}.sshd_config"));
+        let mut listen = String::new();
+        let mut matches = String::new();
+        for a in addresses {
+            let keys = self.path(&format!("state/authorized_keys-{a}"));
+            std::fs::copy(ssh.join("id_ed25519.pub"), &keys).unwrap();
+            listen.push_str(&format!("ListenAddress {a}:{port}\n"));
+            matches.push_str(&format!(
+                "Match LocalAddress {a}\n  AuthorizedKeysFile {}\n",
+                keys.display()
+            ));
+        }
+        for a in reject {
+            listen.push_str(&format!("ListenAddress {a}:{port}\n"));
+            matches.push_str(&format!(
+                "Match LocalAddress {a}\n  AuthorizedKeysFile {}\n",
+                ssh.join("other_ed25519.pub").display()
+            ));
+        }
         std::fs::write(
             &config,
             format!(
-                "ListenAddress {address}:{port}\n\
+                "{listen}\
                  HostKey {ssh}/host_ed25519\n\
                  PidFile /run/sshd.pid\n\
-                 AuthorizedKeysFile {keys}\n\
+                 AuthorizedKeysFile /dev/null\n\
                  PermitRootLogin prohibit-password\n\
                  PasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\n\
                  UsePAM no\n\
                  StrictModes no\n\
                  LogLevel VERBOSE\n\
-                 SetEnv PATH={remote}:/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PIFLEET_TEST_STATE={state}\n",
+                 SetEnv PATH={remote}:/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PIFLEET_TEST_STATE={state}\n{matches}",
                 ssh = ssh.display(),
-                keys = keys.display(),
                 remote = self.path("remote-bin").display(),
                 state = self.path("state").display(),
             ),
