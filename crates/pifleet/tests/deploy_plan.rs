@@ -104,6 +104,36 @@ fn dry_run_without_magic_rollback_and_boot() {
     );
 }
 
+/// Canaries first; `--reboot` with a one-shot GRUB entry on the VPS, and committing first on the
+/// Pi (extlinux has no one-shot boot), which needs the acknowledgement.
+#[test]
+fn dry_run_reboot_and_canary() {
+    snapshot(
+        "deploy__dry_run_reboot_canary",
+        &[
+            "deploy",
+            "vps",
+            "kitchen-pi",
+            "--dry-run",
+            "--reboot",
+            "--commit-before-reboot",
+            "--canary",
+            "1",
+        ],
+    );
+    let lab = Lab::new();
+    lab.fleet(&fleet());
+    let out = lab.pifleet(&["deploy", "kitchen-pi", "--dry-run", "--reboot"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("`kitchen-pi` boots with extlinux, which has no one-shot boot")
+            && stderr.contains("Pass --commit-before-reboot to accept that"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
 #[test]
 fn rollback_dry_run() {
     snapshot(
