@@ -556,10 +556,10 @@ impl<O: Observer> Run<'_, '_, O> {
     }
 
     fn go(&mut self) -> Outcome {
-        if let Some(build) = self.plan.build.clone() {
-            if let Err(outcome) = self.build(&build) {
-                return outcome;
-            }
+        if let Some(build) = self.plan.build.clone()
+            && let Err(outcome) = self.build(&build)
+        {
+            return outcome;
         }
         match self.plan.flow {
             Flow::Activate => self.activate_flow(),
