@@ -176,12 +176,14 @@ fn a_bad_generation_goes_back_by_the_hosts_own_timer() {
         )),
         "{stdout}"
     );
+    // Why it was not confirmed. Whether pifleet lost the host while watching the activation or
+    // while confirming depends on when sshd stopped, so only the reason is asserted.
     assert!(
-        line.contains("not confirmed: the host could not be reached after the activation (cannot log in as root@127.0.0.2: nothing listens on the SSH port"),
+        line.contains("cannot log in as root@127.0.0.2: nothing listens on the SSH port"),
         "{stdout}"
     );
     assert!(
-        stderr.contains("if the new system cut it off, the host goes back to the previous system by itself when its timer fires"),
+        stderr.contains("the host goes back to the previous system by itself when its timer fires"),
         "{stderr}"
     );
 }
