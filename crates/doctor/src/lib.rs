@@ -55,7 +55,7 @@ pub struct Fix {
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// A short stable name (`nix`, `flakes`, `aarch64`, `ssh-keys`, `disk`, `nixos-rebuild`).
+    /// A short stable name (`nix`, `flakes`, `aarch64`, `ssh-keys`, `disk`).
     pub name: &'static str,
     /// How it came out.
     pub status: Status,
@@ -431,21 +431,6 @@ pub fn disk_space(path: &Path, available: u64) -> Check {
     )
 }
 
-/// `nixos-rebuild` is on `PATH` (deploys run it on the workstation).
-pub fn nixos_rebuild(path_var: &OsStr) -> Check {
-    const NAME: &str = "nixos-rebuild";
-    match find_on_path(path_var, &["nixos-rebuild", "nixos-rebuild-ng"]) {
-        Some(found) => Check::ok(NAME, format!("{}", found.display())),
-        None => Check::bad(
-            NAME,
-            Status::Fail,
-            "nixos-rebuild is not on PATH: pifleet deploy needs it",
-            "nix profile install nixpkgs#nixos-rebuild",
-            "it ships with NixOS: check that /run/current-system/sw/bin is on PATH (and system.disableInstallerTools is false)",
-        ),
-    }
-}
-
 fn find_on_path(path_var: &OsStr, names: &[&str]) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::env::split_paths(path_var).find_map(|dir| {
@@ -498,7 +483,6 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
     if let Some((path, available)) = &inputs.store {
         checks.push(disk_space(path, *available));
     }
-    checks.push(nixos_rebuild(&inputs.path_var));
     checks
 }
 

@@ -28,8 +28,8 @@ pub use load::{
     load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
 };
 pub use names::{
-    Address, Cidr, ContainerName, HostName, ImageRef, Ip, NameError, Port, PortMapping, Protocol,
-    SecretName, SshPublicKey, StateVersion, Tag, UserName, UserPattern, Volume,
+    Address, Cidr, ContainerName, HealthUrl, HostName, ImageRef, Ip, NameError, Port, PortMapping,
+    Protocol, SecretName, SshPublicKey, StateVersion, Tag, UnitName, UserName, UserPattern, Volume,
 };
 pub use problem::ProblemCode;
 pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};

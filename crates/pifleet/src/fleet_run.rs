@@ -33,9 +33,10 @@ pub(crate) struct Common {
     /// SSH ConnectTimeout, in seconds, for every connection.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub(crate) connect_timeout: u32,
-    /// How long the post-activation confirmation may keep trying, in seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    pub(crate) confirm_timeout: u64,
+    /// Seconds after the activation ends that each host waits for the confirmation before it goes
+    /// back by itself [default: each host's `deploy.confirm_timeout`, 180 unless the inventory says].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(3..=86400))]
+    pub(crate) confirm_timeout: Option<u32>,
     /// Where per-host logs go [default: $XDG_STATE_HOME/pifleet/logs, or ~/.local/state/pifleet/logs].
     #[arg(long, value_name = "DIR")]
     pub(crate) log_dir: Option<PathBuf>,
@@ -61,15 +62,6 @@ pub(crate) fn select(
     Ok(deploy::select(fleet, &selectors)?)
 }
 
-/// The workstation's Nix system. Tests pin it (`PIFLEET_WORKSTATION_SYSTEM`) so plans do not depend
-/// on the machine.
-pub(crate) fn workstation_system() -> String {
-    std::env::var("PIFLEET_WORKSTATION_SYSTEM")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(deploy::workstation_system)
-}
-
 /// Options every plan shares, from the command line and the environment.
 pub(crate) fn plan_options(
     common: &Common,
@@ -80,9 +72,9 @@ pub(crate) fn plan_options(
     warn_unpinned(fleet, hosts);
     Ok(deploy::Options {
         flake: common.flake.clone(),
-        local_system: workstation_system(),
         ssh_options: nix_sshopts()?,
         connect_timeout: common.connect_timeout,
+        confirm_timeout: common.confirm_timeout,
         known_hosts: Some(workspace.known_hosts()),
         ..deploy::Options::default()
     })
@@ -123,13 +115,11 @@ pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Resul
     let names: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
     let observer = Progress::new(&names, tty);
     let executor = Executor::new(
-        RunOptions {
-            parallel: usize::from(common.parallel),
-            confirm_timeout: Duration::from_secs(common.confirm_timeout),
-            confirm_interval: Duration::from_secs(2),
-            ssh_timeout: Duration::from_secs(u64::from(common.connect_timeout) + 20),
-            log_dir: log_dir.clone(),
-        },
+        run_options(
+            usize::from(common.parallel),
+            common.connect_timeout,
+            &log_dir,
+        ),
         &observer,
     );
 
@@ -159,7 +149,37 @@ pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Resul
         eprintln!("nothing deployed");
         return Ok(Outcome::Problems);
     }
-    reports.extend(executor.deploy(&reachable));
+    // Canaries first; the rest only if every canary was confirmed.
+    let canaries = plan.canary.unwrap_or(0).min(reachable.len());
+    let (first, rest) = reachable.split_at(canaries);
+    if !first.is_empty() {
+        let names: Vec<&str> = first.iter().map(|h| h.host.as_str()).collect();
+        observer.message(&format!("canaries first: {}", names.join(", ")));
+        let wave = executor.deploy(first);
+        let failed: Vec<&str> = wave
+            .iter()
+            .filter(|r| !r.succeeded())
+            .map(|r| r.host.as_str())
+            .collect();
+        let stop = (!failed.is_empty()).then(|| {
+            format!(
+                "not deployed: canary {} was not confirmed",
+                failed.join(", ")
+            )
+        });
+        reports.extend(wave.iter().cloned());
+        match stop {
+            Some(reason) => {
+                observer.message(&format!("stopping the wave: {reason}"));
+                for host in rest {
+                    reports.push(executor.skipped(host, &reason));
+                }
+            }
+            None => reports.extend(executor.deploy(rest)),
+        }
+    } else {
+        reports.extend(executor.deploy(rest));
+    }
     observer.done();
 
     // The summary in plan order.
@@ -171,6 +191,18 @@ pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Resul
     } else {
         Outcome::Problems
     })
+}
+
+/// The executor's knobs from the command line.
+pub(crate) fn run_options(parallel: usize, connect_timeout: u32, log_dir: &Path) -> RunOptions {
+    RunOptions {
+        parallel,
+        ssh_timeout: Duration::from_secs(u64::from(connect_timeout) + 20),
+        // A slow card may activate for many minutes; the host's timer covers a hung one.
+        activation_timeout: Duration::from_secs(3600),
+        reboot_timeout: Duration::from_secs(600),
+        log_dir: log_dir.to_owned(),
+    }
 }
 
 fn print_summary(reports: &[HostReport], log_dir: &Path) -> anyhow::Result<()> {
@@ -196,6 +228,19 @@ fn print_summary(reports: &[HostReport], log_dir: &Path) -> anyhow::Result<()> {
             r.elapsed.as_secs(),
             r.detail
         )?;
+        if r.before.is_some() || r.after.is_some() {
+            let show = |g: &Option<deploy::Generation>| {
+                g.as_ref()
+                    .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+            };
+            writeln!(
+                out,
+                "{:<width$}  before: {}; after: {}",
+                "",
+                show(&r.before),
+                show(&r.after)
+            )?;
+        }
     }
     let ok = reports.iter().filter(|r| r.succeeded()).count();
     writeln!(
@@ -218,7 +263,7 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    fn new(hosts: &[&str], tty: bool) -> Self {
+    pub(crate) fn new(hosts: &[&str], tty: bool) -> Self {
         let width = hosts.iter().map(|h| h.len()).max().unwrap_or(0);
         let bars = tty.then(|| {
             let multi = indicatif::MultiProgress::new();
@@ -260,7 +305,7 @@ impl Progress {
         }
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         if let Some((_, bars)) = &self.bars {
             for bar in bars.values() {
                 if !bar.is_finished() {

@@ -43,21 +43,3 @@ pub(crate) fn require_nix(program: &str) -> anyhow::Result<()> {
         ),
     }
 }
-
-/// Fails unless one of `names` is an executable on `PATH`; `what` says what it is for and how to
-/// get it.
-pub(crate) fn require_on_path(names: &[&str], what: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path).any(|dir| {
-        names.iter().any(|n| {
-            std::fs::metadata(dir.join(n))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    });
-    if found {
-        Ok(())
-    } else {
-        bail!("{} is not on PATH: {what}", names[0])
-    }
-}

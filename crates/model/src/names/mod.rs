@@ -8,7 +8,8 @@
 
 //!
 //! One file per family of grammars: [`labels`] (host, user, container names, tags, releases,
-//! addresses, volumes), [`ssh_key`], [`image`] and [`network`] (ports, CIDRs, IPs).
+//! addresses, volumes), [`ssh_key`], [`image`], [`network`] (ports, CIDRs, IPs) and [`health`]
+//! (what deploy checks on a host before confirming it).
 
 use crate::ProblemCode;
 
@@ -185,11 +186,13 @@ macro_rules! parsed_string_schema {
 }
 
 // The families, declared after the macros they use.
+mod health;
 mod image;
 mod labels;
 mod network;
 mod ssh_key;
 
+pub use health::{HealthUrl, UnitName};
 pub use image::ImageRef;
 pub use labels::{
     Address, ContainerName, HostName, SecretName, StateVersion, Tag, UserName, UserPattern, Volume,
@@ -217,6 +220,8 @@ pub const STRING_KINDS: &[StringKind] = &[
     PortMapping::KIND,
     Cidr::KIND,
     Ip::KIND,
+    UnitName::KIND,
+    HealthUrl::KIND,
 ];
 
 #[cfg(test)]
