@@ -31,6 +31,9 @@ enum Command {
     /// Render the inventory into NixOS modules under hosts/ (or check that they are up to date).
     #[command(name = "gen")]
     Gen(command::generate::Args),
+    /// One line per host: board, address, tags, deploy user, containers, secrets, last deploy.
+    #[command(visible_alias = "list")]
+    Status(command::status::Args),
     /// Print the inventory's JSON schema (as in schema/fleet.schema.json).
     Schema(command::schema::Args),
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
@@ -85,6 +88,7 @@ fn dispatch(opts: Opts) -> anyhow::Result<Outcome> {
     match opts.command {
         Command::Check(args) => command::check::run(args),
         Command::Gen(args) => command::generate::run(args),
+        Command::Status(args) => command::status::run(args),
         Command::Schema(args) => command::schema::run(args),
         Command::Completions(args) => command::completions::run(args, Opts::command()),
         Command::Flash(args) => command::flash::run(args),

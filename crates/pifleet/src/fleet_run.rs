@@ -40,6 +40,87 @@ pub(crate) struct Common {
     /// Where per-host logs go [default: $XDG_STATE_HOME/pifleet/logs, or ~/.local/state/pifleet/logs].
     #[arg(long, value_name = "DIR")]
     pub(crate) log_dir: Option<PathBuf>,
+    /// `json` prints the plan (with --dry-run) or the results as one JSON document on stdout
+    /// (see docs/deploy.md); progress and prompts stay on stderr.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub(crate) format: Format,
+}
+
+/// How `deploy` and `rollback` print the plan and the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned text.
+    Human,
+    /// One JSON document with a stable shape.
+    Json,
+}
+
+/// The name of the results file each run leaves in its log directory (read by `pifleet status`).
+pub(crate) const RESULTS_FILE: &str = "results.json";
+
+fn spec_json(spec: &deploy::CommandSpec) -> serde_json::Value {
+    let mut argv = vec![spec.program.clone()];
+    argv.extend(spec.args.iter().cloned());
+    serde_json::json!({
+        "argv": argv,
+        "env": spec.env.iter().map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
+    })
+}
+
+/// The plan as JSON: `{title, action, canary, hosts: [{host, system, target, steps: [{step, argv, env}]}]}`.
+pub(crate) fn plan_json(plan: &Plan) -> serde_json::Value {
+    let hosts: Vec<serde_json::Value> = plan
+        .hosts
+        .iter()
+        .map(|h| {
+            let mut steps = Vec::new();
+            let mut push = |name: &str, spec: Option<&deploy::CommandSpec>| {
+                if let Some(spec) = spec {
+                    let mut step = spec_json(spec);
+                    step["step"] = name.into();
+                    steps.push(step);
+                }
+            };
+            push("preflight", Some(&h.preflight));
+            push("build", h.build.as_ref());
+            for copy in &h.copy {
+                push("copy", Some(copy));
+            }
+            push("record", Some(&h.probe));
+            push("prepare", h.prepare.as_ref());
+            push("arm", h.arm.as_ref());
+            push("activate", h.activate.as_ref());
+            push("confirm", h.confirm.as_ref());
+            push("disarm", h.disarm.as_ref());
+            push("commit", h.commit.as_ref());
+            serde_json::json!({
+                "host": h.host,
+                "system": h.system,
+                "target": { "user": h.target.user, "address": h.target.address, "port": h.target.port },
+                "confirm_deadline_secs": h.deadline,
+                "steps": steps,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "title": plan.title,
+        "canary": plan.canary,
+        "hosts": hosts,
+    })
+}
+
+/// One host's result as JSON: `{host, status, detail, failed_units, before, after, log, elapsed_secs}`.
+fn report_json(r: &HostReport) -> serde_json::Value {
+    serde_json::json!({
+        "host": r.host,
+        "status": r.status.as_str(),
+        "detail": r.detail,
+        "failed_units": r.failed_units,
+        "before": r.before.as_ref().map(ToString::to_string),
+        "after": r.after.as_ref().map(ToString::to_string),
+        "log": r.log,
+        "elapsed_secs": r.elapsed.as_secs(),
+    })
 }
 
 /// The SSH options the user passes to Nix in `NIX_SSHOPTS`, split as a shell would (quotes kept
@@ -96,7 +177,10 @@ pub(crate) fn warn_unpinned(fleet: &model::Fleet, hosts: &[model::HostName]) {
 /// Dry run, or preflight, confirmation prompt, run and summary.
 pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Result<Outcome> {
     if common.dry_run {
-        print!("{plan}");
+        match common.format {
+            Format::Human => print!("{plan}"),
+            Format::Json => println!("{:#}", plan_json(plan)),
+        }
         return Ok(Outcome::Clean);
     }
     if plan.hosts.is_empty() {
@@ -185,12 +269,36 @@ pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Resul
     // The summary in plan order.
     let order: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     reports.sort_by_key(|r| order.get(r.host.as_str()).copied().unwrap_or(usize::MAX));
-    print_summary(&reports, &log_dir)?;
+    let results = serde_json::json!({
+        "title": plan.title,
+        "finished_unix": unix_now(),
+        "logs": log_dir,
+        "hosts": reports.iter().map(report_json).collect::<Vec<_>>(),
+        "succeeded": reports.iter().filter(|r| r.succeeded()).count(),
+    });
+    // Kept with the logs, for `pifleet status`; a failure to write it costs only that.
+    if let Err(err) = std::fs::write(log_dir.join(RESULTS_FILE), format!("{results:#}\n")) {
+        tracing::warn!(
+            "could not write {}: {err}",
+            log_dir.join(RESULTS_FILE).display()
+        );
+    }
+    match common.format {
+        Format::Human => print_summary(&reports, &log_dir)?,
+        Format::Json => println!("{results:#}"),
+    }
     Ok(if reports.iter().all(HostReport::succeeded) {
         Outcome::Clean
     } else {
         Outcome::Problems
     })
+}
+
+/// Now, as seconds since the Unix epoch (what `status` compares).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The executor's knobs from the command line.

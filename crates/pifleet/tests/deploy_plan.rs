@@ -228,3 +228,47 @@ fn deploy_with_an_old_nix_stops_before_the_preflight() {
     let out = lab.pifleet(&["deploy", "--dry-run", "nas"], &[("NIX_SSHOPTS", "")]);
     assert!(out.status.success(), "{}", text(&out).1);
 }
+
+#[test]
+fn dry_run_as_json_lists_each_hosts_steps_with_argv() {
+    let lab = Lab::new();
+    lab.fleet(&fleet());
+    let out = lab.pifleet(
+        &["deploy", "--dry-run", "--format", "json", "vps"],
+        &[("NIX_SSHOPTS", "")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let hosts = plan["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0]["host"], "vps");
+    assert_eq!(hosts[0]["target"]["port"], 2222);
+    let steps: Vec<&str> = hosts[0]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].as_str().expect("step name"))
+        .collect();
+    let at = |name: &str| {
+        steps
+            .iter()
+            .position(|s| *s == name)
+            .unwrap_or_else(|| panic!("no {name} in {steps:?}"))
+    };
+    assert!(at("preflight") < at("arm"), "{steps:?}");
+    assert!(
+        at("arm") < at("activate") && at("activate") < at("confirm"),
+        "{steps:?}"
+    );
+    assert!(
+        at("confirm") < at("disarm") && at("disarm") < at("commit"),
+        "{steps:?}"
+    );
+    for step in hosts[0]["steps"].as_array().expect("steps") {
+        assert!(
+            step["argv"][0].as_str().is_some_and(|p| !p.is_empty()),
+            "{step}"
+        );
+    }
+}

@@ -394,3 +394,53 @@ fn a_failing_build_leaves_the_others_alone_and_parallelism_is_limited() {
     assert!(lab.max_concurrency() <= 2, "{}", lab.max_concurrency());
     assert!(stdout.contains("3 of 4 host(s) succeeded"), "{stdout}");
 }
+
+#[test]
+fn json_results_are_kept_and_status_shows_each_hosts_last_deploy() {
+    let Some(lab) = lab_with(&[("alpha", ""), ("bravo", "")]) else {
+        return;
+    };
+    // Before any deploy: listed, never deployed.
+    let out = lab.pifleet(&["status", "--format", "json"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let hosts: serde_json::Value = serde_json::from_str(&stdout).expect("status json");
+    assert_eq!(hosts[0]["host"], "alpha");
+    assert_eq!(hosts[0]["last_deploy"], serde_json::Value::Null);
+
+    let (code, stdout, stderr) = deploy(&lab, &["--format", "json"], "bravo=fail");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let results: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let by_host = |name: &str| {
+        results["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .find(|h| h["host"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {results:#}"))
+    };
+    assert_eq!(by_host("alpha")["status"], "ok");
+    assert_eq!(
+        by_host("alpha")["after"],
+        format!("generation 2 ({})", store_path("good"))
+    );
+    assert_eq!(by_host("bravo")["status"], "failed");
+    assert_eq!(results["succeeded"], 1);
+
+    // status reads what the run left beside its logs.
+    let out = lab.pifleet(&["list", "--format", "json"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let hosts: serde_json::Value = serde_json::from_str(&stdout).expect("status json");
+    assert_eq!(hosts[0]["last_deploy"]["status"], "ok");
+    assert_eq!(hosts[1]["host"], "bravo");
+    assert_eq!(hosts[1]["last_deploy"]["status"], "failed");
+    let out = lab.pifleet(&["status"], &[]);
+    let table = text(&out).0;
+    let bravo = table
+        .lines()
+        .find(|l| l.starts_with("bravo "))
+        .expect("a bravo line");
+    assert!(bravo.ends_with("failed"), "{table}");
+}

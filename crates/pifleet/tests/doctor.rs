@@ -25,8 +25,13 @@ fn example_fleet() -> PathBuf {
 }
 
 fn doctor(dir: &Path, inventory: &Path) -> (i32, String) {
+    doctor_with(dir, inventory, &[])
+}
+
+fn doctor_with(dir: &Path, inventory: &Path, extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pifleet"))
         .arg("doctor")
+        .args(extra)
         .arg("--root")
         .arg(dir.join("root"))
         .arg("--inventory")
@@ -123,4 +128,33 @@ fn without_an_inventory_ssh_keys_only_warn() {
     );
     let (_, stdout) = doctor(d, &d.join("no-fleet.toml"));
     assert!(line(&stdout, "ssh-keys").starts_with("warn"), "{stdout}");
+}
+
+#[test]
+fn json_output_has_one_record_per_check_with_its_fixes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    fs::create_dir_all(d.join("root")).expect("root");
+    fs::create_dir_all(d.join("bin")).expect("bin");
+    script(&d.join("bin/nix"), "#!/bin/sh\necho 'nix (Nix) 2.8.0'\n");
+    let (code, stdout) = doctor_with(d, &example_fleet(), &["--format", "json"]);
+    assert_eq!(code, 1, "{stdout}");
+    let checks: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let nix = checks
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["name"] == "nix")
+        .expect("the nix check");
+    assert_eq!(nix["status"], "fail");
+    assert!(
+        nix["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("2.8.0 is too old")),
+        "{nix}"
+    );
+    assert!(
+        nix["fix"]["ubuntu"].is_string() && nix["fix"]["nixos"].is_string(),
+        "{nix}"
+    );
 }

@@ -807,3 +807,34 @@ fn flash_refuses_an_unknown_host_before_building() {
     );
     assert!(!target.exists());
 }
+
+#[test]
+fn image_as_json_reports_path_sizes_and_hash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 8);
+    let image = make_image(dir.path(), &bytes, true);
+    let mut cmd = pifleet();
+    cmd.args(["image", "rpi-box-03", "--format", "json"]);
+    with_fake_nix(&mut cmd, dir.path(), &image);
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let built = dir.path().join("out/sd-image/fake-host.img.zst");
+    assert_eq!(report["host"], "rpi-box-03");
+    assert_eq!(report["image"], built.to_str().expect("utf-8"));
+    assert_eq!(report["compression"], "zstd");
+    assert_eq!(report["card_bytes"], bytes.len() as u64);
+    assert_eq!(
+        report["bytes"],
+        std::fs::metadata(&built).expect("built").len()
+    );
+    let sha = Command::new("sha256sum")
+        .arg(&built)
+        .output()
+        .expect("sha256sum");
+    let sha = String::from_utf8_lossy(&sha.stdout);
+    assert_eq!(
+        report["sha256"],
+        sha.split_whitespace().next().expect("hash")
+    );
+}

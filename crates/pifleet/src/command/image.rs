@@ -30,6 +30,9 @@ pub(crate) struct Args {
     flake: FlakeArgs,
     #[command(flatten)]
     inventory: crate::workspace::InventoryArg,
+    /// `json`: `{host, image, bytes, compression, card_bytes, sha256}` on stdout.
+    #[arg(long, value_enum, default_value_t = crate::fleet_run::Format::Human)]
+    format: crate::fleet_run::Format,
     #[command(flatten)]
     identity: crate::identity::IdentityArg,
 }
@@ -56,6 +59,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let size = opened.file_len();
     let sha =
         flash::file_sha256(&image).with_context(|| format!("cannot hash {}", image.display()))?;
+    if args.format == crate::fleet_run::Format::Json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "host": args.host,
+                "image": image,
+                "bytes": size,
+                "compression": match opened.format() {
+                    flash::Format::Zstd => "zstd",
+                    flash::Format::Raw => "none",
+                },
+                "card_bytes": opened.size(),
+                "sha256": sha,
+            })
+        );
+        return Ok(Outcome::Clean);
+    }
     println!("image:  {}", image.display());
     match (opened.format(), opened.size()) {
         (flash::Format::Zstd, Some(card)) => println!(

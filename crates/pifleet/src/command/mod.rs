@@ -13,3 +13,4 @@ pub(crate) mod keys;
 pub(crate) mod rollback;
 pub(crate) mod schema;
 pub(crate) mod secrets;
+pub(crate) mod status;
