@@ -24,8 +24,8 @@ pub mod types;
 pub mod view;
 
 pub use load::{
-    Format, Invalid, LoadError, Loaded, MAX_INVENTORY_BYTES, Problem, ReadError, load, load_bytes,
-    load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
+    Format, Invalid, LoadError, Loaded, MAX_INVENTORY_BYTES, Partial, Problem, ReadError, load,
+    load_bytes, load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
 };
 pub use names::{
     Address, Cidr, ContainerName, HealthUrl, HostName, ImageRef, Ip, NameError, Port, PortMapping,
