@@ -8,9 +8,17 @@
       url = "github:NixOS/nixos-hardware";
       inputs.nixpkgs.follows = "nixpkgs";
     };
+    # Decrypts secrets/<name>.age on the host during activation, with its SSH host key. Only for
+    # hosts that read secrets; its darwin and home-manager inputs are not fetched.
+    agenix = {
+      url = "github:ryantm/agenix";
+      inputs.nixpkgs.follows = "nixpkgs";
+      inputs.darwin.follows = "";
+      inputs.home-manager.follows = "";
+    };
   };
 
-  outputs = { self, nixpkgs, nixos-hardware }:
+  outputs = { self, nixpkgs, nixos-hardware, agenix }:
     let
       pifleetLib = import ./nix/lib.nix;
       systems = [ "x86_64-linux" "aarch64-linux" ];
@@ -18,7 +26,7 @@
 
       # The example fleet: fleet.toml → `pifleet gen` → hosts/.
       fleet = pifleetLib.mkFleet {
-        inherit self nixpkgs nixos-hardware systems;
+        inherit self nixpkgs nixos-hardware agenix systems;
       };
     in
     fleet // {

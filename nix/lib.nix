@@ -26,6 +26,8 @@ in
     { self
     , nixpkgs
     , nixos-hardware ? null
+      # ryantm/agenix, for hosts that read secrets (`agenix = true` in the index).
+    , agenix ? null
       # The index written by `pifleet gen`; empty until the first `gen` (or `git add hosts`).
     , hosts ? (if builtins.pathExists (self + "/hosts/default.nix") then import (self + "/hosts") else { })
     , systems ? [ "x86_64-linux" "aarch64-linux" ]
@@ -79,6 +81,13 @@ in
           }
         ];
 
+      # agenix's NixOS module for hosts that decrypt secrets. It decrypts with the host's SSH host key
+      # (`age.identityPaths` defaults to the ed25519 key of services.openssh.hostKeys).
+      agenixModules = name: host:
+        if agenix == null then
+          throw "pifleet: host ${name} reads secrets (secrets/*.age), but agenix was not passed to mkFleet: add the input `agenix.url = \"github:ryantm/agenix\"` to flake.nix and pass it: `mkFleet { inherit agenix; … }`"
+        else [ agenix.nixosModules.default ];
+
       platformModule = name: host:
         let
           cross = host.crossCompile or crossCompile;
@@ -101,6 +110,7 @@ in
           (platformModule name host)
         ]
         ++ lib.optionals (host.nixosHardware or false) (hardwareModules name host)
+        ++ lib.optionals (host.agenix or false) (agenixModules name host)
         ++ extraModules;
 
       # The stock image boots Pi 3, Zero 2 W and Pi 4 on the cached mainline kernel.

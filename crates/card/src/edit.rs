@@ -187,11 +187,16 @@ impl Debugfs {
     /// Runs debugfs with `args`; returns stdout, or the error lines of stderr (less the version
     /// banner). debugfs exits 0 even when a command fails, so stderr is what tells.
     fn run(&self, args: &[&str], what: &str) -> Result<Vec<u8>, EditError> {
+        self.run_with(args, what, Stdio::null())
+    }
+
+    /// [`Debugfs::run`] with `stdin` as debugfs's standard input.
+    fn run_with(&self, args: &[&str], what: &str, stdin: Stdio) -> Result<Vec<u8>, EditError> {
         let out = Command::new(&self.program)
             .args(args)
             .arg(&self.spec)
             .env("DEBUGFS_PAGER", "__none__")
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .output()
             .map_err(|source| EditError::Spawn {
                 tool: self.program.clone(),
@@ -214,6 +219,17 @@ impl Debugfs {
 
     /// Runs the commands in one `debugfs -w -f` session.
     fn write_session(&self, commands: &[String], what: &str) -> Result<(), EditError> {
+        self.write_session_with(commands, what, Stdio::null())
+    }
+
+    /// [`Debugfs::write_session`] with `stdin` as debugfs's standard input (a command script read
+    /// with `-f` leaves it free).
+    fn write_session_with(
+        &self,
+        commands: &[String],
+        what: &str,
+        stdin: Stdio,
+    ) -> Result<(), EditError> {
         let mut script = tempfile::NamedTempFile::new().map_err(|source| EditError::Io {
             path: std::env::temp_dir(),
             source,
@@ -226,7 +242,8 @@ impl Debugfs {
                 source,
             })?;
         let script_path = script.path().to_string_lossy().into_owned();
-        self.run(&["-w", "-f", &script_path], what).map(drop)
+        self.run_with(&["-w", "-f", &script_path], what, stdin)
+            .map(drop)
     }
 
     fn set_fields(path: &str, attrs: Attrs, file_type: u32) -> Vec<String> {
@@ -311,29 +328,24 @@ impl Editor for Debugfs {
         }
         let exists = self.stat(&target)?.is_some();
 
-        let mut local = tempfile::NamedTempFile::new().map_err(|source| EditError::Io {
-            path: std::env::temp_dir(),
+        // The content reaches debugfs as its standard input, a memfd: it lives in RAM only (a host
+        // key must never land in a file on the workstation's disk). debugfs's `write` opens the
+        // path it is given and copies `st_size` bytes, so `/proc/self/fd/0` (a fresh open of the
+        // memfd in the child, at offset 0) works where a pipe would not.
+        let memfd = memory_file(content).map_err(|source| EditError::Io {
+            path: PathBuf::from("memfd:pifleet-card"),
             source,
         })?;
-        local
-            .write_all(content)
-            .and_then(|()| local.flush())
-            .map_err(|source| EditError::Io {
-                path: local.path().to_path_buf(),
-                source,
-            })?;
-        let local_path = local.path().to_string_lossy().into_owned();
-        check_safe(&local_path)?;
 
         // Write the new file under a temporary name with its final owner and mode, then swap it in:
         // debugfs's `ln` adds a name without touching the link count and `unlink` removes one the
         // same way, so together they are a rename.
         let mut commands = vec![
             format!("cd {dir}"),
-            format!("write {local_path} {tmp_name}"),
+            format!("write {CHILD_STDIN} {tmp_name}"),
         ];
         commands.extend(Self::set_fields(&tmp_name, attrs, S_IFREG));
-        self.write_session(&commands, &format!("write {tmp_path}"))?;
+        self.write_session_with(&commands, &format!("write {tmp_path}"), Stdio::from(memfd))?;
         let mut swap = vec![format!("cd {dir}")];
         if exists {
             swap.push(format!("rm {name}"));
@@ -342,6 +354,20 @@ impl Editor for Debugfs {
         swap.push(format!("unlink {tmp_name}"));
         self.write_session(&swap, &format!("rename {tmp_path} to {target}"))
     }
+}
+
+/// The path under which debugfs opens its own standard input.
+const CHILD_STDIN: &str = "/proc/self/fd/0";
+
+/// An anonymous in-memory file (`memfd_create`, close-on-exec, mode 600 so debugfs's `write`
+/// creates the inode 600 before its owner and mode are set) holding `content`.
+fn memory_file(content: &[u8]) -> io::Result<fs::File> {
+    use rustix::fs::{MemfdFlags, Mode, fchmod, memfd_create};
+    let fd = memfd_create("pifleet-card", MemfdFlags::CLOEXEC)?;
+    fchmod(&fd, Mode::from_raw_mode(0o600))?;
+    let mut file = fs::File::from(fd);
+    file.write_all(content)?;
+    Ok(file)
 }
 
 /// The version line debugfs prints first: `debugfs 1.47.0 (5-Feb-2023)`.
@@ -545,11 +571,23 @@ impl Editor for Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         if self.mounted {
-            let ok = Command::new("umount")
-                .arg(self.dir.path())
-                .stdin(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+            // A process forked elsewhere in this program holds our open files between its fork
+            // and exec, for an instant: the file system is busy then, so try a few times.
+            let mut ok = false;
+            for attempt in 0..5 {
+                if attempt > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                ok = Command::new("umount")
+                    .arg(self.dir.path())
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    break;
+                }
+            }
             if !ok {
                 // Leave the directory: removing it would fail, and it names the mount to clean up.
                 eprintln!(

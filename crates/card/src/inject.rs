@@ -135,7 +135,7 @@ pub enum InjectError {
     },
 }
 
-fn kind_name(kind: Kind) -> &'static str {
+pub(crate) fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Dir => "directory",
         Kind::File => "regular file",
@@ -156,27 +156,32 @@ fn valid_user(user: &str) -> bool {
 /// Whether the file system is a NixOS root: `/nix/store`, and `/nix/var/nix` (a booted system),
 /// `/etc/NIXOS` (NixOS's marker) or `/nix-path-registration` (an SD image never booted).
 pub fn check_nixos(editor: &mut dyn Editor, shown: &str) -> Result<(), InjectError> {
+    match not_nixos(editor)? {
+        Some(why) => Err(InjectError::NotNixos {
+            shown: shown.to_owned(),
+            why: why.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Why the file system is not a NixOS root ([`check_nixos`]), or `None` when it is one.
+pub(crate) fn not_nixos(editor: &mut dyn Editor) -> Result<Option<&'static str>, EditError> {
     let is_dir = |e: &mut dyn Editor, p: &str| -> Result<bool, EditError> {
         Ok(e.stat(p)?.is_some_and(|s| s.kind == Kind::Dir))
     };
     if !is_dir(editor, "/nix/store")? {
-        return Err(InjectError::NotNixos {
-            shown: shown.to_owned(),
-            why: "it has no /nix/store".to_owned(),
-        });
+        return Ok(Some("it has no /nix/store"));
     }
     let marked = is_dir(editor, "/nix/var/nix")?
         || editor.stat("/etc/NIXOS")?.is_some()
         || editor.stat("/nix-path-registration")?.is_some();
     if !marked {
-        return Err(InjectError::NotNixos {
-            shown: shown.to_owned(),
-            why:
-                "it has a /nix/store but none of /nix/var/nix, /etc/NIXOS or /nix-path-registration"
-                    .to_owned(),
-        });
+        return Ok(Some(
+            "it has a /nix/store but none of /nix/var/nix, /etc/NIXOS or /nix-path-registration",
+        ));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Reads the file system and works out what adding `request.keys` takes.

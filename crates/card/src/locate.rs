@@ -119,7 +119,8 @@ pub fn locate(view: &SystemView, path: &Path) -> Result<Root, LocateError> {
             refuse_in_use(view, &device, &shown, None)?;
             Some(device)
         }
-        Target::File(file) => {
+        // The path exists (looked up above), so it is never a new file.
+        Target::File(file) | Target::NewFile(file) => {
             for loop_dev in loops_over(view, &file) {
                 refuse_in_use(view, &loop_dev, &shown, Some(&loop_dev.path))?;
             }

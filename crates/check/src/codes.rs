@@ -170,6 +170,10 @@ impl From<model::ProblemCode> for Code {
             P::SchemaViolation => Code::SchemaViolation,
             P::InvalidHostName => Code::InvalidHostName,
             P::InvalidUserName => Code::InvalidUserName,
+            P::InvalidUserPattern => Code::InvalidUserPattern,
+            P::InvalidSecretName => Code::InvalidSecretName,
+            P::InvalidUtf8 => Code::InvalidUtf8,
+            P::DuplicateKey => Code::DuplicateKey,
             P::InvalidContainerName => Code::InvalidContainerName,
             P::InvalidTag => Code::InvalidTag,
             P::InvalidAddress => Code::InvalidAddress,
@@ -307,13 +311,37 @@ address = "192.168.1.41"
 gateway = "router.lan"
 "#,
         r#"Gateways and DNS servers are IP addresses: `gateway = "192.168.1.1"`."#;
+    InvalidUserPattern = "invalid_user_pattern", Error, File,
+        r#"an `allow_users`/`deny_users` entry that is not a user pattern sshd takes"#,
+        toml r#"[ssh]
+allow_users = ["deploy admin"]
+"#,
+        r#"Write one user (or pattern, with `*` and `?`) per entry, optionally `user@host-pattern`: `allow_users = ["deploy", "admin"]`."#;
+    InvalidSecretName = "invalid_secret_name", Error, File,
+        r#"a secret name that cannot name a file under `secrets/`"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "Home Wifi"
+"#,
+        r#"Use lower-case letters, digits, `-`, `_` and `.`: the secret lives in `secrets/<name>.age`, e.g. `psk_secret = "home-wifi"`."#;
+    InvalidUtf8 = "invalid_utf8", Error, File,
+        r#"the file is not valid UTF-8"#,
+        toml r#"[hosts.pi]
+board = "rpi4"   # saved as Latin-1 with a "é" somewhere
+"#,
+        r#"Save the file as UTF-8; the position points at the first byte that is not."#;
+    DuplicateKey = "duplicate_key", Error, File,
+        r#"a key written twice in one JSON object"#,
+        json r#"{ "hosts": { "pi": { "board": "rpi4", "board": "rpi3" } } }
+"#,
+        r#"Keep one of them: JSON parsers disagree on which one wins, so pifleet refuses both."#;
     PlaintextWifiPsk = "plaintext_wifi_psk", Error, File,
         r#"a Wi-Fi passphrase written into the inventory"#,
         toml r#"[hosts.pi.wifi]
 ssid = "home"
 psk = "correct horse"
 "#,
-        r#"Put `psk=…` in a root-only file on the host and point `secrets_file` at it; never write the passphrase into the inventory."#;
+        r#"Store it encrypted: `pifleet secrets set home-wifi` (prompts without echo) and set `psk_secret = "home-wifi"`; never write the passphrase into the inventory. A file you manage on the host yourself (`psk=…`, root-only) works too, through `secrets_file`."#;
     PlaintextPassword = "plaintext_password", Error, File,
         r#"a password written into the inventory instead of a hash"#,
         toml r#"[users.pi]
@@ -562,6 +590,101 @@ secrets_file = "secrets/wifi"
         toml r#"environment = { "MY VAR" = "1" }
 "#,
         r#"A variable name cannot be empty or contain `=` or white space."#;
+    InvalidSshdValue = "invalid_sshd_value", Error, Semantic,
+        r#"an `extra_settings` value that does not fit its keyword, or spans several lines"#,
+        toml r#"[ssh]
+extra_settings = { MaxAuthTries = "three", Banner = "/etc/issue\nPermitRootLogin yes" }
+"#,
+        r#"Give each keyword the type sshd_config(5) gives it: true/false for yes/no keywords, numbers, one of the listed words, or a list for keywords that take several. A line break would become an sshd directive of its own: it is never accepted."#;
+    ControlCharacter = "control_character", Error, Semantic,
+        r#"a value with a control character (or a NUL byte, which Nix cannot hold)"#,
+        toml r#"[hosts.pi.containers.app.environment]
+GREETING = "hello\nEXTRA=injected"
+"#,
+        r#"Remove the control character. Values that end up in line-oriented files on the host (environment files, sshd_config, wpa_supplicant.conf, /etc/passwd) must stay on one line; a NUL byte cannot be written into Nix at all."#;
+    InvalidUid = "invalid_uid", Error, Semantic,
+        r#"a user id of root or of the system range"#,
+        toml r#"[users.admin]
+uid = 0
+"#,
+        r#"Leave `uid` out (NixOS picks one) or use 1000 or more: ids below 1000 belong to root and system services."#;
+    MissingModule = "missing_module", Error, Semantic,
+        r#"a hand-written module that does not exist"#,
+        toml r#"[hosts.pi]
+modules = ["modules/media.nix"]   # no such file
+"#,
+        r#"Create the file (relative to the inventory), or fix the path. The flake could not import it."#;
+    InvalidPasswordFile = "invalid_password_file", Error, Semantic,
+        r#"a password file that is not an absolute path on the host, or one in the Nix store"#,
+        toml r#"[users.admin]
+hashed_password_file = "secrets/admin.hash"
+"#,
+        r#"Use an absolute path on the host, outside /nix/store (the store is world-readable), e.g. "/var/lib/secrets/admin.hash"."#;
+    UnknownAdmin = "unknown_admin", Error, Semantic,
+        r#"an admin that is not defined in `users`"#,
+        toml r#"[fleet]
+admins = ["eduardo"]   # no [users.eduardo]
+"#,
+        r#"Define the user with its SSH keys under `[users.<name>]`, or remove it from `admins`."#;
+    AdminKeyUnsupported = "admin_key_unsupported", Error, Semantic,
+        r#"an admin without an ssh-ed25519 or ssh-rsa key, which age cannot encrypt to"#,
+        toml r#"[users.eduardo]
+ssh_keys = ["ecdsa-sha2-nistp256 AAAA… eduardo@ws"]
+[fleet]
+admins = ["eduardo"]
+"#,
+        r#"Add an ed25519 key (`ssh-keygen -t ed25519`) to the admin's `ssh_keys`: only ssh-ed25519 and ssh-rsa keys can be age recipients (not ECDSA, security keys or agent-only keys)."#;
+    UnsupportedHostKey = "unsupported_host_key", Error, Semantic,
+        r#"a host key of a type age cannot encrypt to"#,
+        toml r#"[hosts.pi]
+host_key = "ecdsa-sha2-nistp256 AAAA…"
+"#,
+        r#"Record the host's ed25519 key: `pifleet hostkey scan HOST` asks for it, `pifleet hostkey new HOST` makes one before flashing."#;
+    WifiSecretConflict = "wifi_secret_conflict", Error, Semantic,
+        r#"a Wi-Fi passphrase given both as a secret and as a file"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"
+secrets_file = "/etc/wifi.env"
+"#,
+        r#"Keep one: `psk_secret` (encrypted in the repository, on the card from the first boot) or `secrets_file` (a file you place on the host yourself)."#;
+    HostKeyMissing = "host_key_missing", Error, Semantic,
+        r#"a host that reads secrets without a recorded host key"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"   # and no host_key
+"#,
+        r#"Record the host key, which the secrets are encrypted to: `pifleet hostkey new HOST` before flashing a new card, `pifleet hostkey scan HOST` for a running machine. Then `pifleet secrets rekey`."#;
+    SecretsWithoutAdmins = "secrets_without_admins", Error, Semantic,
+        r#"secrets in use, and no admins to encrypt them to"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"   # and no [fleet] admins
+"#,
+        r#"List the users whose keys may read and re-encrypt the secrets: `[fleet] admins = ["you"]`. Without an admin, nobody could ever change a secret again."#;
+    SecretFileMissing = "secret_file_missing", Error, Semantic,
+        r#"a secret the inventory names that has no `secrets/<name>.age`"#,
+        toml r#"[hosts.pi.wifi]
+ssid = "home"
+psk_secret = "home-wifi"   # no secrets/home-wifi.age
+"#,
+        r#"Write it: `pifleet secrets set home-wifi` (from standard input or a prompt). Activation would fail without it."#;
+    NotAnAgeFile = "not_an_age_file", Error, Semantic,
+        r#"a file under `secrets/` that is not age-encrypted"#,
+        toml r#"# secrets/home-wifi.age holds "psk=hunter2" in plain text
+"#,
+        r#"Move plain files out of `secrets/` at once (and rotate what they held); write secrets with `pifleet secrets set NAME`."#;
+    SecretNotEncryptedForHost = "secret_not_encrypted_for_host", Error, Semantic,
+        r#"a secret that a host using it cannot decrypt"#,
+        toml r#"[hosts.new-pi]   # reads home-wifi, but the file predates it
+host_key = "ssh-ed25519 AAAA…"
+"#,
+        r#"Re-encrypt it to its current readers: `pifleet secrets rekey NAME` (with an admin's key)."#;
+    SecretNeedsRekey = "secret_needs_rekey", Warning, Semantic,
+        r#"a secret still encrypted to keys that no longer need it, or not yet to a current admin"#,
+        toml r#"# home-wifi.age is encrypted to a host that left the fleet
+"#,
+        r#"Run `pifleet secrets rekey NAME` (by an admin who can decrypt it). Rekeying stops future reads only: if a key was lost or stolen, also change the secret itself with `pifleet secrets set NAME`."#;
     AllowHasNoEffect = "allow_has_no_effect", Warning, Semantic,
         r#"an allow entry naming an error, which cannot be silenced"#,
         toml r#"[hosts.pi]
@@ -656,9 +779,79 @@ Not reported for the host's deploy user (see `deploy_user_without_key`) or on ho
 board = "zero2w"
 address = "192.168.1.60"   # no [hosts.cam.wifi]
 "#,
-        r#"Add `[hosts.cam.wifi]` with `ssid` and `secrets_file` (a root-only file on the host holding `psk=…`). With a USB Ethernet adapter, set `network.interface` to it.
+        r#"Add `[hosts.cam.wifi]` with `ssid` and `psk_secret` (a secret from `pifleet secrets set`; it is on the card before first boot), or `secrets_file` for a root-only file on the host holding `psk=…`. With a USB Ethernet adapter, set `network.interface` to it.
 
 A host is Wi-Fi-only when its `network.interface` starts with `wl`, or when it is a Zero 2 W and names no interface. Replaces the warning `no_network_on_zero2w`."#;
+    PubkeyAuthenticationDisabled = "pubkey_authentication_disabled", Error, Lockout,
+        r#"`PubkeyAuthentication = false`: deploy logs in with a key"#,
+        toml r#"[ssh]
+extra_settings = { PubkeyAuthentication = false }
+"#,
+        r#"Remove it. pifleet deploys with keys only; to restrict who may log in, use `allow_users`."#;
+    AuthenticationMethodsLockout = "authentication_methods_lockout", Error, Lockout,
+        r#"`AuthenticationMethods` that a key alone cannot satisfy"#,
+        toml r#"[ssh]
+extra_settings = { AuthenticationMethods = "publickey,password" }
+"#,
+        r#"Keep a list that is `publickey` alone, e.g. "publickey publickey,password", or remove the setting: deploy runs without anyone to type a password."#;
+    DeployUserGroupFiltered = "deploy_user_group_filtered", Error, Lockout,
+        r#"`AllowGroups`/`DenyGroups` shutting out the deploy user"#,
+        toml r#"[ssh]
+extra_settings = { AllowGroups = ["admins"] }   # deploy is not in admins
+"#,
+        r#"Add one of the deploy user's groups (`users`, `wheel`, its `groups`) to `AllowGroups`, or remove it from `DenyGroups`."#;
+    DeployLoginRestricted = "deploy_login_restricted", Error, Lockout,
+        r#"`ForceCommand` or `ChrootDirectory` for every login"#,
+        toml r#"[ssh]
+extra_settings = { ForceCommand = "internal-sftp" }
+"#,
+        r#"Remove it: without `Match` blocks it applies to the deploy user too, and nixos-rebuild's commands would never run. Put user-specific restrictions in a hand-written module with a `Match User` block."#;
+    SshdLimitZero = "sshd_limit_zero", Error, Lockout,
+        r#"`MaxAuthTries`, `MaxSessions` or `MaxStartups` set to 0"#,
+        toml r#"[ssh]
+extra_settings = { MaxSessions = 0 }
+"#,
+        r#"Use a positive number (sshd's defaults are 6, 10 and 10:30:100) or leave the setting out."#;
+    DeployKeyTypeNotAccepted = "deploy_key_type_not_accepted", Error, Lockout,
+        r#"`PubkeyAcceptedAlgorithms` accepting none of the deploy user's keys"#,
+        toml r#"[ssh]
+extra_settings = { PubkeyAcceptedAlgorithms = "ecdsa-sha2-nistp256" }   # deploy has an ed25519 key
+"#,
+        r#"Include the deploy keys' algorithms (e.g. "ssh-ed25519,ecdsa-sha2-nistp256"), or use `+…` to add to the defaults."#;
+    DeployKeysUnusable = "deploy_keys_unusable", Error, Lockout,
+        r#"every deploy key bound to a forced command or expired"#,
+        toml r#"[users.deploy]
+ssh_keys = ['command="/bin/true" ssh-ed25519 AAAA… deploy@ws']
+"#,
+        r#"Give the deploy user a key without `command=` and with an `expiry-time` in the future; nixos-rebuild and nix-copy-closure run their own commands."#;
+    PamDisabledLocksDeployUser = "pam_disabled_locks_deploy_user", Error, Lockout,
+        r#"`UsePAM = false` with a deploy user whose password is locked"#,
+        toml r#"[ssh]
+extra_settings = { UsePAM = false }
+"#,
+        r#"Remove `UsePAM = false`: without PAM, sshd refuses accounts with a locked password even for key logins, and inventory accounts without a password hash are locked."#;
+    SshAddressFamilyMismatch = "ssh_address_family_mismatch", Error, Lockout,
+        r#"`AddressFamily` excluding the address deploy connects to"#,
+        toml r#"[hosts.pi]
+address = "fd00::41"
+ssh = { extra_settings = { AddressFamily = "inet" } }
+"#,
+        r#"Use `AddressFamily = "any"` (or the family of `address`), or deploy to an address of the family sshd listens on."#;
+    UnroutableStaticNetwork = "unroutable_static_network", Error, Lockout,
+        r#"a static network whose gateway cannot be reached"#,
+        toml r#"[hosts.pi.network]
+mode = "static"
+address = "192.168.1.41/24"
+gateway = "192.168.2.1"
+"#,
+        r#"Put the gateway inside the host's subnet (and not on the host's own address), or widen the prefix; a /32 has no neighbours to route through."#;
+    UnusualInterface = "unusual_interface", Warning, Lockout,
+        r#"an interface name other than the board's own"#,
+        toml r#"[hosts.pi]
+board = "rpi4"
+network = { mode = "static", interface = "eth0", address = "192.168.1.41/24", gateway = "192.168.1.1" }
+"#,
+        r#"On the mainline kernel a Pi 4's Ethernet is `end0` and a Zero 2 W's Wi-Fi `wlan0`; a name that does not exist leaves the host without its address. Check `ip link` on the host, or `allow` this if the interface is a USB adapter."#;
     EmptyPassword = "empty_password", Error, Security,
         r#"an empty password hash"#,
         toml r#"[users.pi]
@@ -700,7 +893,7 @@ root_keys = ["ssh-ed25519 AAAA… you@workstation"]
 image = "postgres:17.2"
 environment = { POSTGRES_PASSWORD = "hunter2" }
 "#,
-        r#"Move the value into a root-only file on the host (`POSTGRES_PASSWORD=…`) and list it in `environment_files`, or use the image's `*_FILE` variable. Rotate the leaked value: the Nix store is world-readable.
+        r#"Store it encrypted (`pifleet secrets set db-env` with the line `POSTGRES_PASSWORD=…`) and list the secret in `environment_secrets`, or use the image's `*_FILE` variable. Rotate the leaked value: the Nix store is world-readable.
 
 A variable is a secret when a word of its name (split at `_`, `-`, `.`) contains PASSWORD, PASSWD, TOKEN or SECRET, or ends in KEY (`API_KEY`, `APIKEY`; not `KEYBOARD`), case-insensitively, and its value is not empty. Names ending in `_FILE`, `_PATH` or `_DIR` point at files and are fine."#;
     SensitivePortExposed = "sensitive_port_exposed", Warning, Security,
@@ -724,6 +917,37 @@ image = "example/gpio:1.0"
 privileged = true
 "#,
         r#"Grant only what the image needs: `extra_options = ["--device=/dev/gpiomem"]` or `--cap-add=…`. `extra_options = ["--privileged"]` is reported the same way."#;
+    PossibleSecret = "possible_secret", Warning, Security,
+        r#"a container setting that looks like it might hold a secret"#,
+        toml r#"[hosts.pi.containers.app.environment]
+SESSION_KEY = "x8Jq2mL0v9Zt4Wc7"
+"#,
+        r#"If it is a secret, store it with `pifleet secrets set` (a `KEY=value` line) and list it in `environment_secrets`; if it is not (a sort key, a public name), `allow` this code with the reason."#;
+    SecretInContainerSettings = "secret_in_container_settings", Error, Security,
+        r#"a secret in a container's command, entrypoint, options or labels"#,
+        toml r#"[hosts.pi.containers.app]
+image = "example/app:1.0"
+command = ["--db", "postgres://app:s3cret@db/app"]
+"#,
+        r#"Pass it as an environment variable from an encrypted secret (`pifleet secrets set`, listed in `environment_secrets`) and refer to the variable; the Nix store is world-readable. Rotate the leaked value."#;
+    InlinePasswordHash = "inline_password_hash", Warning, Security,
+        r#"a password hash written into the inventory (world-readable in the Nix store)"#,
+        toml r#"[users.admin]
+hashed_password = "$y$j9T$…"
+"#,
+        r#"Store the hash encrypted: `pifleet secrets set admin-password` (paste the output of `mkpasswd -m yescrypt`) and set `hashed_password_secret = "admin-password"`."#;
+    WeakPasswordHash = "weak_password_hash", Warning, Security,
+        r#"a password hash with a weak scheme (MD5-crypt)"#,
+        toml r#"[users.admin]
+hashed_password = "$1$salt$…"   # md5-crypt
+"#,
+        r#"Hash again with yescrypt (`mkpasswd -m yescrypt`) or sha-512 crypt (`$6$`)."#;
+    TrustedUsersWildcard = "trusted_users_wildcard", Warning, Security,
+        r#"every user (or a broad group) trusted by the Nix daemon"#,
+        toml r#"[fleet.nix]
+trusted_users = ["*"]
+"#,
+        r#"List users (or `@wheel`): a trusted Nix user can import unsigned store paths, which is root on the host."#;
 }
 
 #[cfg(test)]

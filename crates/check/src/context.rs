@@ -18,15 +18,18 @@ pub struct Context<'a> {
     pub spans: &'a SpanMap,
     /// Every host's resolved view, in name order.
     pub hosts: Vec<HostView<'a>>,
+    /// The directory the inventory's relative paths (hand-written modules) start from, when known.
+    pub base: Option<&'a std::path::Path>,
 }
 
 impl<'a> Context<'a> {
-    /// A context over a loaded inventory.
-    pub fn new(loaded: &'a Loaded) -> Self {
+    /// A context over a loaded inventory; `base` is the inventory's directory, when it has one.
+    pub fn new(loaded: &'a Loaded, base: Option<&'a std::path::Path>) -> Self {
         Self {
             fleet: &loaded.fleet,
             spans: &loaded.spans,
             hosts: loaded.fleet.views().collect(),
+            base,
         }
     }
 

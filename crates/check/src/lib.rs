@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod docs;
 pub mod render;
 pub mod rules;
+mod secret;
 
 use std::path::Path as FsPath;
 
@@ -75,39 +76,50 @@ impl Report {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckError {
-    /// The inventory file could not be read.
-    #[error("cannot read the inventory {}", path.display())]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The inventory file could not be read (or is not a file, or is too large).
+    #[error(transparent)]
+    Read(#[from] model::ReadError),
 }
 
-/// Reads, validates and checks the inventory at `path`.
+/// Reads, validates and checks the inventory at `path`; hand-written modules are looked for next to it.
 pub fn check_file(path: impl AsRef<FsPath>) -> Result<Report, CheckError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| CheckError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(check_str(&text, &path.display().to_string()))
+    let bytes = model::read_inventory(path)?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(FsPath::new("."));
+    Ok(check_bytes(&bytes, &path.display().to_string(), Some(base)))
 }
 
 /// Validates and checks an inventory given as text; `source_name` is shown in diagnostics and picks the format.
+/// Module paths are not looked for on disk (see [`check_bytes`]).
 pub fn check_str(text: &str, source_name: &str) -> Report {
     load_and_check(text, source_name).0
+}
+
+/// Validates and checks an inventory given as bytes (not UTF-8 is a diagnostic with a position);
+/// `base` is the directory its relative paths start from, when the inventory has one.
+pub fn check_bytes(bytes: &[u8], source_name: &str, base: Option<&FsPath>) -> Report {
+    load_and_check_bytes(bytes, source_name, base).0
 }
 
 /// Like [`check_str`], also handing back the loaded inventory when it could be read, for commands that act on
 /// it after checking (`gen`, `deploy`): one load, one report. The fleet is returned even when the rules found
 /// errors; callers decide with [`Report::has_errors`].
 pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>) {
-    match model::load_str(text, source_name) {
+    load_and_check_bytes(text.as_bytes(), source_name, None)
+}
+
+/// [`load_and_check`] for bytes, with the inventory's directory (see [`check_bytes`]).
+pub fn load_and_check_bytes(
+    bytes: &[u8],
+    source_name: &str,
+    base: Option<&FsPath>,
+) -> (Report, Option<Loaded>) {
+    match model::load_bytes(bytes, source_name) {
         Ok(loaded) => {
-            let (diagnostics, suppressed) = check_loaded_with_suppressed(&loaded);
+            let (diagnostics, suppressed) = check_loaded_in(&loaded, base);
             let report = Report {
                 diagnostics,
                 suppressed,
@@ -123,7 +135,7 @@ pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>)
             };
             (report, None)
         }
-        // load_str does no I/O; keep the match total without panicking.
+        // load_bytes does no I/O; keep the match total without panicking.
         Err(other) => {
             let report = Report {
                 diagnostics: vec![Diagnostic::new(
@@ -132,7 +144,7 @@ pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>)
                     format!("unexpected error while loading: {other}"),
                 )],
                 suppressed: Vec::new(),
-                source: SourceFile::new(source_name, text),
+                source: SourceFile::new(source_name, String::from_utf8_lossy(bytes).into_owned()),
             };
             (report, None)
         }
@@ -141,12 +153,16 @@ pub fn load_and_check(text: &str, source_name: &str) -> (Report, Option<Loaded>)
 
 /// Runs every rule on a loaded inventory, drops warnings a host silenced with `allow`, and sorts by position.
 pub fn check_loaded(loaded: &Loaded) -> Vec<Diagnostic> {
-    check_loaded_with_suppressed(loaded).0
+    check_loaded_in(loaded, None).0
 }
 
-/// Like [`check_loaded`], also handing back the silenced warnings with their reasons.
-pub fn check_loaded_with_suppressed(loaded: &Loaded) -> (Vec<Diagnostic>, Vec<Suppressed>) {
-    let ctx = Context::new(loaded);
+/// Like [`check_loaded`] with the inventory's directory, also handing back the silenced warnings
+/// with their reasons.
+pub fn check_loaded_in(
+    loaded: &Loaded,
+    base: Option<&FsPath>,
+) -> (Vec<Diagnostic>, Vec<Suppressed>) {
+    let ctx = Context::new(loaded, base);
     let mut all: Vec<Diagnostic> = rules::all().flat_map(|rule| (rule.run)(&ctx)).collect();
     all.sort_by(|a, b| {
         (a.span.map_or(usize::MAX, |s| s.start), &a.path, &a.code).cmp(&(

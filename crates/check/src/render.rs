@@ -1,5 +1,6 @@
 //! Printing diagnostics: for people (miette, with source snippets) and for tools (JSON).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
@@ -7,6 +8,54 @@ use serde_json::{Value, json};
 
 use crate::Report;
 use crate::diagnostic::{Diagnostic, Severity};
+
+/// `s` with control characters shown as escapes (`\u{1b}`), so a value quoted in a message cannot
+/// move the cursor, retitle the terminal or clear the screen.
+fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| match c {
+                '\n' => "\\n".to_owned(),
+                '\t' => "\\t".to_owned(),
+                c if c.is_control() => c.escape_unicode().to_string(),
+                c => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
+/// The inventory's text for snippets: control characters (other than line breaks and tabs) replaced
+/// by characters of the same length in bytes, so every span still points at the same place.
+fn safe_source(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => c,
+            c if c.is_control() && c.len_utf8() == 1 => '?',
+            c if c.is_control() => '¿',
+            c => c,
+        })
+        .collect()
+}
+
+/// A diagnostic with every user-supplied string made printable.
+fn printable_diagnostic(d: &Diagnostic) -> Diagnostic {
+    Diagnostic {
+        message: printable(&d.message).into_owned(),
+        help: d.help.as_deref().map(|h| printable(h).into_owned()),
+        related: d
+            .related
+            .iter()
+            .map(|r| crate::diagnostic::Label {
+                message: printable(&r.message).into_owned(),
+                ..r.clone()
+            })
+            .collect(),
+        ..d.clone()
+    }
+}
 
 /// One diagnostic bundled with its source, in the shape miette renders.
 struct Rendered<'a> {
@@ -105,10 +154,13 @@ pub fn render_human(report: &Report, color: bool) -> String {
         .with_links(false)
         .with_context_lines(1);
     let mut out = String::new();
+    let source_text = safe_source(&report.source.text);
+    let name = printable(&report.source.name);
     for diagnostic in &report.diagnostics {
+        let diagnostic = &printable_diagnostic(diagnostic);
         let rendered = Rendered {
             diagnostic,
-            source: NamedSource::new(&report.source.name, report.source.text.clone()),
+            source: NamedSource::new(name.as_ref(), source_text.clone()),
             file: &report.source,
         };
         let mut text = String::new();
@@ -122,8 +174,8 @@ pub fn render_human(report: &Report, color: bool) -> String {
         }
         if diagnostic.span.is_none() && !diagnostic.path.is_root() {
             text.push_str(&format!(
-                "  at `{}` in {}\n",
-                diagnostic.path, report.source.name
+                "  at `{}` in {name}\n",
+                printable(&diagnostic.path.to_string())
             ));
         }
         out.push_str(&text);

@@ -9,11 +9,15 @@ use check::{Diagnostic, Severity};
 
 const KEY_ADMIN: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqeFyT5oHWhCY/SKllnU80NkJK46f+SBkowTwVuJjhq admin@workstation";
 const KEY_DEPLOY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIJtPll8LZfFkY+7Pe4jvSqlS/m6qdMos/rZ/8KtD5+1 deploy@workstation";
+const KEY_HOST: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl root@box";
 const KEY_ROOT: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@workstation";
 
 /// An inventory with one host, as lines per table.
 #[derive(Clone)]
 struct Inv {
+    /// Lines of `[fleet]` after `state_version`.
+    fleet: Vec<String>,
     ssh: Vec<String>,
     admin: Vec<String>,
     deploy: Vec<String>,
@@ -31,6 +35,7 @@ impl Inv {
     /// user with NOPASSWD sudo.
     fn hardened() -> Self {
         Self {
+            fleet: Vec::new(),
             ssh: vec![
                 "permit_root_login = \"no\"".into(),
                 "password_authentication = false".into(),
@@ -56,7 +61,8 @@ impl Inv {
     fn toml(&self) -> String {
         let table = |name: &str, lines: &[String]| format!("[{name}]\n{}\n\n", lines.join("\n"));
         format!(
-            "[fleet]\nstate_version = \"26.05\"\n\n{}{}{}{}{}",
+            "[fleet]\nstate_version = \"26.05\"\n{}\n{}{}{}{}{}",
+            self.fleet.join("\n"),
             table("ssh", &self.ssh),
             table("users.admin", &self.admin),
             table("users.deploy", &self.deploy),
@@ -68,6 +74,7 @@ impl Inv {
     /// Replaces the line of `table` starting with `key =` (or adds it).
     fn set(mut self, table: &str, key: &str, value: &str) -> Self {
         let lines = match table {
+            "fleet" => &mut self.fleet,
             "ssh" => &mut self.ssh,
             "admin" => &mut self.admin,
             "deploy" => &mut self.deploy,
@@ -83,6 +90,7 @@ impl Inv {
     /// Removes the line of `table` starting with `key =`.
     fn unset(mut self, table: &str, key: &str) -> Self {
         let lines = match table {
+            "fleet" => &mut self.fleet,
             "ssh" => &mut self.ssh,
             "admin" => &mut self.admin,
             "deploy" => &mut self.deploy,
@@ -92,6 +100,23 @@ impl Inv {
         let prefix = format!("{key} =");
         lines.retain(|l| !l.starts_with(&prefix));
         self
+    }
+
+    /// The admin's password hash as a secret (`hashed_password_secret`) instead of a file on the
+    /// host, with what secrets need: admins and the host's key.
+    fn password_secret(self) -> Self {
+        self.unset("admin", "hashed_password_file")
+            .set("admin", "hashed_password_secret", "\"admin-hash\"")
+            .with_secrets()
+    }
+
+    /// Admins to encrypt secrets to, and a recorded host key to encrypt them to the host.
+    fn with_secrets(self) -> Self {
+        self.set("fleet", "admins", "[\"deploy\"]").set(
+            "host",
+            "host_key",
+            &format!("\"{KEY_HOST}\""),
+        )
     }
 
     fn tail(mut self, text: &str) -> Self {
@@ -281,6 +306,159 @@ fn lockouts() -> Vec<(&'static str, &'static str, Inv)> {
             ),
         ),
         (
+            "deploy user's sudo asks for a password, even one it has",
+            "deploy_sudo_needs_password",
+            h().set("deploy", "sudo", "\"password\"").set(
+                "deploy",
+                "hashed_password_file",
+                "\"/var/lib/secrets/deploy.hash\"",
+            ),
+        ),
+        (
+            "public key logins off",
+            "pubkey_authentication_disabled",
+            h().set("ssh", "extra_settings", "{ PubkeyAuthentication = false }"),
+        ),
+        (
+            "public key logins off on the host",
+            "pubkey_authentication_disabled",
+            h().tail("[hosts.box.ssh]\nextra_settings = { PubkeyAuthentication = false }\n"),
+        ),
+        (
+            "key and password required",
+            "authentication_methods_lockout",
+            h().set(
+                "ssh",
+                "extra_settings",
+                "{ AuthenticationMethods = \"publickey,password\" }",
+            ),
+        ),
+        (
+            "passwords only",
+            "authentication_methods_lockout",
+            h().set(
+                "ssh",
+                "extra_settings",
+                "{ AuthenticationMethods = \"password keyboard-interactive\" }",
+            ),
+        ),
+        (
+            "AllowGroups without the deploy user's groups",
+            "deploy_user_group_filtered",
+            h().set("ssh", "extra_settings", "{ AllowGroups = [\"admins\"] }"),
+        ),
+        (
+            "DenyGroups with wheel",
+            "deploy_user_group_filtered",
+            h().set("ssh", "extra_settings", "{ DenyGroups = \"wheel\" }"),
+        ),
+        (
+            "a forced command for everyone",
+            "deploy_login_restricted",
+            h().set(
+                "ssh",
+                "extra_settings",
+                "{ ForceCommand = \"internal-sftp\" }",
+            ),
+        ),
+        (
+            "a chroot for everyone",
+            "deploy_login_restricted",
+            h().set(
+                "ssh",
+                "extra_settings",
+                "{ ChrootDirectory = \"/srv/jail\" }",
+            ),
+        ),
+        (
+            "no sessions",
+            "sshd_limit_zero",
+            h().set("ssh", "extra_settings", "{ MaxSessions = 0 }"),
+        ),
+        (
+            "no authentication attempts",
+            "sshd_limit_zero",
+            h().set("ssh", "extra_settings", "{ MaxAuthTries = 0 }"),
+        ),
+        (
+            "no unauthenticated connections",
+            "sshd_limit_zero",
+            h().set("ssh", "extra_settings", "{ MaxStartups = \"0:30:100\" }"),
+        ),
+        (
+            "only ECDSA keys accepted, deploy has ed25519",
+            "deploy_key_type_not_accepted",
+            h().set(
+                "ssh",
+                "extra_settings",
+                "{ PubkeyAcceptedAlgorithms = \"ecdsa-sha2-nistp256\" }",
+            ),
+        ),
+        (
+            "ed25519 removed from the defaults",
+            "deploy_key_type_not_accepted",
+            h().set(
+                "ssh",
+                "extra_settings",
+                "{ PubkeyAcceptedAlgorithms = \"-ssh-ed25519\" }",
+            ),
+        ),
+        (
+            "the deploy key is bound to a forced command",
+            "deploy_keys_unusable",
+            h().set(
+                "deploy",
+                "ssh_keys",
+                &format!("['command=\"/bin/true\" {KEY_DEPLOY}']"),
+            ),
+        ),
+        (
+            "the deploy key expired",
+            "deploy_keys_unusable",
+            h().set(
+                "deploy",
+                "ssh_keys",
+                &format!("['expiry-time=\"20200101\" {KEY_DEPLOY}']"),
+            ),
+        ),
+        (
+            "PAM off, deploy user without password",
+            "pam_disabled_locks_deploy_user",
+            h().set("ssh", "extra_settings", "{ UsePAM = false }"),
+        ),
+        (
+            "IPv6 only, deploy over IPv4",
+            "ssh_address_family_mismatch",
+            h().set("ssh", "extra_settings", "{ AddressFamily = \"inet6\" }"),
+        ),
+        (
+            "gateway outside the subnet",
+            "unroutable_static_network",
+            h().set(
+                "host",
+                "network",
+                "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.2.1\" }",
+            ),
+        ),
+        (
+            "the host's own address as gateway",
+            "unroutable_static_network",
+            h().set(
+                "host",
+                "network",
+                "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.1.10\" }",
+            ),
+        ),
+        (
+            "a /32 with a gateway",
+            "unroutable_static_network",
+            h().set(
+                "host",
+                "network",
+                "{ mode = \"static\", address = \"192.168.1.10/32\", gateway = \"192.168.1.1\" }",
+            ),
+        ),
+        (
             "deploy user not on the host",
             "deploy_user_not_on_host",
             h().set("host", "users", "[\"admin\"]"),
@@ -298,6 +476,66 @@ fn safe_variants() -> Vec<(&'static str, Inv)> {
     let h = Inv::hardened;
     vec![
         ("the hardened base", h()),
+        (
+            "a key alone satisfies one list of AuthenticationMethods",
+            h().set("ssh", "extra_settings", "{ AuthenticationMethods = \"publickey publickey,password\" }"),
+        ),
+        (
+            "AuthenticationMethods any",
+            h().set("ssh", "extra_settings", "{ AuthenticationMethods = \"any\" }"),
+        ),
+        (
+            "AllowGroups with wheel",
+            h().set("ssh", "extra_settings", "{ AllowGroups = [\"wheel\"] }"),
+        ),
+        (
+            "AllowGroups with a pattern and users, as one string",
+            h().set("ssh", "extra_settings", "{ AllowGroups = \"adm* users\" }"),
+        ),
+        (
+            "DenyGroups of another group",
+            h().set("ssh", "extra_settings", "{ DenyGroups = [\"docker\"] }"),
+        ),
+        (
+            "limits above zero",
+            h().set("ssh", "extra_settings", "{ MaxAuthTries = 3, MaxSessions = 4, MaxStartups = \"10:30:100\" }"),
+        ),
+        (
+            "legacy RSA added to the accepted algorithms",
+            h().set("ssh", "extra_settings", "{ PubkeyAcceptedAlgorithms = \"+ssh-rsa\" }"),
+        ),
+        (
+            "accepted algorithms listing ed25519",
+            h().set("ssh", "extra_settings", "{ PubkeyAcceptedAlgorithms = \"ssh-ed25519,rsa-sha2-512\" }"),
+        ),
+        (
+            "PAM on",
+            h().set("ssh", "extra_settings", "{ UsePAM = true }"),
+        ),
+        (
+            "AddressFamily of the deploy address",
+            h().set("ssh", "extra_settings", "{ AddressFamily = \"inet\" }"),
+        ),
+        (
+            "AllowUsers with wildcards and a user@host pattern",
+            h().set("ssh", "allow_users", "[\"dep*\", \"admin@192.168.1.*\"]"),
+        ),
+        (
+            "DenyUsers for the deploy user from one other address",
+            h().set("ssh", "deny_users", "[\"deploy@10.9.9.9\"]"),
+        ),
+        (
+            "a deploy key limited to the LAN, without a pty",
+            h().set("deploy", "ssh_keys", &format!("['from=\"192.168.1.0/24\",no-pty {KEY_DEPLOY}']")),
+        ),
+        (
+            "a deploy key that expires in the future",
+            h().set("deploy", "ssh_keys", &format!("['expiry-time=\"20991231\" {KEY_DEPLOY}']")),
+        ),
+        (
+            "a static address on the Pi 4's own interface",
+            h().set("host", "network", "{ mode = \"static\", interface = \"end0\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }"),
+        ),
         ("root deploys with a root key", h().root_deploy()),
         (
             "ssh not auto-opened but listed by hand",
@@ -336,6 +574,22 @@ fn safe_variants() -> Vec<(&'static str, Inv)> {
             h().set("host", "board", "\"zero2w\"").tail(
                 "[hosts.box.wifi]\nssid = \"home\"\nsecrets_file = \"/var/lib/secrets/wifi\"\n",
             ),
+        ),
+        (
+            "Zero 2 W with its passphrase in a secret",
+            h().set("host", "board", "\"zero2w\"")
+                .with_secrets()
+                .tail("[hosts.box.wifi]\nssid = \"home\"\npsk_secret = \"home-wifi\"\n"),
+        ),
+        (
+            "admin whose sudo password hash is a secret",
+            h().password_secret(),
+        ),
+        (
+            "UsePAM off for a deploy user whose password is a secret",
+            h().with_secrets()
+                .set("deploy", "hashed_password_secret", "\"deploy-hash\"")
+                .set("ssh", "extra_settings", "{ UsePAM = false }"),
         ),
         (
             "Zero 2 W with a USB Ethernet adapter",
@@ -467,8 +721,87 @@ fn table() -> Vec<(&'static str, Inv, Inv)> {
         (
             "deploy_sudo_needs_password",
             h().set("deploy", "sudo", "\"password\""),
-            h().set("deploy", "sudo", "\"password\"")
-                .set("deploy", "hashed_password_file", "\"/var/lib/secrets/deploy.hash\""),
+            h().set("deploy", "sudo", "\"no-password\""),
+        ),
+        (
+            "pubkey_authentication_disabled",
+            h().set("ssh", "extra_settings", "{ PubkeyAuthentication = false }"),
+            h().set("ssh", "extra_settings", "{ PubkeyAuthentication = true }"),
+        ),
+        (
+            "authentication_methods_lockout",
+            h().set("ssh", "extra_settings", "{ AuthenticationMethods = \"publickey,password\" }"),
+            h().set("ssh", "extra_settings", "{ AuthenticationMethods = \"publickey publickey,password\" }"),
+        ),
+        (
+            "deploy_user_group_filtered",
+            h().set("ssh", "extra_settings", "{ AllowGroups = [\"admins\"] }"),
+            h().set("ssh", "extra_settings", "{ AllowGroups = [\"admins\", \"wheel\"] }"),
+        ),
+        (
+            "deploy_login_restricted",
+            h().set("ssh", "extra_settings", "{ ForceCommand = \"internal-sftp\" }"),
+            h().set("ssh", "extra_settings", "{ Banner = \"/etc/issue\" }"),
+        ),
+        (
+            "sshd_limit_zero",
+            h().set("ssh", "extra_settings", "{ MaxSessions = 0 }"),
+            h().set("ssh", "extra_settings", "{ MaxSessions = 1 }"),
+        ),
+        (
+            "deploy_key_type_not_accepted",
+            h().set("ssh", "extra_settings", "{ PubkeyAcceptedAlgorithms = \"ecdsa-sha2-nistp256\" }"),
+            h().set("ssh", "extra_settings", "{ PubkeyAcceptedAlgorithms = \"ecdsa-sha2-nistp256,ssh-ed25519\" }"),
+        ),
+        (
+            "deploy_keys_unusable",
+            h().set("deploy", "ssh_keys", &format!("['command=\"/bin/true\" {KEY_DEPLOY}']")),
+            h().set("deploy", "ssh_keys", &format!("['from=\"192.168.1.0/24\" {KEY_DEPLOY}']")),
+        ),
+        (
+            "pam_disabled_locks_deploy_user",
+            h().set("ssh", "extra_settings", "{ UsePAM = false }"),
+            h().set("ssh", "extra_settings", "{ UsePAM = true }"),
+        ),
+        (
+            "ssh_address_family_mismatch",
+            h().set("ssh", "extra_settings", "{ AddressFamily = \"inet6\" }"),
+            h().set("ssh", "extra_settings", "{ AddressFamily = \"inet\" }"),
+        ),
+        (
+            "unroutable_static_network",
+            h().set("host", "network", "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.2.1\" }"),
+            h().set("host", "network", "{ mode = \"static\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }"),
+        ),
+        (
+            "unusual_interface",
+            h().set("host", "network", "{ mode = \"static\", interface = \"eth0\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }"),
+            h().set("host", "network", "{ mode = \"static\", interface = \"end0\", address = \"192.168.1.10/24\", gateway = \"192.168.1.1\" }"),
+        ),
+        (
+            "possible_secret",
+            h().tail(&format!("{POSTGRES}environment = {{ SESSION_KEY = \"x8Jq2mL0v9Zt4Wc7\" }}\n")),
+            h().tail(&format!("{POSTGRES}environment = {{ SORT_KEY = \"name\" }}\n")),
+        ),
+        (
+            "secret_in_container_settings",
+            h().tail(&format!("{POSTGRES}command = [\"--db\", \"postgres://app:s3cret@db/app\"]\n")),
+            h().tail(&format!("{POSTGRES}command = [\"--db\", \"postgres://app@db/app\"]\n")),
+        ),
+        (
+            "inline_password_hash",
+            h().unset("admin", "hashed_password_file").set("admin", "hashed_password", "\"$y$j9T$abc$def\""),
+            h(),
+        ),
+        (
+            "weak_password_hash",
+            h().unset("admin", "hashed_password_file").set("admin", "hashed_password", "\"$1$salt$0123456789abcdef\""),
+            h().unset("admin", "hashed_password_file").set("admin", "hashed_password", "\"$6$salt$0123456789abcdef\""),
+        ),
+        (
+            "trusted_users_wildcard",
+            h().tail("[fleet.nix]\ntrusted_users = [\"*\"]\n"),
+            h().tail("[fleet.nix]\ntrusted_users = [\"@wheel\"]\n"),
         ),
         (
             "sudo_user_without_credentials",
@@ -476,6 +809,30 @@ fn table() -> Vec<(&'static str, Inv, Inv)> {
                 .unset("admin", "hashed_password_file")
                 .unset("admin", "sudo"),
             h().unset("admin", "hashed_password_file").unset("admin", "sudo"),
+        ),
+        (
+            "sudo_user_without_credentials",
+            h().set("admin", "ssh_keys", "[]")
+                .unset("admin", "hashed_password_file")
+                .unset("admin", "sudo"),
+            h().set("admin", "ssh_keys", "[]")
+                .unset("admin", "sudo")
+                .password_secret(),
+        ),
+        (
+            "sudo_without_password",
+            h().unset("admin", "hashed_password_file"),
+            h().password_secret(),
+        ),
+        (
+            "host_key_missing",
+            h().password_secret().unset("host", "host_key"),
+            h().password_secret(),
+        ),
+        (
+            "secrets_without_admins",
+            h().password_secret().unset("fleet", "admins"),
+            h().password_secret(),
         ),
         (
             "wifi_secret_missing",
@@ -604,6 +961,12 @@ fn secret_names_are_matched_by_word() {
         "GITHUB_TOKEN",
         "client-secret",
         "MQTT_PASSWD",
+        "MQTT_PASS",
+        "ADMIN_PWD",
+        "SMTP_CREDENTIALS",
+        "GPG_PASSPHRASE",
+        // A `_FILE` name whose value is not a path is no file: judged without the suffix.
+        "PASSWORD_FILE",
     ] {
         let report = env(key).check();
         assert!(
@@ -611,18 +974,19 @@ fn secret_names_are_matched_by_word() {
             "{key} should be a secret"
         );
     }
-    for key in [
-        "TZ",
-        "KEYBOARD_LAYOUT",
-        "PASSWORD_FILE",
-        "TOKEN_PATH",
-        "MONKEYS",
-    ] {
+    for key in ["TZ", "KEYBOARD_LAYOUT", "MONKEYS", "SORT_KEY", "TOKEN_TTL"] {
         let report = env(key).check();
         assert!(
             !codes(&report.diagnostics).contains(&"secret_in_environment".to_owned()),
             "{key} is not a secret"
         );
+    }
+    for key in ["PASSWORD_FILE", "TOKEN_PATH", "SECRETS_DIR"] {
+        let inv = Inv::hardened().tail(&format!(
+            "{POSTGRES}environment = {{ {key} = \"/run/secrets/db\" }}\n"
+        ));
+        let report = inv.check();
+        assert!(report.diagnostics.is_empty(), "{}", explain(&inv, &report));
     }
 }
 

@@ -79,6 +79,7 @@ pub fn parse_via(via: &str, port: u16) -> Result<Target, Error> {
         user: user.to_string(),
         address: address.to_string(),
         port,
+        pinned: None,
     })
 }
 

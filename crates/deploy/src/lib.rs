@@ -9,6 +9,7 @@ pub mod adopt;
 pub mod exec;
 pub mod plan;
 pub mod run;
+pub mod scan;
 
 pub use plan::{
     Action, BuildOn, CommandSpec, Error, HostPlan, Options, Plan, Selector, Target, select,

@@ -47,6 +47,14 @@ pub enum Error {
     /// `--build-on` was given an empty value.
     #[error("--build-on needs `local`, `target` or a host")]
     EmptyBuildHost,
+    /// `--build-on` is neither a fleet host nor `[user@]address`.
+    #[error("--build-on `{value}`: {reason}")]
+    BuildHost {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// What `nixos-rebuild` does with the new system.
@@ -177,13 +185,29 @@ pub enum BuildOn {
 }
 
 impl BuildOn {
-    /// `local`, `target`, or anything else as a build host.
+    /// `local`, `target`, or a build host: a fleet host's name or `[user@]address`, validated like the
+    /// inventory's users and addresses, so the value can never smuggle an option into ssh's or
+    /// nixos-rebuild's command line.
     pub fn parse(word: &str) -> Result<Self, Error> {
         Ok(match word {
             "" => return Err(Error::EmptyBuildHost),
             "local" | "workstation" => BuildOn::Local,
             "target" => BuildOn::Target,
-            other => BuildOn::Host(other.to_owned()),
+            other => {
+                let bad = |reason: String| Error::BuildHost {
+                    value: other.to_owned(),
+                    reason,
+                };
+                let address = match other.rsplit_once('@') {
+                    Some((user, address)) => {
+                        model::UserName::new(user).map_err(|e| bad(e.to_string()))?;
+                        address
+                    }
+                    None => other,
+                };
+                model::Address::new(address).map_err(|e| bad(e.to_string()))?;
+                BuildOn::Host(other.to_owned())
+            }
         })
     }
 }
@@ -205,6 +229,9 @@ pub struct Options {
     pub connect_timeout: u32,
     /// Roll back automatically when the post-activation confirmation fails.
     pub magic_rollback: bool,
+    /// `hosts/known_hosts`: hosts with a recorded key are pinned to it (`StrictHostKeyChecking=yes`,
+    /// `HostKeyAlias=<host>`). `None` leaves ssh's own known_hosts in charge.
+    pub known_hosts: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -217,6 +244,7 @@ impl Default for Options {
             ssh_options: Vec::new(),
             connect_timeout: 10,
             magic_rollback: true,
+            known_hosts: None,
         }
     }
 }
@@ -235,6 +263,9 @@ pub struct Target {
     pub address: String,
     /// The SSH port.
     pub port: u16,
+    /// The host's name when its key is recorded in the inventory: ssh checks the key under this
+    /// name (`HostKeyAlias`) in `hosts/known_hosts`.
+    pub pinned: Option<String>,
 }
 
 impl Target {
@@ -322,6 +353,9 @@ pub struct HostPlan {
     pub target: Target,
     /// `ssh … true`: can the deploy user log in at all?
     pub preflight: CommandSpec,
+    /// The `from="…"` restrictions of the deploy user's keys, when every key has one: the preflight
+    /// refuses a host none of whose keys admits this workstation's address.
+    pub key_sources: Option<Vec<String>>,
     /// The `nixos-rebuild` run (for `pifleet rollback`, the one switching back).
     pub activate: CommandSpec,
     /// Over a fresh connection: the system state and its failed units. `None` when nothing is
@@ -380,6 +414,7 @@ impl Plan {
             };
             out.push(HostPlan {
                 host: name.to_string(),
+                key_sources: key_sources(fleet, name, host),
                 preflight: ctx.ssh(&["true"]),
                 activate: ctx.rebuild_rollback(Action::Switch),
                 confirm: Some(ctx.ssh(&[CONFIRM_COMMAND])),
@@ -397,13 +432,30 @@ impl Plan {
     }
 }
 
-fn target_of(fleet: &Fleet, name: &HostName, host: &Host) -> Target {
+pub(crate) fn target_of(fleet: &Fleet, name: &HostName, host: &Host) -> Target {
     let view = model::HostView::new(fleet, name, host);
     Target {
         user: view.deploy.user.to_string(),
         address: view.deploy.address.to_string(),
         port: view.deploy.port,
+        pinned: view.host_key.map(|_| name.to_string()),
     }
+}
+
+/// The `from="…"` option of every key the deploy user logs in with, when each has one (`None` when
+/// any key, or `~/.ssh/authorized_keys`, admits logins from anywhere).
+fn key_sources(fleet: &Fleet, name: &HostName, host: &Host) -> Option<Vec<String>> {
+    let view = model::HostView::new(fleet, name, host);
+    let login = view.deploy_login().ok()?;
+    if login.homedir {
+        return None;
+    }
+    let sources: Option<Vec<String>> = login
+        .keys
+        .iter()
+        .map(|k| k.option("from").map(str::to_owned))
+        .collect();
+    sources.filter(|s| !s.is_empty())
 }
 
 /// What every command of one host needs.
@@ -424,9 +476,19 @@ impl HostContext<'_> {
             "BatchMode=yes".into(),
             "-o".into(),
             format!("ConnectTimeout={}", self.options.connect_timeout),
-            "-p".into(),
-            self.target.port.to_string(),
         ]);
+        // A recorded host key is the only one accepted: no trust on first use, no prompt.
+        if let (Some(alias), Some(known_hosts)) = (&self.target.pinned, &self.options.known_hosts) {
+            opts.extend([
+                "-o".into(),
+                "StrictHostKeyChecking=yes".into(),
+                "-o".into(),
+                format!("UserKnownHostsFile={}", known_hosts.display()),
+                "-o".into(),
+                format!("HostKeyAlias={alias}"),
+            ]);
+        }
+        opts.extend(["-p".into(), self.target.port.to_string()]);
         opts
     }
 
@@ -466,7 +528,15 @@ impl HostContext<'_> {
 
     fn with_ssh_env(&self, spec: CommandSpec) -> CommandSpec {
         CommandSpec {
-            env: vec![("NIX_SSHOPTS".into(), self.ssh_options().join(" "))],
+            // nixos-rebuild splits NIX_SSHOPTS as a shell would: quote each option.
+            env: vec![(
+                "NIX_SSHOPTS".into(),
+                self.ssh_options()
+                    .iter()
+                    .map(|o| shell_quote(o))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )],
             ..spec
         }
     }
@@ -553,6 +623,7 @@ fn deploy_host(
         host: name.to_string(),
         system: system.clone(),
         target,
+        key_sources: key_sources(fleet, name, host),
         preflight,
         activate,
         confirm,
@@ -610,6 +681,32 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    #[test]
+    fn build_hosts_are_validated_like_addresses() {
+        assert_eq!(BuildOn::parse("local").expect("ok"), BuildOn::Local);
+        assert_eq!(
+            BuildOn::parse("builder@10.0.0.9").expect("ok"),
+            BuildOn::Host("builder@10.0.0.9".into())
+        );
+        assert_eq!(
+            BuildOn::parse("rpi-box-01").expect("ok"),
+            BuildOn::Host("rpi-box-01".into())
+        );
+        for bad in [
+            "-oProxyCommand=sh",
+            "a b",
+            "user@",
+            "Root@host",
+            "host:22",
+            "x@-y",
+        ] {
+            assert!(
+                matches!(BuildOn::parse(bad), Err(Error::BuildHost { .. })),
+                "{bad} must be refused"
+            );
+        }
+    }
 
     const FLEET: &str = r#"
 [fleet]

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::exec::{self, Captured, command};
-use crate::plan::{CommandSpec, HostPlan, Plan};
+use crate::plan::{CommandSpec, HostPlan, Plan, Target};
 
 /// How long to keep reading a command's output after it exited: a background process it left
 /// behind (an SSH control master) may hold the pipe open for a long time.
@@ -160,6 +160,9 @@ impl<'a, O: Observer> Executor<'a, O> {
     }
 
     fn preflight_one(&self, host: &HostPlan, log: &mut Option<File>) -> Option<String> {
+        if let Some(refusal) = source_refusal(host) {
+            return Some(refusal);
+        }
         self.say(&host.host, log, &format!("$ {}", host.preflight));
         let out = match self.capture(&host.preflight) {
             Ok(out) => out,
@@ -455,6 +458,18 @@ fn list(units: &[String]) -> String {
 
 /// Turns ssh's complaint into one line that says what is wrong.
 pub fn explain_ssh_failure(destination: &str, stderr: &str) -> String {
+    // A pinned key that does not match: say what it may mean and what to do, before anything else.
+    if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || (stderr.contains("Host key verification failed") && stderr.contains("Offending"))
+    {
+        return format!(
+            "refusing {destination}: it presented a different host key than hosts/known_hosts records. \
+             If you re-flashed its card without its recorded identity, put the key back with \
+             `pifleet keys inject DEVICE --host-key HOST` (or `pifleet flash HOST DEVICE`), or check the \
+             new key's fingerprint on the console and record it with `pifleet hostkey scan HOST --force`. If \
+             nothing changed on that machine, someone may be intercepting the connection: do not deploy"
+        );
+    }
     let last = stderr
         .lines()
         .map(str::trim)
@@ -467,7 +482,7 @@ pub fn explain_ssh_failure(destination: &str, stderr: &str) -> String {
     } else if last.contains("Permission denied") {
         "the key was rejected"
     } else if last.contains("Host key verification failed") {
-        "the host key is unknown or changed (check known_hosts)"
+        "its host key is not recorded: `pifleet hostkey scan HOST` records a running host's key after you confirm its fingerprint"
     } else if last.contains("Could not resolve") {
         "the address does not resolve"
     } else if last.contains("No route to host") || last.contains("Network is unreachable") {
@@ -545,6 +560,43 @@ pub fn create_log_dir(base: &Path) -> std::io::Result<PathBuf> {
     unreachable!("an unbounded range ends only by returning")
 }
 
+/// Why the deploy user's keys would not let this workstation in, when their `from="…"` options
+/// exclude the address it reaches the host from (a lockout `check` cannot see: it does not know
+/// where deploy runs). `None` when a key admits it, or nothing can be told.
+pub(crate) fn source_refusal(host: &HostPlan) -> Option<String> {
+    let sources = host.key_sources.as_ref()?;
+    let ip = local_address_towards(&host.target)?;
+    let excluded = sources
+        .iter()
+        .all(|s| model::names::from_allows(s, ip) == Some(false));
+    excluded.then(|| {
+        format!(
+            "refused: every key of `{}` is limited by `from=` ({}), and none admits this workstation's address {ip}; \
+             add it to the keys' `from=` in the inventory",
+            host.target.user,
+            sources.join("; ")
+        )
+    })
+}
+
+/// The local address this machine would use to reach `target`: a UDP socket is "connected" (no
+/// packet is sent) and asked for its own address.
+fn local_address_towards(target: &Target) -> Option<std::net::IpAddr> {
+    use std::net::ToSocketAddrs as _;
+    let remote = (target.address.as_str(), target.port)
+        .to_socket_addrs()
+        .ok()?
+        .next()?;
+    let bind: std::net::SocketAddr = if remote.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(remote).ok()?;
+    Some(socket.local_addr().ok()?.ip())
+}
+
 /// `20261121T120619Z`.
 fn utc_stamp(time: std::time::SystemTime) -> String {
     jiff::Timestamp::try_from(time)
@@ -556,6 +608,60 @@ fn utc_stamp(time: std::time::SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan for `root@127.0.0.1` whose keys carry `from=` lists.
+    fn loopback_host(sources: Option<Vec<&str>>) -> HostPlan {
+        let fleet = model::load_str(
+            "[fleet]\nstate_version = \"26.05\"\n[ssh]\nroot_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf r@ws\"]\n[hosts.box]\nboard = \"x86_64\"\naddress = \"127.0.0.1\"\n",
+            "fleet.toml",
+        )
+        .expect("valid")
+        .fleet;
+        let names = [model::HostName::new("box").expect("name")];
+        let mut plan = crate::Plan::deploy(&fleet, &names, &crate::Options::default())
+            .expect("a plan")
+            .hosts
+            .remove(0);
+        plan.key_sources = sources.map(|s| s.into_iter().map(str::to_owned).collect());
+        plan
+    }
+
+    #[test]
+    fn keys_limited_to_other_sources_refuse_the_workstation() {
+        // The workstation reaches 127.0.0.1 from 127.0.0.1.
+        let refusal = source_refusal(&loopback_host(Some(vec!["10.0.0.0/8", "192.168.1.*"])));
+        assert!(
+            refusal
+                .as_deref()
+                .is_some_and(|r| r.contains("none admits this workstation's address 127.0.0.1")),
+            "{refusal:?}"
+        );
+        assert_eq!(
+            source_refusal(&loopback_host(Some(vec!["10.0.0.0/8", "127.0.0.0/8"]))),
+            None
+        );
+        assert_eq!(
+            source_refusal(&loopback_host(Some(vec!["*.example.org"]))),
+            None
+        );
+        assert_eq!(source_refusal(&loopback_host(None)), None);
+    }
+
+    #[test]
+    fn plans_carry_the_keys_from_restrictions() {
+        let fleet = model::load_str(
+            "[fleet]\nstate_version = \"26.05\"\n[ssh]\nroot_keys = ['from=\"10.0.0.0/8\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf r@ws']\n[hosts.box]\nboard = \"x86_64\"\naddress = \"127.0.0.1\"\n",
+            "fleet.toml",
+        )
+        .expect("valid")
+        .fleet;
+        let names = [model::HostName::new("box").expect("name")];
+        let plan = crate::Plan::deploy(&fleet, &names, &crate::Options::default()).expect("a plan");
+        assert_eq!(
+            plan.hosts[0].key_sources,
+            Some(vec!["10.0.0.0/8".to_owned()])
+        );
+    }
 
     #[test]
     fn stamp() {

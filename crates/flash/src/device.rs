@@ -1,12 +1,15 @@
 //! Deciding whether a target may be overwritten, from what the kernel says about it.
 //!
 //! Flashing the wrong disk destroys data, so the checks are a separate function over a
-//! [`SystemView`]: the paths of `/proc/self/mountinfo` and `/sys`. Tests point those at fixtures
-//! and exercise every refusal without touching a real disk. Everything comes from sysfs and
-//! mountinfo (no ioctls, no unsafe code): sizes from `/sys/class/block/<dev>/size`, removability from
-//! `/sys/block/<dev>/removable` and the bus, partitions and device-mapper holders from their sysfs
-//! links, so a card whose partition is mounted, or sits under a mounted LUKS volume, is still seen
-//! as in use.
+//! [`SystemView`]: the paths of `/proc/self/mountinfo`, `/proc/swaps` and `/sys`. Tests point those
+//! at fixtures and exercise every refusal without touching a real disk. Everything comes from sysfs,
+//! mountinfo and the swap list (no ioctls, no unsafe code): sizes from `/sys/class/block/<dev>/size`,
+//! removability from `/sys/block/<dev>/removable` and the bus, partitions and device-mapper holders
+//! from their sysfs links, so a card whose partition is mounted or swapped to, or sits under a
+//! mounted LUKS volume, is still seen as in use.
+//!
+//! These checks explain; they are not the last line. The writer opens a block device exclusively,
+//! so the kernel itself refuses one that is mounted or swapped to, whatever was decided here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -15,11 +18,16 @@ use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
+use crate::image::{FileId, Image};
+
 /// Where the kernel's view of block devices and mounts is read from.
 #[derive(Debug, Clone)]
 pub struct SystemView {
     /// A `mountinfo` file, normally `/proc/self/mountinfo`.
     pub mountinfo: PathBuf,
+    /// The list of active swap areas, normally `/proc/swaps`. A missing file means none: a kernel
+    /// built without swap support has no such file.
+    pub swaps: PathBuf,
     /// The sysfs root, normally `/sys`.
     pub sys: PathBuf,
 }
@@ -29,6 +37,7 @@ impl SystemView {
     pub fn live() -> Self {
         Self {
             mountinfo: "/proc/self/mountinfo".into(),
+            swaps: "/proc/swaps".into(),
             sys: "/sys".into(),
         }
     }
@@ -49,18 +58,57 @@ pub struct Device {
     pub removable: bool,
     /// The whole disk this is a partition of, if it is one.
     pub parent: Option<String>,
+    /// For a loop device (or a partition of one), its backing file as sysfs names it
+    /// (`loop/backing_file`).
+    pub backing_file: Option<PathBuf>,
 }
 
 /// What a target path turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// A regular file, or a path that does not exist yet: it will be created.
+    /// A path where nothing exists yet: writing creates a regular file there.
+    NewFile(PathBuf),
+    /// An existing regular file: writing replaces what it holds, so a person should be asked first.
     File(PathBuf),
     /// A block device.
     Device(Device),
 }
 
-/// A reason not to write to a device. All but [`Refusal::TooSmall`] can be overridden with force.
+impl Target {
+    /// The path that is written: the file, or the device node under `/dev`.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::NewFile(path) | Self::File(path) => path,
+            Self::Device(device) => &device.path,
+        }
+    }
+
+    /// Whether writing `image` here would overwrite the image file itself, which the write is still
+    /// reading: the same file by device and inode number (reached by the same path, a hard link, a
+    /// symlink or a bind mount: paths can't tell), or a loop device, or a partition of one, whose
+    /// backing file it is. No flag can override this; it returns the refusal to show.
+    ///
+    /// A loop device is matched through the path sysfs records for its backing file, so one whose
+    /// backing file has since been renamed or deleted is not recognised.
+    pub fn overwrites_image(&self, image: &Image) -> Option<Refusal> {
+        let image_path = image.path().to_path_buf();
+        let id = Some(image.file_id());
+        match self {
+            Self::NewFile(_) => None,
+            Self::File(path) => {
+                (FileId::of_path(path) == id).then_some(Refusal::TheImage { image: image_path })
+            }
+            Self::Device(device) => {
+                let backing = device.backing_file.as_deref()?;
+                (FileId::of_path(backing) == id)
+                    .then_some(Refusal::BackedByImage { image: image_path })
+            }
+        }
+    }
+}
+
+/// A reason not to write to a target. All but [`Refusal::TooSmall`], [`Refusal::TheImage`] and
+/// [`Refusal::BackedByImage`] can be overridden with force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Refusal {
@@ -68,6 +116,11 @@ pub enum Refusal {
     Mounted {
         /// `(source, mount point)` pairs.
         mounts: Vec<(String, String)>,
+    },
+    /// The device, one of its partitions, or a volume on them is active swap.
+    Swap {
+        /// The swap areas, as `/proc/swaps` names them.
+        devices: Vec<String>,
     },
     /// The device holds the running system (`/`, `/boot`, `/nix`, …).
     System {
@@ -88,13 +141,26 @@ pub enum Refusal {
         /// The image's size in bytes.
         image: u64,
     },
+    /// The target is the image file itself (see [`Target::overwrites_image`]).
+    TheImage {
+        /// The image file, as it was named.
+        image: PathBuf,
+    },
+    /// The target is a loop device, or a partition of one, backed by the image file.
+    BackedByImage {
+        /// The image file, as it was named.
+        image: PathBuf,
+    },
 }
 
 impl Refusal {
     /// Whether `--force` may override this refusal. A too-small device can't hold the image whatever
-    /// the user says.
+    /// the user says, and writing over the image destroys the very bytes being written.
     pub fn overridable(&self) -> bool {
-        !matches!(self, Self::TooSmall { .. })
+        !matches!(
+            self,
+            Self::TooSmall { .. } | Self::TheImage { .. } | Self::BackedByImage { .. }
+        )
     }
 }
 
@@ -104,6 +170,13 @@ impl fmt::Display for Refusal {
             Self::Mounted { mounts } => {
                 let list: Vec<String> = mounts.iter().map(|(s, m)| format!("{s} on {m}")).collect();
                 write!(f, "it is mounted ({}); unmount it first", list.join(", "))
+            }
+            Self::Swap { devices } => {
+                write!(
+                    f,
+                    "it is active swap ({}); swapoff it first",
+                    devices.join(", ")
+                )
             }
             Self::System { mount_points } => write!(
                 f,
@@ -120,6 +193,16 @@ impl fmt::Display for Refusal {
             Self::TooSmall { device, image } => write!(
                 f,
                 "it is smaller than the image ({device} bytes, the image needs {image})"
+            ),
+            Self::TheImage { image } => write!(
+                f,
+                "it is the image file {} itself (the same inode on the same device)",
+                image.display()
+            ),
+            Self::BackedByImage { image } => write!(
+                f,
+                "it is a loop device backed by the image file {}",
+                image.display()
             ),
         }
     }
@@ -194,7 +277,8 @@ impl SystemView {
         names
     }
 
-    /// Finds out what `path` is: a regular file (or a new one), or a block device described by sysfs.
+    /// Finds out what `path` is: a new file, an existing regular file, or a block device described by
+    /// sysfs.
     pub fn target(&self, path: &Path) -> Result<Target, DeviceError> {
         let meta = match fs::metadata(path) {
             Ok(meta) => meta,
@@ -205,7 +289,7 @@ impl SystemView {
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Target::File(path.to_path_buf()));
+                return Ok(Target::NewFile(path.to_path_buf()));
             }
             Err(source) => {
                 return Err(DeviceError::Io {
@@ -255,7 +339,8 @@ impl SystemView {
         let removable = self.read_opt(&block.join("removable")).as_deref() == Some("1")
             || fs::canonicalize(&block).is_ok_and(|p| p.to_string_lossy().contains("/usb"))
             || self.read_opt(&block.join("device/type")).as_deref() == Some("SD");
-        let model = if let Some(file) = self.read_opt(&block.join("loop/backing_file")) {
+        let backing_file = self.read_opt(&block.join("loop/backing_file"));
+        let model = if let Some(file) = &backing_file {
             Some(format!("loop device on {file}"))
         } else {
             let parts: Vec<String> = ["device/vendor", "device/model", "device/name"]
@@ -271,6 +356,7 @@ impl SystemView {
             model,
             removable,
             parent,
+            backing_file: backing_file.map(PathBuf::from),
         })
     }
 
@@ -342,19 +428,37 @@ impl SystemView {
         Ok(parse_mountinfo(&self.read(&self.mountinfo)?))
     }
 
+    /// The active swap areas' names, as `/proc/swaps` lists them.
+    fn swaps(&self) -> Result<Vec<String>, DeviceError> {
+        match fs::read_to_string(&self.swaps) {
+            Ok(text) => Ok(parse_swaps(&text)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(DeviceError::Io {
+                path: self.swaps.clone(),
+                source,
+            }),
+        }
+    }
+
     /// The kernel name behind a mount, by device number, or by its source path when the number is
     /// anonymous (btrfs subvolumes report `0:NN`).
     fn mount_device(&self, mount: &Mount, numbers: &BTreeMap<String, String>) -> Option<String> {
         if let Some(name) = numbers.get(&mount.dev) {
             return Some(name.clone());
         }
-        let source = mount.source.strip_prefix("/dev/")?;
-        let real = fs::canonicalize(&mount.source).ok();
+        self.dev_path_name(&mount.source)
+    }
+
+    /// The kernel name behind a `/dev/…` path (`/dev/mapper/x` links resolve to `dm-N`), if sysfs
+    /// knows it. Paths elsewhere (a swap file, a network share) are no block device's.
+    fn dev_path_name(&self, path: &str) -> Option<String> {
+        let rest = path.strip_prefix("/dev/")?;
+        let real = fs::canonicalize(path).ok();
         let name = real
             .as_deref()
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str())
-            .unwrap_or_else(|| source.rsplit('/').next().unwrap_or(source));
+            .unwrap_or_else(|| rest.rsplit('/').next().unwrap_or(rest));
         self.class(name).exists().then(|| name.to_owned())
     }
 
@@ -397,6 +501,14 @@ impl SystemView {
         }
         if !mounted.is_empty() {
             refusals.push(Refusal::Mounted { mounts: mounted });
+        }
+        let swap: Vec<String> = self
+            .swaps()?
+            .into_iter()
+            .filter(|s| self.dev_path_name(s).is_some_and(|n| in_use.contains(&n)))
+            .collect();
+        if !swap.is_empty() {
+            refusals.push(Refusal::Swap { devices: swap });
         }
         if device.parent.is_some() {
             refusals.push(Refusal::Partition {
@@ -478,7 +590,17 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
         .collect()
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space).
+/// Parses `/proc/swaps` (a header line, then `Filename Type Size Used Priority` per area, the file
+/// name escaped like mountinfo's fields) into the areas' names.
+fn parse_swaps(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .map(unescape)
+        .collect()
+}
+
+/// Undoes the octal escapes of mountinfo and `/proc/swaps` (`\040` for a space).
 fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -516,5 +638,19 @@ mod tests {
         assert_eq!(m[0].dev, "98:0");
         assert_eq!(m[0].mount_point, "/mnt/my card");
         assert_eq!(m[0].source, "/dev/root");
+    }
+
+    #[test]
+    fn swaps_fields_and_escapes() {
+        let s = parse_swaps(
+            "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+             /dev/sdb2                               partition\t1048572\t\t0\t\t-2\n\
+             /var/my\\040swap                         file\t\t524284\t\t0\t\t-3\n",
+        );
+        assert_eq!(s, vec!["/dev/sdb2".to_owned(), "/var/my swap".to_owned()]);
+        assert_eq!(
+            parse_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"),
+            Vec::<String>::new()
+        );
     }
 }

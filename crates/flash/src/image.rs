@@ -7,10 +7,14 @@
 //! or a cut-off copy in milliseconds, and yields the decoded size when the frame header records it (the
 //! `zstd` CLI and the NixOS SD image builder always do). Corruption inside a compressed block can only
 //! be seen by decoding it; the writer reports that with the number of bytes already on the card.
+//!
+//! The walk also notes whether every frame carries a content checksum. The decoder checks those, so
+//! with them a damaged `.zst` is caught while decoding; without them damage can decode to wrong bytes
+//! that the read-back then faithfully confirms. Callers need to know which proof they got.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// The four bytes that open a zstd frame (RFC 8878), little endian `0xFD2FB528`.
@@ -32,6 +36,30 @@ pub struct Image {
     format: Format,
     file_len: u64,
     size: Option<u64>,
+    frame_checksums: Option<bool>,
+    id: FileId,
+}
+
+/// Which file a path or handle is: device and inode numbers. Two names for one file (a hard link, a
+/// symlink, a bind mount) compare equal here, and unequal as paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    /// The file `path` names, following symlinks; `None` if it can't be looked up.
+    pub(crate) fn of_path(path: &Path) -> Option<Self> {
+        std::fs::metadata(path).ok().map(|m| Self::of(&m))
+    }
 }
 
 /// Why an image can't be flashed.
@@ -107,7 +135,8 @@ impl Image {
             source,
         };
         let file = File::open(&path).map_err(io_err)?;
-        let file_len = file.metadata().map_err(io_err)?.len();
+        let meta = file.metadata().map_err(io_err)?;
+        let (file_len, id) = (meta.len(), FileId::of(&meta));
         if file_len == 0 {
             return Err(ImageError::Empty { path });
         }
@@ -115,12 +144,14 @@ impl Image {
         let got = read_up_to(&file, 0, &mut head).map_err(io_err)?;
         let head = &head[..got];
         if head.starts_with(&ZSTD_MAGIC) || skippable_magic(head) {
-            let size = walk_zstd(&file, file_len).map_err(|e| e.into_error(&path, file_len))?;
+            let walk = walk_zstd(&file, file_len).map_err(|e| e.into_error(&path, file_len))?;
             return Ok(Self {
                 path,
                 format: Format::Zstd,
                 file_len,
-                size,
+                size: walk.size,
+                frame_checksums: Some(walk.checksummed),
+                id,
             });
         }
         if let Some(format) = other_compression(head) {
@@ -135,12 +166,19 @@ impl Image {
             format: Format::Raw,
             file_len,
             size: Some(file_len),
+            frame_checksums: None,
+            id,
         })
     }
 
     /// The image file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The identity of the file that was opened and checked, whatever name it is reached by.
+    pub(crate) fn file_id(&self) -> FileId {
+        self.id
     }
 
     /// How the file is stored.
@@ -157,6 +195,17 @@ impl Image {
     /// of the frames' recorded content sizes for zstd (unknown if any frame leaves it out).
     pub fn size(&self) -> Option<u64> {
         self.size
+    }
+
+    /// For a zstd image, whether every frame carries a content checksum (the frame header's
+    /// `Content_Checksum_flag`, RFC 8878 section 3.1.1.1.1): the decoder checks each one, so damage
+    /// inside the file is caught while decoding. When any frame has none, a read-back can only prove
+    /// that the target matches what the file decoded to. `None` for a raw image, which has no frames.
+    ///
+    /// The `zstd` CLI writes checksums unless given `--no-check`; the zstd library leaves them out
+    /// unless asked.
+    pub fn frame_checksums(&self) -> Option<bool> {
+        self.frame_checksums
     }
 
     /// Decodes the whole image without writing it, to find corruption inside compressed blocks (a bad
@@ -286,11 +335,26 @@ fn read_field(file: &File, offset: u64, buf: &mut [u8], what: &str) -> Result<()
     Ok(())
 }
 
+/// What walking a zstd file's frames found out.
+struct Walk {
+    /// The total decoded size, when every frame records it.
+    size: Option<u64>,
+    /// Whether every frame carries a content checksum.
+    checksummed: bool,
+}
+
+/// One zstd frame's header facts and where it ends.
+struct Frame {
+    content_size: Option<u64>,
+    checksum: bool,
+    end: u64,
+}
+
 /// Walks every frame (RFC 8878 section 3.1): headers are read, block contents are skipped by offset.
-/// Returns the total decoded size when every frame records it.
-fn walk_zstd(file: &File, len: u64) -> Result<Option<u64>, WalkError> {
+fn walk_zstd(file: &File, len: u64) -> Result<Walk, WalkError> {
     let mut offset = 0u64;
     let mut total = Some(0u64);
+    let mut checksummed = true;
     let mut frames = 0u32;
     while offset < len {
         let mut magic = [0u8; 4];
@@ -316,10 +380,11 @@ fn walk_zstd(file: &File, len: u64) -> Result<Option<u64>, WalkError> {
                 ),
             });
         }
-        let (content_size, end) = walk_frame(file, offset, len)?;
-        total = total.zip(content_size).map(|(t, c)| t + c);
+        let frame = walk_frame(file, offset, len)?;
+        total = total.zip(frame.content_size).map(|(t, c)| t + c);
+        checksummed &= frame.checksum;
         frames += 1;
-        offset = end;
+        offset = frame.end;
     }
     if frames == 0 {
         return Err(WalkError::Corrupt {
@@ -327,11 +392,14 @@ fn walk_zstd(file: &File, len: u64) -> Result<Option<u64>, WalkError> {
             detail: "no zstd frame in the file".into(),
         });
     }
-    Ok(total)
+    Ok(Walk {
+        size: total,
+        checksummed,
+    })
 }
 
-/// Walks one frame starting at `start`; returns its recorded content size and where it ends.
-fn walk_frame(file: &File, start: u64, len: u64) -> Result<(Option<u64>, u64), WalkError> {
+/// Walks one frame starting at `start`.
+fn walk_frame(file: &File, start: u64, len: u64) -> Result<Frame, WalkError> {
     let mut descriptor = [0u8; 1];
     read_field(file, start + 4, &mut descriptor, "a frame header")?;
     let fhd = descriptor[0];
@@ -401,7 +469,11 @@ fn walk_frame(file: &File, start: u64, len: u64) -> Result<(Option<u64>, u64), W
             });
         }
     }
-    Ok((content_size, offset))
+    Ok(Frame {
+        content_size,
+        checksum,
+        end: offset,
+    })
 }
 
 #[cfg(test)]
@@ -466,6 +538,50 @@ mod tests {
             Image::open(&path).expect("open").size(),
             Some(data.len() as u64 + 1000)
         );
+    }
+
+    #[test]
+    fn frame_checksums_are_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = sample();
+        let raw = write(dir.path(), "a.img", &data);
+        assert_eq!(Image::open(&raw).expect("open").frame_checksums(), None);
+        let checked = write(dir.path(), "checked.img.zst", &compress(&data));
+        assert_eq!(
+            Image::open(&checked).expect("open").frame_checksums(),
+            Some(true)
+        );
+        // The library's default, like `zstd --no-check`: no checksum in the frame.
+        let unchecked = zstd::encode_all(&data[..], 3).expect("encode");
+        let path = write(dir.path(), "unchecked.img.zst", &unchecked);
+        assert_eq!(
+            Image::open(&path).expect("open").frame_checksums(),
+            Some(false)
+        );
+        // One frame without a checksum is enough to lose the guarantee for the file.
+        let mut mixed = compress(&data);
+        mixed.extend(&unchecked);
+        mixed.extend(compress(&data[..1000]));
+        let path = write(dir.path(), "mixed.img.zst", &mixed);
+        assert_eq!(
+            Image::open(&path).expect("open").frame_checksums(),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_frame_checksum_is_checked_when_decoding() {
+        // What `frame_checksums` promises callers: a damaged checksum (here the frame's last four
+        // bytes) fails the decode, although every decoded byte is right.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut packed = compress(&sample());
+        let last = packed.len() - 1;
+        packed[last] ^= 0xFF;
+        let path = write(dir.path(), "a.img.zst", &packed);
+        let image = Image::open(&path).expect("the structure is intact");
+        assert_eq!(image.frame_checksums(), Some(true));
+        let err = image.check_decode().expect_err("checksum mismatch");
+        assert!(matches!(err, ImageError::Corrupt { .. }), "{err}");
     }
 
     #[test]

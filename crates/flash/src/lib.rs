@@ -5,11 +5,16 @@
 //! separate, testable steps:
 //!
 //! 1. [`Image::open`] tells the format by magic bytes and walks zstd frames, so a truncated or
-//!    foreign file is refused before anything is written, and learns the decoded size.
-//! 2. [`SystemView::target`] and [`SystemView::check`] read sysfs and mountinfo and list every
-//!    reason not to touch a device: mounted, holds the running system, not removable, too small.
-//! 3. [`write_image`] streams the image in 4 MiB chunks with no temporary copy, hashing as it goes,
-//!    and fsyncs the target.
+//!    foreign file is refused before anything is written, and learns the decoded size and whether
+//!    every frame carries a checksum.
+//! 2. [`SystemView::target`] tells a new file, an existing file and a block device apart;
+//!    [`Target::overwrites_image`] refuses the image itself by device and inode, under any name or
+//!    behind a loop device; [`SystemView::check`] reads sysfs, mountinfo and `/proc/swaps` and lists
+//!    every reason not to touch a device: mounted, swap, holds the running system, not removable,
+//!    too small.
+//! 3. [`write_image`] opens the target as it was judged (a block device exclusively, so the kernel
+//!    refuses one in use; never the image's inode; a new file only if it is still new), streams the
+//!    image in 4 MiB chunks with no temporary copy, hashing as it goes, and fsyncs the target.
 //! 4. [`verify`] reads the target back from the medium and compares SHA-256s.
 
 mod device;

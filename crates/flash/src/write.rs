@@ -7,17 +7,31 @@
 //! chunk but the last is a full 4 MiB at a 4 MiB-aligned offset, which keeps the block layer and the
 //! card's erase blocks happy. Writing and verifying are separate public steps ([`write_to`],
 //! [`write_image`], [`verify`]) so that a caller, or a test, can see and act between them.
+//!
+//! Opening the target is the last safety check, and the only one made on the very thing that is
+//! written. It writes the [`Target`] as it was judged (and, for an existing file, confirmed), never a
+//! fresh look-up of the path: a block device is opened exclusively, so the kernel refuses it while
+//! anything holds it; an existing file is compared with the image by the open handle's device and
+//! inode before it is emptied; a new file is created only if nothing (not even a symlink) has
+//! appeared at its path since.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::num::NonZeroU64;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
-use crate::image::{Image, ImageError};
+use crate::device::Target;
+use crate::image::{FileId, Image, ImageError};
+
+/// `O_EXCL`, for opening a block device: without `O_CREAT` Linux gives it that meaning (open(2)),
+/// and fails with `EBUSY` while the device is mounted, active swap, a partition of it is, or
+/// device-mapper, md or another exclusive opener holds it.
+const EXCLUSIVE: i32 = rustix::fs::OFlags::EXCL.bits().cast_signed();
 
 /// The size of every read and write.
 pub const CHUNK: usize = 4 << 20;
@@ -83,6 +97,22 @@ pub enum WriteError {
         /// What the OS said.
         #[source]
         source: io::Error,
+    },
+    /// The kernel refused to open the block device exclusively (`EBUSY`).
+    #[error(
+        "cannot write {path}: it is in use: mounted, swap, or held by another program; nothing was written"
+    )]
+    Busy {
+        /// The target.
+        path: PathBuf,
+    },
+    /// The target is the image file itself, under this or another name.
+    #[error(
+        "refusing to write {path}: it is the image file itself (the same inode on the same device); nothing was written"
+    )]
+    TheImage {
+        /// The target.
+        path: PathBuf,
     },
     /// Decoding failed part way: the image is corrupt or truncated inside a block.
     #[error(
@@ -258,35 +288,82 @@ pub fn write_to<W: Write + ?Sized>(
 /// Buffers in flight: one per stage and one queued between each pair.
 const BUFFERS: usize = 5;
 
-/// Writes the image to `target` (a block device, or a regular file that is created or truncated),
-/// then flushes it to stable storage.
+/// Writes the image to `target` as [`crate::SystemView::target`] judged it, then flushes it to
+/// stable storage.
+///
+/// - [`Target::Device`]: opened exclusively; one that is mounted, swapped to or otherwise held is
+///   [`WriteError::Busy`].
+/// - [`Target::File`]: the existing file is emptied and rewritten, unless the opened file is the
+///   image itself by device and inode ([`WriteError::TheImage`]), so a name swapped in after the
+///   judgement is still caught. It is never created: one that vanished is an error.
+/// - [`Target::NewFile`]: created with `O_CREAT|O_EXCL`; if anything, a file or a symlink, has
+///   appeared at the path since it was judged new, that is a [`WriteError::Open`] error and nothing
+///   is truncated.
+///
+/// Whether a person agreed to replace an existing file or erase a device is the caller's business.
 pub fn write_image(
     image: &Image,
-    target: &Path,
+    target: &Target,
     hashing: Hashing,
     progress: &mut dyn Progress,
 ) -> Result<Written, WriteError> {
-    let open_err = |source| WriteError::Open {
-        path: target.to_path_buf(),
-        source,
-    };
-    let is_device = std::fs::metadata(target).is_ok_and(|m| m.file_type().is_block_device());
-    let mut file = if is_device {
-        OpenOptions::new().write(true).open(target)
-    } else {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(target)
-    }
-    .map_err(open_err)?;
+    let mut file = open_target(image, target)?;
     let written = write_to(image, &mut file, hashing, progress)?;
     file.sync_all().map_err(|source| WriteError::Sync {
-        path: target.to_path_buf(),
+        path: target.path().to_path_buf(),
         source,
     })?;
     Ok(written)
+}
+
+fn open_target(image: &Image, target: &Target) -> Result<File, WriteError> {
+    let path = target.path();
+    let open_err = |source| WriteError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let changed = |what| open_err(io::Error::new(io::ErrorKind::InvalidInput, what));
+    match target {
+        Target::NewFile(_) => OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(open_err),
+        Target::Device(_) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .custom_flags(EXCLUSIVE)
+                .open(path)
+                .map_err(|source| match Errno::from_io_error(&source) {
+                    Some(Errno::BUSY) => WriteError::Busy {
+                        path: path.to_path_buf(),
+                    },
+                    _ => open_err(source),
+                })?;
+            let meta = file.metadata().map_err(open_err)?;
+            if !meta.file_type().is_block_device() {
+                return Err(changed("it is no longer a block device"));
+            }
+            Ok(file)
+        }
+        Target::File(_) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(open_err)?;
+            let meta = file.metadata().map_err(open_err)?;
+            if !meta.is_file() {
+                return Err(changed("it is no longer a regular file"));
+            }
+            if FileId::of(&meta) == image.file_id() {
+                return Err(WriteError::TheImage {
+                    path: path.to_path_buf(),
+                });
+            }
+            file.set_len(0).map_err(open_err)?;
+            Ok(file)
+        }
+    }
 }
 
 /// Reads the first `written.len` bytes of `target` back from the medium and compares their SHA-256

@@ -1,4 +1,4 @@
-//! The refusals, first against a fake sysfs and mountinfo, then against real loop devices.
+//! The refusals, first against a fake sysfs, mountinfo and swap list, then against real loop devices.
 
 mod support;
 
@@ -6,7 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use flash::{Image, Refusal, SystemView, Target};
-use support::{Loop, Mounted, backing_file, image_bytes, write_image};
+use support::{Loop, Mounted, Swap, backing_file, image_bytes, write_image};
+
+/// `/proc/swaps` with no active swap: the header line only.
+const SWAPS_HEADER: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
 
 /// A fake `/sys` and `/proc/self/mountinfo` laid out like the kernel's: real directories under
 /// `sys/block/<disk>[/<partition>]`, and `sys/class/block/<name>` symlinks into them.
@@ -20,6 +23,7 @@ impl Fixture {
         fs::create_dir_all(root.path().join("sys/class/block")).expect("mkdir");
         fs::create_dir_all(root.path().join("sys/block")).expect("mkdir");
         fs::write(root.path().join("mountinfo"), "").expect("mountinfo");
+        fs::write(root.path().join("swaps"), SWAPS_HEADER).expect("swaps");
         Self { root }
     }
 
@@ -30,6 +34,7 @@ impl Fixture {
     fn view(&self) -> SystemView {
         SystemView {
             mountinfo: self.root.path().join("mountinfo"),
+            swaps: self.root.path().join("swaps"),
             sys: self.sys(),
         }
     }
@@ -103,6 +108,15 @@ impl Fixture {
             })
             .collect();
         fs::write(self.root.path().join("mountinfo"), text).expect("mountinfo");
+    }
+
+    /// Active swap areas, laid out as the kernel prints them.
+    fn swaps(&self, areas: &[(&str, &str)]) {
+        let mut text = SWAPS_HEADER.to_owned();
+        for (name, kind) in areas {
+            text.push_str(&format!("{name:<40}{kind}\t1048572\t\t0\t\t-2\n"));
+        }
+        fs::write(self.root.path().join("swaps"), text).expect("swaps");
     }
 
     /// A laptop: system on an NVMe-like disk `sda`, a USB card reader `sdb`, a loop device.
@@ -193,6 +207,56 @@ fn an_anonymous_device_number_is_matched_by_source() {
 }
 
 #[test]
+fn active_swap_on_the_card_is_refused() {
+    let f = Fixture::laptop();
+    f.swaps(&[("/dev/sdb2", "partition")]);
+    let r = refusals(&f, "sdb", None);
+    assert_eq!(
+        r,
+        vec![Refusal::Swap {
+            devices: vec!["/dev/sdb2".into()]
+        }]
+    );
+    assert_eq!(
+        r[0].to_string(),
+        "it is active swap (/dev/sdb2); swapoff it first"
+    );
+    assert_eq!(
+        refusals(&f, "sdb2", None),
+        vec![
+            Refusal::Swap {
+                devices: vec!["/dev/sdb2".into()]
+            },
+            Refusal::Partition { disk: "sdb".into() }
+        ]
+    );
+}
+
+#[test]
+fn swap_on_a_volume_on_the_card_is_refused() {
+    // Encrypted swap: dm-crypt over the card's partition, swapped to as /dev/dm-N.
+    let f = Fixture::laptop();
+    f.holder("sdb1", "dm-0", "254:0");
+    f.swaps(&[("/dev/dm-0", "partition")]);
+    assert_eq!(
+        refusals(&f, "sdb", None),
+        vec![Refusal::Swap {
+            devices: vec!["/dev/dm-0".into()]
+        }]
+    );
+}
+
+#[test]
+fn swap_elsewhere_is_not_the_cards_business() {
+    let f = Fixture::laptop();
+    f.swaps(&[("/dev/sda1", "partition"), ("/swapfile", "file")]);
+    assert_eq!(refusals(&f, "sdb", None), vec![]);
+    // A kernel without swap support has no /proc/swaps at all.
+    fs::remove_file(f.root.path().join("swaps")).expect("remove");
+    assert_eq!(refusals(&f, "sdb", None), vec![]);
+}
+
+#[test]
 fn a_system_on_lvm_is_traced_to_its_disk() {
     let f = Fixture::laptop();
     f.holder("sda2", "dm-1", "254:1");
@@ -256,19 +320,131 @@ fn candidates_are_removable_non_system_disks() {
 }
 
 #[test]
-fn a_regular_file_or_new_path_is_a_file_target() {
+fn a_new_path_and_an_existing_file_are_told_apart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let view = SystemView::live();
     let new = dir.path().join("new.img");
     assert_eq!(
         view.target(&new).expect("target"),
-        Target::File(new.clone())
+        Target::NewFile(new.clone())
     );
-    fs::write(&new, b"x").expect("write");
-    assert_eq!(view.target(&new).expect("target"), Target::File(new));
+    fs::write(&new, b"").expect("write");
+    assert_eq!(
+        view.target(&new).expect("target"),
+        Target::File(new.clone()),
+        "an empty file exists too"
+    );
     assert!(
         view.target(Path::new("/dev/null")).is_err(),
         "a char device"
+    );
+}
+
+#[test]
+fn the_image_under_any_name_is_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_image(dir.path(), "disk.img", &image_bytes(100_000, 20), false);
+    let image = Image::open(&path).expect("open");
+    let view = SystemView::live();
+    let refusal = Refusal::TheImage {
+        image: path.clone(),
+    };
+    let the_image = Some(refusal.clone());
+
+    let same = view.target(&path).expect("target");
+    assert_eq!(same.overwrites_image(&image), the_image);
+    let link = dir.path().join("link.img");
+    fs::hard_link(&path, &link).expect("hard link");
+    let target = view.target(&link).expect("target");
+    assert_eq!(target, Target::File(link.clone()));
+    assert_eq!(target.overwrites_image(&image), the_image);
+    let symlink = dir.path().join("symlink.img");
+    std::os::unix::fs::symlink(&path, &symlink).expect("symlink");
+    assert_eq!(
+        view.target(&symlink)
+            .expect("target")
+            .overwrites_image(&image),
+        the_image
+    );
+    assert!(!refusal.overridable(), "no --force can make this safe");
+    assert_eq!(
+        refusal.to_string(),
+        format!(
+            "it is the image file {} itself (the same inode on the same device)",
+            path.display()
+        )
+    );
+
+    // Equal bytes are not the same file, and a new path is no file yet.
+    let copy = dir.path().join("copy.img");
+    fs::copy(&path, &copy).expect("copy");
+    assert_eq!(
+        view.target(&copy).expect("target").overwrites_image(&image),
+        None
+    );
+    let new = dir.path().join("new.img");
+    assert_eq!(
+        view.target(&new).expect("target").overwrites_image(&image),
+        None
+    );
+}
+
+#[test]
+fn a_loop_device_over_the_image_is_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_image(dir.path(), "disk.img", &image_bytes(100_000, 21), false);
+    let image = Image::open(&path).expect("open");
+    let other = write_image(dir.path(), "other.img", &image_bytes(100_000, 21), false);
+    let f = Fixture::laptop();
+    f.partition("loop0", "loop0p1", "259:0");
+    let loop0 = fs::canonicalize(f.sys().join("block/loop0")).expect("loop0");
+    // sysfs names the backing file by a path of its own: here, through a hard link.
+    let link = dir.path().join("attached-as.img");
+    fs::hard_link(&path, &link).expect("hard link");
+    Fixture::files(&loop0, &[("loop/backing_file", &link.to_string_lossy())]);
+    let view = f.view();
+    let refusal = Refusal::BackedByImage {
+        image: path.clone(),
+    };
+    let backed_by = Some(refusal.clone());
+    for name in ["loop0", "loop0p1"] {
+        let device = view.device(name).expect("device");
+        assert_eq!(device.backing_file.as_deref(), Some(link.as_path()));
+        assert_eq!(
+            Target::Device(device).overwrites_image(&image),
+            backed_by,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        refusal.to_string(),
+        format!(
+            "it is a loop device backed by the image file {}",
+            path.display()
+        )
+    );
+    Fixture::files(&loop0, &[("loop/backing_file", &other.to_string_lossy())]);
+    let device = view.device("loop0").expect("device");
+    assert_eq!(Target::Device(device).overwrites_image(&image), None);
+    // A loop device whose backing file was deleted: sysfs says so, and it is not this image.
+    Fixture::files(&loop0, &[("loop/backing_file", "/tmp/gone.img (deleted)")]);
+    let device = view.device("loop0").expect("device");
+    assert_eq!(Target::Device(device).overwrites_image(&image), None);
+}
+
+#[test]
+fn a_real_loop_device_over_the_image_is_the_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_image(dir.path(), "disk.img", &image_bytes(1 << 20, 22), false);
+    let image = Image::open(&path).expect("open");
+    let Some(card) = Loop::attach(&path) else {
+        return;
+    };
+    let target = SystemView::live().target(&card.device).expect("target");
+    assert!(matches!(target, Target::Device(_)), "{target:?}");
+    assert_eq!(
+        target.overwrites_image(&image),
+        Some(Refusal::BackedByImage { image: path })
     );
 }
 
@@ -302,6 +478,38 @@ fn a_mounted_loop_device_is_refused() {
         !r.iter().any(|r| matches!(r, Refusal::Mounted { .. })),
         "{r:?}"
     );
+}
+
+#[test]
+fn a_loop_device_in_use_as_swap_is_refused() {
+    // Real swap: swapon is permitted to root here (scripts/test runs as root); where it is not,
+    // the test skips, or fails under PIFLEET_REQUIRE_LOOP=1, and the fixture tests above still
+    // cover the refusal through a fake /proc/swaps.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backing = backing_file(dir.path(), "card", 16 << 20);
+    let Some(card) = Loop::attach(&backing) else {
+        return;
+    };
+    let view = SystemView::live();
+    let Target::Device(device) = view.target(&card.device).expect("target") else {
+        panic!("a loop device is a block device");
+    };
+    let Some(swap) = Swap::on(&card.device) else {
+        return;
+    };
+    let r = view.check(&device, None).expect("check");
+    assert_eq!(
+        r,
+        vec![
+            Refusal::Swap {
+                devices: vec![card.device.to_string_lossy().into_owned()]
+            },
+            Refusal::NotRemovable
+        ]
+    );
+    drop(swap);
+    let r = view.check(&device, None).expect("check");
+    assert_eq!(r, vec![Refusal::NotRemovable]);
 }
 
 #[test]

@@ -3,21 +3,26 @@
 
 use crate::source::{Path, Span, SpanMap, Spans};
 
-/// Records the spans of every key and value of `text`, which serde_json has already accepted. On anything
-/// unexpected it stops quietly: spans are a convenience, never a reason to fail.
-pub(crate) fn record(text: &str, spans: &mut SpanMap) {
+/// Records the spans of every key and value of `text`, which serde_json has already accepted, and
+/// returns the keys written twice in one object (serde_json keeps the last silently; TOML refuses them,
+/// and so does pifleet). On anything unexpected it stops quietly: spans are a convenience, never a
+/// reason to fail.
+pub(crate) fn record(text: &str, spans: &mut SpanMap) -> Vec<(Path, Span)> {
     let mut s = Scanner {
         bytes: text.as_bytes(),
         text,
         pos: 0,
+        duplicates: Vec::new(),
     };
     s.value(&Path::root(), spans, 0);
+    s.duplicates
 }
 
 struct Scanner<'a> {
     bytes: &'a [u8],
     text: &'a str,
     pos: usize,
+    duplicates: Vec<(Path, Span)>,
 }
 
 /// serde_json refuses nesting deeper than 128, so this limit is never reached on accepted input.
@@ -73,11 +78,16 @@ impl Scanner<'_> {
         match self.bytes.get(self.pos)? {
             b'{' => {
                 self.pos += 1;
+                let mut seen = std::collections::HashSet::new();
                 if !self.eat(b'}') {
                     loop {
                         self.ws();
                         let key_start = self.pos;
                         let key = self.string()?;
+                        if !seen.insert(key.clone()) {
+                            self.duplicates
+                                .push((path.key(key.as_str()), Span::new(key_start, self.pos)));
+                        }
                         let child = path.key(key);
                         spans.insert(
                             child.clone(),

@@ -13,27 +13,31 @@
 //! # Ok::<(), model::LoadError>(())
 //! ```
 
+pub mod edit;
 mod json_spans;
 pub mod load;
 pub mod names;
 mod problem;
 pub mod source;
+pub mod sshd;
 pub mod types;
 pub mod view;
 
 pub use load::{
-    Format, Invalid, LoadError, Loaded, Problem, load, load_str, load_str_as, schema, schema_string,
+    Format, Invalid, LoadError, Loaded, MAX_INVENTORY_BYTES, Problem, ReadError, load, load_bytes,
+    load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
 };
 pub use names::{
     Address, Cidr, ContainerName, HostName, ImageRef, Ip, NameError, Port, PortMapping, Protocol,
-    SshPublicKey, StateVersion, Tag, UserName, Volume,
+    SecretName, SshPublicKey, StateVersion, Tag, UserName, UserPattern, Volume,
 };
 pub use problem::ProblemCode;
 pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};
 pub use types::*;
 pub use view::{
-    Account, ContainerOrigin, DeployTarget, Elevation, HostContainer, HostView, KeyLogin,
-    LoginBlock, Origin, PasswordState, SettingValue, SshField, SshView, SudoRight,
+    Account, ContainerOrigin, DeployTarget, Elevation, Holder, HostContainer, HostView, KeyLogin,
+    KeyOf, Keyring, LoginBlock, Origin, PasswordState, Recipients, SECRETS_DIR, Sealed,
+    SettingValue, SshField, SshView, SudoRight,
 };
 
 /// The body of the cargo-fuzz target in `crates/model/fuzz/`: read arbitrary bytes as TOML and as JSON.

@@ -49,6 +49,10 @@ problem_codes! {
     InvalidHostName = "invalid_host_name",
     /// A user name that is not a valid Linux user name.
     InvalidUserName = "invalid_user_name",
+    /// A secret name that cannot name a file under `secrets/`.
+    InvalidSecretName = "invalid_secret_name",
+    /// An `allow_users`/`deny_users` entry that is not a user pattern sshd takes.
+    InvalidUserPattern = "invalid_user_pattern",
     /// A container name with invalid characters.
     InvalidContainerName = "invalid_container_name",
     /// A tag with invalid characters.
@@ -73,6 +77,10 @@ problem_codes! {
     PlaintextWifiPsk = "plaintext_wifi_psk",
     /// A password written into the inventory instead of a hash.
     PlaintextPassword = "plaintext_password",
+    /// The file is not valid UTF-8.
+    InvalidUtf8 = "invalid_utf8",
+    /// A key written twice in one JSON object.
+    DuplicateKey = "duplicate_key",
     /// A bug in pifleet.
     InternalError = "internal_error",
 }

@@ -191,7 +191,82 @@ fn json_without_spans_still_has_paths() {
 #[test]
 fn io_errors_are_not_problems() {
     match model::load("/nonexistent/fleet.toml") {
-        Err(LoadError::Io { path, .. }) => assert!(path.ends_with("fleet.toml")),
+        Err(LoadError::Read(model::ReadError::Io { shown, .. })) => {
+            assert_eq!(shown, "/nonexistent/fleet.toml");
+        }
         other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
+
+#[test]
+fn devices_fifos_and_directories_are_refused_before_reading() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fleet.toml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(status.success());
+    for (path, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (std::path::Path::new("/dev/null"), "a character device"),
+        (dir.path(), "a directory"),
+    ] {
+        match model::load(path) {
+            Err(LoadError::Read(model::ReadError::NotAFile { kind: got, .. })) => {
+                assert_eq!(got, kind, "{}", path.display());
+            }
+            other => panic!("{}: expected a refusal, got {other:?}", path.display()),
+        }
+    }
+}
+
+#[test]
+fn inventories_over_the_cap_are_refused() {
+    let big = vec![b'#'; (model::MAX_INVENTORY_BYTES + 1) as usize];
+    match model::read_inventory_from(big.as_slice(), "<stdin>") {
+        Err(model::ReadError::TooLarge { shown }) => assert_eq!(shown, "<stdin>"),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("fleet.toml");
+    std::fs::write(&file, &big).expect("write");
+    assert!(matches!(
+        model::read_inventory(&file),
+        Err(model::ReadError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn invalid_utf8_has_a_byte_position() {
+    let mut bytes = b"[fleet]\nstate_version = \"26.05\"\nname = \"caf".to_vec();
+    bytes.push(0xe9); // Latin-1 é
+    bytes.extend_from_slice(b"\"\n");
+    match model::load_bytes(&bytes, "fleet.toml") {
+        Err(LoadError::Invalid(invalid)) => {
+            let p = &invalid.problems[0];
+            assert_eq!(p.code.as_str(), "invalid_utf8");
+            let span = p.span.expect("a position");
+            assert_eq!(span.start, 43); // 8 + 24 + 11 bytes before it
+            assert_eq!(invalid.source.line_col(span.start), (3, 12));
+            assert!(p.message.contains("byte 43 (0xe9)"), "{}", p.message);
+        }
+        other => panic!("expected invalid_utf8, got {other:?}"),
+    }
+}
+
+#[test]
+fn duplicate_json_keys_are_errors() {
+    let text = r#"{ "fleet": { "state_version": "26.05" }, "hosts": { "pi": { "board": "rpi4", "address": "10.0.0.2", "board": "rpi3" } } }"#;
+    match model::load_str(text, "fleet.json") {
+        Err(LoadError::Invalid(invalid)) => {
+            let p = &invalid.problems[0];
+            assert_eq!(p.code.as_str(), "duplicate_key");
+            assert_eq!(p.path.to_string(), "hosts.pi.board");
+            let span = p.span.expect("a position");
+            assert_eq!(&text[span.start..span.end], "\"board\"");
+            assert_eq!(span.start, text.rfind("\"board\"").expect("twice"));
+        }
+        other => panic!("expected duplicate_key, got {other:?}"),
     }
 }

@@ -168,9 +168,10 @@ fn sshd_settings_in_the_order_the_module_writes_them() {
             ("AllowUsers".to_owned(), list(&["admin", "deploy"])),
             ("DenyUsers".to_owned(), list(&["guest"])),
             // PermitRootLogin in extra_settings is managed (refused by check, never written);
-            // the host's maxauthtries replaced the fleet's MaxAuthTries; x11forwarding replaced the default.
-            ("maxauthtries".to_owned(), SettingValue::Int(5)),
-            ("x11forwarding".to_owned(), SettingValue::Bool(true)),
+            // the host's maxauthtries replaced the fleet's MaxAuthTries; x11forwarding replaced the
+            // default; both in NixOS's spelling.
+            ("MaxAuthTries".to_owned(), SettingValue::Int(5)),
+            ("X11Forwarding".to_owned(), SettingValue::Bool(true)),
         ]
     );
     assert_eq!(view.ssh.origin(SshField::DenyUsers), Origin::Host);

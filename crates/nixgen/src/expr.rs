@@ -328,16 +328,20 @@ pub mod make {
     }
 
     /// Names that `with pkgs;` cannot reach: the module's arguments and Nix's global builtins
-    /// are lexical bindings, which take precedence over `with`.
-    const SHADOWED: &[&str] = &[
+    /// are lexical bindings, which take precedence over `with`. The builtins are Nix 2.8's global
+    /// scope (a test asks the installed Nix) plus `break`, global since Nix 2.9.
+    pub const SHADOWED: &[&str] = &[
         "abort",
         "baseNameOf",
+        "break",
         "builtins",
         "config",
         "derivation",
+        "derivationStrict",
         "dirOf",
         "false",
         "fetchGit",
+        "fetchMercurial",
         "fetchTarball",
         "fetchTree",
         "fromTOML",

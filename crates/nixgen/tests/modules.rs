@@ -169,3 +169,38 @@ fn snapshots_are_formatter_fixed_points_and_parse() {
         settings().bind(|| insta::assert_snapshot!(format!("nixgen__{name}"), text));
     }
 }
+
+/// Every name the installed Nix resolves past `with pkgs;` (its global scope shadows the package set)
+/// is in `make::SHADOWED`, so `make::packages` selects it as `pkgs.<name>`. Asked of real Nix: each
+/// `builtins` attribute is probed with `with { <name> = "from-pkgs"; }; <name>`.
+#[test]
+fn every_name_nix_shadows_past_with_is_selected_from_pkgs() {
+    let Some(nix) = support::nix() else { return };
+    let names_file = nix.write(
+        "names.nix",
+        r#"builtins.filter (n: builtins.substring 0 2 n != "__") (builtins.attrNames builtins)"#,
+    );
+    let names: Vec<String> =
+        serde_json::from_value(nix.eval_json(&names_file)).expect("a list of names");
+    assert!(names.len() > 50, "builtins lists {} names", names.len());
+    let probes: String = names
+        .iter()
+        .map(|n| format!("\"{n}\" = let pkgs = {{ \"{n}\" = \"from-pkgs\"; }}; in (with pkgs; {n}) == \"from-pkgs\";\n"))
+        .collect();
+    let probe_file = nix.write("probe.nix", &format!("{{\n{probes}}}"));
+    let reached = nix.eval_json(&probe_file);
+    let shadowed: Vec<&str> = reached
+        .as_object()
+        .expect("a set")
+        .iter()
+        .filter(|(_, v)| **v == serde_json::Value::Bool(false))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert!(shadowed.contains(&"map") && shadowed.contains(&"toString"));
+    for name in shadowed {
+        assert!(
+            nixgen::make::SHADOWED.contains(&name),
+            "Nix shadows `{name}` past `with pkgs;`, but make::SHADOWED does not list it"
+        );
+    }
+}

@@ -49,6 +49,10 @@ enum Command {
     Doctor(command::doctor::Args),
     /// Put SSH keys on a NixOS card or image while it is out of the machine (`keys inject`).
     Keys(command::keys::Args),
+    /// Secrets in the repository, encrypted to the hosts that read them and to the admins (age).
+    Secrets(command::secrets::Args),
+    /// A host's SSH host key: generate one before first boot, show it, or record a running host's.
+    Hostkey(command::hostkey::Args),
 }
 
 pub(crate) fn run() -> ExitCode {
@@ -66,6 +70,8 @@ pub(crate) fn run() -> ExitCode {
         Command::Rollback(args) => command::rollback::run(args),
         Command::Adopt(args) => command::adopt::run(args),
         Command::Keys(args) => command::keys::run(args),
+        Command::Secrets(args) => command::secrets::run(args),
+        Command::Hostkey(args) => command::hostkey::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

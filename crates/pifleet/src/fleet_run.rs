@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use deploy::{Executor, HostReport, Observer, Phase, Plan, RunOptions};
 
 use crate::outcome::Outcome;
+use crate::workspace::Workspace;
 
 /// What `deploy` and `rollback` share: the inventory, the flake, how many at once, SSH limits.
 #[derive(Debug, clap::Args)]
@@ -70,14 +71,34 @@ pub(crate) fn workstation_system() -> String {
 }
 
 /// Options every plan shares, from the command line and the environment.
-pub(crate) fn plan_options(common: &Common) -> anyhow::Result<deploy::Options> {
+pub(crate) fn plan_options(
+    common: &Common,
+    workspace: &Workspace,
+    fleet: &model::Fleet,
+    hosts: &[model::HostName],
+) -> anyhow::Result<deploy::Options> {
+    warn_unpinned(fleet, hosts);
     Ok(deploy::Options {
         flake: common.flake.clone(),
         local_system: workstation_system(),
         ssh_options: nix_sshopts()?,
         connect_timeout: common.connect_timeout,
+        known_hosts: Some(workspace.known_hosts()),
         ..deploy::Options::default()
     })
+}
+
+/// Hosts without a recorded key are reached the old way, trusting `~/.ssh/known_hosts`; say how to
+/// pin them.
+pub(crate) fn warn_unpinned(fleet: &model::Fleet, hosts: &[model::HostName]) {
+    for name in hosts {
+        if fleet.hosts.get(name).is_some_and(|h| h.host_key.is_none()) {
+            eprintln!(
+                "warning: no recorded host key for {name}: ssh trusts ~/.ssh/known_hosts for it; record it with \
+                 `pifleet hostkey scan {name}` (a running host) or `pifleet hostkey new {name}` (before flashing)"
+            );
+        }
+    }
 }
 
 /// Dry run, or preflight, confirmation prompt, run and summary.

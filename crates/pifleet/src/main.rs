@@ -2,7 +2,9 @@
 
 mod cli;
 mod command;
+mod enrol;
 mod fleet_run;
+mod identity;
 mod outcome;
 mod progress;
 mod ui;

@@ -74,16 +74,21 @@ impl Workspace {
         self.file.as_os_str() == "-"
     }
 
-    /// The inventory's text.
-    pub(crate) fn read(&self) -> anyhow::Result<String> {
-        if self.is_stdin() {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("cannot read the inventory from stdin")?;
-            return Ok(text);
+    /// The inventory's bytes: a regular file (or standard input) of at most 16 MiB.
+    pub(crate) fn read(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(if self.is_stdin() {
+            model::read_inventory_from(std::io::stdin().lock(), "<stdin>")?
+        } else {
+            model::read_inventory(&self.file)?
+        })
+    }
+
+    /// The directory the inventory's relative paths start from (the current one for stdin).
+    pub(crate) fn base(&self) -> &Path {
+        match self.file.parent() {
+            Some(dir) if !self.is_stdin() && !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
         }
-        std::fs::read_to_string(&self.file)
-            .with_context(|| format!("cannot read the inventory {}", self.file.display()))
     }
 
     /// Reads and checks the inventory. Prints diagnostics (warnings too) to stderr; `None` when there
@@ -93,11 +98,11 @@ impl Workspace {
         Ok(self.check_text(&text))
     }
 
-    /// Checks inventory text already read from this workspace's file (see [`Workspace::load_checked`]).
-    pub(crate) fn check_text(&self, text: &str) -> Option<model::Loaded> {
+    /// Checks the inventory's bytes, already read (see [`Workspace::load_checked`]).
+    pub(crate) fn check_text(&self, bytes: &[u8]) -> Option<model::Loaded> {
         let shown = self.shown();
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let (report, loaded) = check::load_and_check(text, &shown);
+        let (report, loaded) = check::load_and_check_bytes(bytes, &shown, Some(self.base()));
         if !report.diagnostics.is_empty() {
             eprint!("{}", check::render_human(&report, color));
         }
@@ -111,9 +116,70 @@ impl Workspace {
         loaded
     }
 
+    /// Reads and loads the inventory without the semantic checks, for commands that fix what
+    /// `check` reports (`secrets`, `hostkey`): a missing secret must not stop `secrets set`.
+    /// Syntax and schema errors are printed and refused. Returns the text too, for editing.
+    pub(crate) fn load(&self) -> anyhow::Result<(String, model::Loaded)> {
+        let bytes = self.read()?;
+        let shown = self.shown();
+        match model::load_bytes(&bytes, &shown) {
+            Ok(loaded) => Ok((loaded.source.text.clone(), loaded)),
+            Err(_) => {
+                let color =
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                let report = check::check_bytes(&bytes, &shown, Some(self.base()));
+                eprint!("{}", check::render_human(&report, color));
+                anyhow::bail!("{shown} cannot be read as an inventory (errors above)")
+            }
+        }
+    }
+
+    /// Replaces the inventory with `text` atomically (a new file in the same directory, synced,
+    /// renamed over it, with the old file's permissions), so a crash leaves the old file or the
+    /// new one, never half of it.
+    pub(crate) fn write_inventory(&self, text: &str) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        if self.is_stdin() {
+            anyhow::bail!(
+                "the inventory was read from standard input, so it cannot be changed: give it with -f PATH"
+            );
+        }
+        let dir = self.base();
+        let permissions = std::fs::metadata(&self.file)
+            .with_context(|| format!("cannot read {}", self.file.display()))?
+            .permissions();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".pifleet-inventory-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        tmp.write_all(text.as_bytes())
+            .and_then(|()| tmp.as_file().set_permissions(permissions))
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write the new {}", self.file.display()))?;
+        tmp.persist(&self.file)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot replace {}", self.file.display()))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// `hosts/known_hosts`: the recorded host keys deploy pins hosts to.
+    pub(crate) fn known_hosts(&self) -> PathBuf {
+        let path = self.hosts.join(render::KNOWN_HOSTS);
+        std::path::absolute(&path).unwrap_or(path)
+    }
+
     /// What `gen` would write for `fleet`.
     pub(crate) fn render(&self, fleet: &model::Fleet) -> anyhow::Result<render::Output> {
         render::render(fleet, &self.source).context("rendering the fleet")
+    }
+
+    /// Writes `hosts/` for `fleet` as `gen` does (never over files edited by hand).
+    pub(crate) fn write_tree(&self, fleet: &model::Fleet) -> anyhow::Result<render::tree::Summary> {
+        let output = self.render(fleet)?;
+        Ok(render::tree::plan(&self.hosts, &output, false)?.apply()?)
     }
 
     /// Whether `hosts/` is exactly what `gen` would write now (the same comparison as `gen --check`).
@@ -147,23 +213,38 @@ impl Workspace {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let Ok(out) = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["ls-files", "--others", "--exclude-standard", "--"])
-            .arg(hosts.file_name().unwrap_or(hosts.as_os_str()))
-            .stderr(std::process::Stdio::null())
-            .output()
-        else {
-            return;
+        warn_untracked_in(dir, hosts.file_name().unwrap_or(hosts.as_os_str()));
+    }
+
+    /// The same for `secrets/`: a host's image reads its age files from the flake.
+    pub(crate) fn warn_untracked_secrets(&self) {
+        warn_untracked_in(self.base(), std::ffi::OsStr::new(model::SECRETS_DIR));
+    }
+}
+
+/// Warns about files under `dir/sub` that git does not track.
+fn warn_untracked_in(dir: &Path, sub: &std::ffi::OsStr) {
+    let Ok(out) = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--others", "--exclude-standard", "--"])
+        .arg(sub)
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    let untracked = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && !untracked.trim().is_empty() {
+        let add = if dir == Path::new(".") {
+            Path::new(sub).to_path_buf()
+        } else {
+            dir.join(sub)
         };
-        let untracked = String::from_utf8_lossy(&out.stdout);
-        if out.status.success() && !untracked.trim().is_empty() {
-            eprintln!(
-                "warning: git does not track {} (the flake cannot see untracked files): `git add {}`",
-                untracked.split_whitespace().collect::<Vec<_>>().join(", "),
-                hosts.display()
-            );
-        }
+        eprintln!(
+            "warning: git does not track {} (the flake cannot see untracked files): `git add {}`",
+            untracked.split_whitespace().collect::<Vec<_>>().join(", "),
+            add.display()
+        );
     }
 }

@@ -148,12 +148,29 @@ fn adopts_through_the_bootstrap_login_and_confirms_as_the_deploy_user() {
             "--use-substitutes"
         ]
     );
+    // The machine's host key was learned over the bootstrap address (first seen, --yes), recorded
+    // in the inventory and hosts/known_hosts, and the deploy is pinned to it.
+    let host_pub = std::fs::read_to_string(lab.path("ssh/host_ed25519.pub")).unwrap();
+    let host_pub: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+    let host_pub = host_pub.join(" ");
+    let inventory = std::fs::read_to_string(lab.path("fleet.toml")).unwrap();
+    assert!(
+        inventory.contains(&format!("host_key = \"{host_pub}\"")),
+        "{inventory}"
+    );
+    let known = std::fs::read_to_string(lab.path("hosts/known_hosts")).unwrap();
+    assert!(known.contains(&format!("alpha {host_pub}")), "{known}");
+    assert!(
+        stderr.contains("recording it as first seen (--yes)"),
+        "{stderr}"
+    );
     let ssh_config = lab.path("ssh/ssh_config");
     assert_eq!(
         lab.sshopts("alpha"),
         [format!(
-            "-F {} -o BatchMode=yes -o ConnectTimeout=5 -p {}",
+            "-F {} -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes -o UserKnownHostsFile={} -o HostKeyAlias=alpha -p {}",
             ssh_config.display(),
+            lab.path("hosts/known_hosts").display(),
             lab.port
         )]
     );
@@ -295,6 +312,35 @@ fn an_unreachable_bootstrap_login_is_reported() {
     assert!(
         stderr.contains("cannot log in as root@127.0.0.3: the key was rejected"),
         "{stderr}"
+    );
+    assert!(!lab.path("hosts/alpha/hardware.nix").exists());
+    assert!(lab.calls().is_empty());
+}
+
+#[test]
+fn a_host_key_other_than_the_expected_fingerprint_stops_before_anything_is_written() {
+    if !ssh_available() {
+        return;
+    }
+    let lab = lab(&[]);
+    lab.fleet(&fleet(&lab, true));
+    let before = std::fs::read_to_string(lab.path("fleet.toml")).unwrap();
+    let out = adopt(
+        &lab,
+        &[
+            "--host-key-fingerprint",
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("not the expected SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(lab.path("fleet.toml")).unwrap(),
+        before
     );
     assert!(!lab.path("hosts/alpha/hardware.nix").exists());
     assert!(lab.calls().is_empty());

@@ -142,3 +142,90 @@ fn dash_reads_the_inventory_from_stdin() {
         "{text}"
     );
 }
+
+/// A value that would move the cursor or retitle the terminal is shown escaped, never raw: in a
+/// semantic diagnostic (the description) and in a load error quoting a key (an unknown field).
+#[test]
+fn control_characters_in_values_are_escaped_in_the_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (inventory, code, shown) in [
+        (
+            "[fleet]\nstate_version = \"26.05\"\n\n[users.pi]\ndescription = \"x\\u001b]0;pwned\\u0007\\u001b[2J\"\n",
+            "error[control_character]",
+            "'\\u{1b}'",
+        ),
+        (
+            "[fleet]\nstate_version = \"26.05\"\n\"b\\u001b[2Jd\" = 1\n",
+            "error[unknown_field]",
+            "b\\u{1b}[2Jd",
+        ),
+    ] {
+        let file = dir.path().join("fleet.toml");
+        std::fs::write(&file, inventory).expect("write");
+        let out = pifleet(&["check", "-f", file.to_str().expect("utf-8 path")]);
+        assert_eq!(out.status.code(), Some(1));
+        let text = stdout(&out);
+        assert!(text.contains(code), "{text}");
+        assert!(text.contains(shown), "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "raw escapes: {text:?}"
+        );
+    }
+}
+
+/// Devices and FIFOs are refused before anything is read (exit 2), so `-f /dev/sda` cannot hang or
+/// read a disk.
+#[test]
+fn devices_are_not_inventories() {
+    let out = pifleet(&["check", "-f", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/dev/zero is a character device, not a file"),
+        "{err}"
+    );
+}
+
+/// `gen -f -` reads the inventory from stdin like `check -f -`, and writes next to the current directory.
+#[test]
+fn gen_reads_the_inventory_from_stdin() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pifleet"))
+        .args(["gen", "-f", "-"])
+        .current_dir(dir.path())
+        .env("PIFLEET_CACHE_DIR", "")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pifleet");
+    let text = std::fs::read(repo().join("fleet.toml")).expect("example fleet");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&text)
+        .expect("feed");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "default.nix",
+        "rpi-box-01/default.nix",
+        "rpi-box-03/default.nix",
+    ] {
+        let written = std::fs::read_to_string(dir.path().join("hosts").join(file)).expect(file);
+        let committed = std::fs::read_to_string(repo().join("hosts").join(file)).expect(file);
+        assert_eq!(
+            written, committed,
+            "{file} is what gen writes from fleet.toml"
+        );
+    }
+}

@@ -122,3 +122,73 @@ fn reachable_host_passes_preflight() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{log}");
     assert!(stdout.contains("1 of 1 host(s) succeeded"), "{stdout}");
 }
+
+/// A host whose key the inventory records is pinned to it: deploy connects with the recorded key
+/// (through `hosts/known_hosts` and `HostKeyAlias`, not `~/.ssh/known_hosts`), and refuses a host that
+/// presents another one, saying what that may mean.
+#[test]
+fn recorded_host_keys_are_pinned() {
+    if !ssh_available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.start_sshd(&["127.0.0.2", "127.0.0.3"], &[]);
+    // The lab's own known_hosts would accept both: emptied, so only the recorded keys can.
+    std::fs::write(lab.path("ssh/known_hosts"), "").unwrap();
+    let real = std::fs::read_to_string(lab.path("ssh/host_ed25519.pub")).unwrap();
+    let other = std::fs::read_to_string(lab.path("ssh/other_ed25519.pub")).unwrap();
+    let inventory = format!(
+        r#"
+[fleet]
+state_version = "26.05"
+
+[ssh]
+port = {port}
+permit_root_login = "prohibit-password"
+root_keys = ["{key}"]
+
+[hosts.alpha]
+board = "x86_64"
+address = "127.0.0.2"
+host_key = "{real}"
+
+[hosts.impostor]
+board = "x86_64"
+address = "127.0.0.3"
+host_key = "{other}"
+"#,
+        port = lab.port,
+        key = lab.client_key(),
+        real = real.trim(),
+        other = other.trim(),
+    );
+    lab.fleet(&inventory);
+    let known = std::fs::read_to_string(lab.path("hosts/known_hosts")).unwrap();
+    assert!(known.contains("\nalpha ssh-ed25519 "), "{known}");
+
+    let out = lab.pifleet(&["deploy", "--yes", "--connect-timeout", "5"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("impostor | unreachable: refusing root@127.0.0.3: it presented a different host key than hosts/known_hosts records"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("someone may be intercepting the connection"),
+        "{stderr}"
+    );
+    let hosts: Vec<String> = lab.calls().into_iter().map(|(h, _)| h).collect();
+    assert_eq!(
+        hosts,
+        ["alpha"],
+        "only the host with its recorded key is deployed"
+    );
+    // The options nixos-rebuild got pin alpha too.
+    let sshopts = lab.sshopts("alpha").join(" ");
+    assert!(
+        sshopts.contains("-o StrictHostKeyChecking=yes"),
+        "{sshopts}"
+    );
+    assert!(sshopts.contains("-o HostKeyAlias=alpha"), "{sshopts}");
+    assert!(sshopts.contains("/hosts/known_hosts"), "{sshopts}");
+}

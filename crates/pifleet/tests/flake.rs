@@ -136,6 +136,7 @@ impl Sandbox {
         let stubs = [
             ("nixpkgs", self.path("stubs/nixpkgs")),
             ("nixos-hardware", self.path("stubs/nixos-hardware")),
+            ("agenix", self.path("stubs/agenix")),
         ];
         let extra = extra.iter().map(|(name, path)| (*name, path.to_path_buf()));
         for (name, path) in stubs.into_iter().chain(extra) {
@@ -465,9 +466,22 @@ fn edge_hosts_x86_nixos_hardware_and_cross_compilation() {
         );
     }
 
+    // A host that reads secrets gets agenix's module; the others do not.
+    assert!(
+        !vps.has_path_ending("/modules/age.nix"),
+        "{:?}",
+        vps.paths()
+    );
+
     // Cross-compilation: built on x86_64 for aarch64.
     for name in ["zero-cross", "zero-cross-sd"] {
         let zero = sandbox.recorded(&repo, name);
+        assert!(
+            zero.has_path_ending("/stubs/agenix/modules/age.nix")
+                || zero.has_path_ending("/modules/age.nix"),
+            "{name} reads secrets: {:?}",
+            zero.paths()
+        );
         assert!(
             zero.has_path_ending("/nix/boards/zero2w.nix"),
             "{name}: {:?}",
@@ -741,7 +755,30 @@ fn lock_file_has_the_real_nodes() {
                 },
                 "original": { "owner": "NixOS", "ref": "nixos-26.05", "repo": "nixpkgs", "type": "github" }
             },
-            "root": { "inputs": { "nixos-hardware": "nixos-hardware", "nixpkgs": "nixpkgs" } }
+            "agenix": {
+                "inputs": { "darwin": [], "home-manager": [], "nixpkgs": ["nixpkgs"], "systems": "systems" },
+                "locked": {
+                    "lastModified": 1770165109u64,
+                    "narHash": "sha256-9VnK6Oqai65puVJ4WYtCTvlJeXxMzAp/69HhQuTdl/I=",
+                    "owner": "ryantm",
+                    "repo": "agenix",
+                    "rev": "b027ee29d959fda4b60b57566d64c98a202e0feb",
+                    "type": "github"
+                },
+                "original": { "owner": "ryantm", "repo": "agenix", "type": "github" }
+            },
+            "systems": {
+                "locked": {
+                    "lastModified": 1681028828u64,
+                    "narHash": "sha256-Vy1rq5AaRuLzOxct8nz4T6wlgyUR7zLU309k9mBC768=",
+                    "owner": "nix-systems",
+                    "repo": "default",
+                    "rev": "da67096a3b9bf56a91d16901293e51ba5b49a27e",
+                    "type": "github"
+                },
+                "original": { "owner": "nix-systems", "repo": "default", "type": "github" }
+            },
+            "root": { "inputs": { "agenix": "agenix", "nixos-hardware": "nixos-hardware", "nixpkgs": "nixpkgs" } }
         },
         "root": "root",
         "version": 7

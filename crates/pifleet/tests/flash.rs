@@ -62,6 +62,42 @@ fn make_image(dir: &Path, bytes: &[u8], zstd: bool) -> PathBuf {
     dir.join("disk.img.zst")
 }
 
+/// Compresses `raw` with the `zstd` CLI into `name`; `extra` adds flags such as `--no-check`.
+fn zstd_cli(raw: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = raw.with_file_name(name);
+    let status = Command::new("zstd")
+        .args(["-q", "-f", "-3"])
+        .args(extra)
+        .arg(raw)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run zstd (scripts/test installs it)");
+    assert!(status.success());
+    out
+}
+
+/// Runs `cmd` with `answer` written to its stdin (a pipe, so a prompt reads one line from it).
+fn run_answering(cmd: &mut Command, answer: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(answer.as_bytes()).expect("answer");
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn require_loop() -> bool {
     let ok = Command::new("losetup")
         .arg("--find")
@@ -140,7 +176,52 @@ impl Drop for Mounted {
     }
 }
 
+/// Active swap on a device, switched off on drop (also when the test panics), so a failing test
+/// never leaves the kernel swapping to a loop device over a deleted temporary file.
+struct Swap(PathBuf);
+
+impl Swap {
+    fn on(device: &Path) -> Self {
+        let out = Command::new("mkswap").arg(device).output().expect("mkswap");
+        assert!(
+            out.status.success(),
+            "mkswap: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new("swapon").arg(device).output().expect("swapon");
+        if !out.status.success() {
+            panic!(
+                "swapon {} failed ({}); these tests run as root where swap is permitted",
+                device.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Self(device.to_path_buf())
+    }
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.0).status();
+    }
+}
+
+/// The line that reports a read-back of a file whose zstd frames carry no checksum.
+const VERIFIED_NO_CHECKSUM: &str = "verified: the card reads back identical to the decoded image; the image's zstd frames carry no checksum, so damage inside the .zst file itself would not be detected";
+/// The line that reports a read-back of a raw image or one whose frames all carry checksums.
+const VERIFIED: &str = "verified: the card reads back identical to the image";
+/// What an exclusive open that the kernel refuses (EBUSY) is reported as.
+const BUSY: &str = "in use: mounted, swap, or held by another program";
+
 const LEN: usize = 6 * 1024 * 1024 + 4096;
+
+/// Whether the first KiB of a card is still zero: ext4 and mkswap leave it alone, and every test
+/// image starts with 4 KiB of pseudo-random bytes, so a write would show there. (The rest of a
+/// mounted file system or an active swap area may change under the kernel's hand.)
+fn untouched_start(backing: &Path) -> bool {
+    let on_card = std::fs::read(backing).expect("read the card");
+    on_card[..1024].iter().all(|b| *b == 0)
+}
 
 #[test]
 fn piped_progress_is_plain_lines() {
@@ -169,10 +250,7 @@ fn piped_progress_is_plain_lines() {
             .any(|l| l.starts_with("verified 6.00 MiB of 6.00 MiB, ")),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("verified: the card reads back identical"),
-        "{stderr}"
-    );
+    assert!(lines.contains(&VERIFIED), "{stderr}");
     assert!(
         !stderr.contains('\r') && !stderr.contains('\x1b'),
         "no bar escapes when piped: {stderr:?}"
@@ -314,6 +392,228 @@ fn a_small_image_damaged_inside_a_block_is_refused_before_writing() {
 }
 
 #[test]
+fn a_hard_link_to_the_image_is_refused_and_the_image_keeps_its_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 11);
+    let image = make_image(dir.path(), &bytes, false);
+    let link = dir.path().join("link.img");
+    std::fs::hard_link(&image, &link).expect("hard link");
+    // --yes and --force: nothing may talk pifleet into truncating the image it is reading.
+    let (code, _, stderr) = run(pifleet()
+        .arg("flash")
+        .arg(&image)
+        .arg(&link)
+        .args(["--yes", "--force"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "refusing to write {}: it is the image file {} itself (the same inode on the same device)",
+            link.display(),
+            image.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&image).expect("read image"), bytes);
+}
+
+#[test]
+fn a_loop_device_backed_by_the_image_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    if !require_loop() {
+        return;
+    }
+    let bytes = image_bytes(LEN, 12);
+    let image = make_image(dir.path(), &bytes, false);
+    let out = Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(&image)
+        .output()
+        .expect("losetup");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let card = Loop {
+        device: PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
+        backing: image.clone(),
+    };
+    let (code, _, stderr) = run(pifleet()
+        .arg("flash")
+        .arg(&image)
+        .arg(&card.device)
+        .args(["--yes", "--force"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "refusing to write {}: it is a loop device backed by the image file {}",
+            card.device.display(),
+            image.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&card.backing).expect("read image"), bytes);
+}
+
+#[test]
+fn an_existing_file_is_overwritten_only_after_yes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 13);
+    let image = make_image(dir.path(), &bytes, true);
+    let target = dir.path().join("precious.img");
+    let precious = b"months of work".repeat(1000);
+    std::fs::write(&target, &precious).expect("write target");
+    let prompt = format!(
+        "Overwrite the existing file {} (13.67 KiB) with {} (6.00 MiB)? [y/N]",
+        target.display(),
+        image.display()
+    );
+
+    let (code, _, stderr) = run_answering(
+        Command::new(env!("CARGO_BIN_EXE_pifleet"))
+            .arg("flash")
+            .arg(&image)
+            .arg(&target),
+        "n\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&prompt), "{stderr}");
+    assert!(stderr.contains("aborted; nothing was written"), "{stderr}");
+    assert_eq!(std::fs::read(&target).expect("read"), precious, "untouched");
+
+    let (code, _, stderr) = run_answering(
+        Command::new(env!("CARGO_BIN_EXE_pifleet"))
+            .arg("flash")
+            .arg(&image)
+            .arg(&target),
+        "y\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&prompt), "{stderr}");
+    assert_eq!(std::fs::read(&target).expect("read"), bytes, "overwritten");
+
+    // No answer at all (stdin is /dev/null) is no.
+    std::fs::write(&target, &precious).expect("write target");
+    let (code, _, stderr) = run(pifleet().arg("flash").arg(&image).arg(&target));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(std::fs::read(&target).expect("read"), precious, "untouched");
+
+    // --yes: written without a question.
+    let (code, _, stderr) = run(pifleet().arg("flash").arg(&image).arg(&target).arg("--yes"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("Overwrite"), "{stderr}");
+    assert_eq!(std::fs::read(&target).expect("read"), bytes, "overwritten");
+}
+
+#[test]
+fn a_new_file_is_written_without_a_prompt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 14);
+    let image = make_image(dir.path(), &bytes, true);
+    let target = dir.path().join("new.img");
+    let (code, _, stderr) = run(pifleet().arg("flash").arg(&image).arg(&target));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("[y/N]") && !stderr.contains("aborted"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&target).expect("read"), bytes);
+}
+
+#[test]
+fn a_mounted_loop_device_is_busy_even_with_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(card) = Loop::new(dir.path(), 16 << 20) else {
+        return;
+    };
+    let _mounted = Mounted::new(&card.device);
+    let image = make_image(dir.path(), &image_bytes(LEN, 15), true);
+    let (code, _, stderr) = run(pifleet()
+        .arg("flash")
+        .arg(&image)
+        .arg(&card.device)
+        .args(["--yes", "--force"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("warning: --force"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot write {}: it is {BUSY}; nothing was written",
+            card.device.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        untouched_start(&card.backing),
+        "the first bytes of the card are not the image's"
+    );
+}
+
+#[test]
+fn active_swap_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(card) = Loop::new(dir.path(), 16 << 20) else {
+        return;
+    };
+    let _swap = Swap::on(&card.device);
+    let image = make_image(dir.path(), &image_bytes(LEN, 16), true);
+    let (code, _, stderr) = run(pifleet()
+        .arg("flash")
+        .arg(&image)
+        .arg(&card.device)
+        .arg("--yes"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "it is active swap ({}); swapoff it first",
+            card.device.display()
+        )),
+        "{stderr}"
+    );
+    // --force overrides the check, not the kernel: swap holds the device exclusively.
+    let (code, _, stderr) = run(pifleet()
+        .arg("flash")
+        .arg(&image)
+        .arg(&card.device)
+        .args(["--yes", "--force"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(BUSY), "{stderr}");
+    assert!(
+        untouched_start(&card.backing),
+        "the first bytes of the card are not the image's"
+    );
+}
+
+#[test]
+fn the_read_back_says_what_it_proves_about_zstd_checksums() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 17);
+    let raw = make_image(dir.path(), &bytes, false);
+    for (name, extra, expected, not) in [
+        ("checked.img.zst", &[][..], VERIFIED, VERIFIED_NO_CHECKSUM),
+        (
+            "unchecked.img.zst",
+            &["--no-check"][..],
+            VERIFIED_NO_CHECKSUM,
+            VERIFIED,
+        ),
+    ] {
+        let image = zstd_cli(&raw, name, extra);
+        let target = dir.path().join(format!("{name}.out"));
+        let (code, _, stderr) = run(pifleet().arg("flash").arg(&image).arg(&target));
+        assert_eq!(code, 0, "{stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(lines.contains(&expected), "{name}: {stderr}");
+        assert!(!lines.contains(&not), "{name}: {stderr}");
+        assert_eq!(std::fs::read(&target).expect("read"), bytes);
+    }
+    // A raw image has no frames to carry checksums: the read-back is the whole proof.
+    let target = dir.path().join("raw.out");
+    let (code, _, stderr) = run(pifleet().arg("flash").arg(&raw).arg(&target));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.lines().any(|l| l == VERIFIED), "{stderr}");
+}
+
+#[test]
 fn without_a_device_it_lists_candidates() {
     let dir = tempfile::tempdir().expect("tempdir");
     let image = make_image(dir.path(), &image_bytes(4096, 7), false);
@@ -346,7 +646,15 @@ echo "$out"
     bin
 }
 
+/// The example fleet in `dir`: building a host's image reads the inventory first (its host key and
+/// secrets must be ready). It has no admins, so no host key is made or written.
+fn example_fleet(dir: &Path) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fleet.toml");
+    std::fs::copy(example, dir.join("fleet.toml")).expect("copy the example fleet");
+}
+
 fn with_fake_nix(cmd: &mut Command, dir: &Path, image: &Path) {
+    example_fleet(dir);
     let bin = fake_nix(dir);
     let path = format!(
         "{}:{}",
@@ -427,7 +735,14 @@ fn a_failed_build_is_an_error() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let (code, _, stderr) = run(pifleet().args(["image", "nope"]).env("PATH", path));
+    example_fleet(dir.path());
+    let (code, _, stderr) = run(pifleet()
+        .args(["image", "rpi-box-03"])
+        .env("PATH", path)
+        .current_dir(dir.path()));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("nix build .#nope-sd` failed"), "{stderr}");
+    assert!(
+        stderr.contains("nix build .#rpi-box-03-sd` failed"),
+        "{stderr}"
+    );
 }

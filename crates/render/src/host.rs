@@ -12,7 +12,8 @@
 use std::net::IpAddr;
 
 use model::{
-    AddressMode, HostView, NetworkManagerKind, Restart, SettingValue, Shell, SudoRight, UserName,
+    AddressMode, HostView, NetworkManagerKind, Restart, Sealed, SettingValue, Shell, SudoRight,
+    UserName,
 };
 use nixgen::{AttrPath, AttrSet, Expr, make};
 
@@ -25,6 +26,7 @@ pub(crate) fn module(view: &HostView<'_>) -> Result<Expr, Error> {
     imports(&mut body, view);
     identity(&mut body, view);
     users(&mut body, view)?;
+    secrets(&mut body, view);
     ssh(&mut body, view);
     network(&mut body, view);
     firewall(&mut body, view);
@@ -34,6 +36,41 @@ pub(crate) fn module(view: &HostView<'_>) -> Result<Expr, Error> {
     swap(&mut body, view);
     monitoring(&mut body, view);
     Ok(make::module(Expr::attrs(body)))
+}
+
+/// `config.age.secrets.<name>.path`: where agenix puts the decrypted secret on the host.
+fn secret_path(name: &str) -> Expr {
+    Expr::select(
+        Expr::var("config"),
+        AttrPath::dotted("age.secrets").then(name).then("path"),
+    )
+}
+
+/// The secrets the host decrypts during activation (agenix, with its SSH host key): the ciphertext
+/// from the repository ([`Sealed::file`]), two levels above the entry module; only ciphertext
+/// ever reaches the Nix store.
+fn secrets(body: &mut AttrSet, view: &HostView<'_>) {
+    let files = view.secret_files();
+    if files.is_empty() {
+        return;
+    }
+    section(
+        body,
+        "Secrets: decrypted on the host by agenix with its SSH host key; the store holds ciphertext only",
+    );
+    for file in files {
+        body.set(
+            AttrPath::dotted("age.secrets").then(file.name.as_str()),
+            AttrSet::new()
+                .with(
+                    "file",
+                    Expr::path(format!("../../{}", Sealed::Secret(file.name).file())),
+                )
+                .with("owner", file.owner)
+                .with("group", file.group)
+                .with("mode", file.mode),
+        );
+    }
 }
 
 fn section(body: &mut AttrSet, title: &str) {
@@ -109,6 +146,9 @@ fn users(body: &mut AttrSet, view: &HostView<'_>) -> Result<(), Error> {
         }
         if let Some(hash) = &user.hashed_password {
             set.set("hashedPassword", hash.as_str());
+        }
+        if let Some(secret) = &user.hashed_password_secret {
+            set.set("hashedPasswordFile", secret_path(secret.as_str()));
         }
         if let Some(file) = &user.hashed_password_file {
             set.set("hashedPasswordFile", file.as_str());
@@ -252,8 +292,14 @@ fn network(body: &mut AttrSet, view: &HostView<'_>) {
         );
     }
     if let Some(wifi) = &host.wifi {
+        // The passphrase file: the decrypted secret, or a file the user placed on the host.
+        let file = match (&wifi.psk_secret, &wifi.secrets_file) {
+            (Some(secret), _) => secret_path(secret.as_str()),
+            (None, Some(file)) => Expr::string(file.as_str()),
+            (None, None) => return,
+        };
         body.comment(
-            "Wi-Fi: the PSK stays in a root-only file on the host, never in the Nix store",
+            "Wi-Fi: the passphrase stays in a file on the host that only its reader may read, never in the Nix store",
         );
         if manager == NetworkManagerKind::NetworkManager {
             let profile = AttrSet::new()
@@ -280,7 +326,7 @@ fn network(body: &mut AttrSet, view: &HostView<'_>) {
             body.set(
                 "networking.networkmanager.ensureProfiles",
                 AttrSet::new()
-                    .with("environmentFiles", strings([wifi.secrets_file.as_str()]))
+                    .with("environmentFiles", Expr::list([file]))
                     .with(
                         AttrPath::key("profiles").then(format!("{name}-wifi")),
                         profile,
@@ -291,7 +337,7 @@ fn network(body: &mut AttrSet, view: &HostView<'_>) {
                 "networking.wireless",
                 AttrSet::new()
                     .with("enable", true)
-                    .with("secretsFile", wifi.secrets_file.as_str())
+                    .with("secretsFile", file)
                     .with(
                         AttrPath::key("networks")
                             .then(wifi.ssid.as_str())
@@ -360,11 +406,13 @@ fn containers(body: &mut AttrSet, view: &HostView<'_>) {
                     .collect::<AttrSet>(),
             );
         }
-        if !c.environment_files.is_empty() {
-            set.set(
-                "environmentFiles",
-                strings(c.environment_files.iter().map(String::as_str)),
-            );
+        if !c.environment_files.is_empty() || !c.environment_secrets.is_empty() {
+            let files = c.environment_files.iter().map(|f| Expr::string(f.as_str()));
+            let secrets = c
+                .environment_secrets
+                .iter()
+                .map(|s| secret_path(s.as_str()));
+            set.set("environmentFiles", Expr::list(files.chain(secrets)));
         }
         if let Some(command) = &c.command {
             set.set("cmd", strings(command.iter().map(String::as_str)));

@@ -27,6 +27,8 @@ pub(crate) fn index(fleet: &Fleet) -> Expr {
             .with("module", Expr::path(format!("./{name}")))
             .with("sdImage", host.board.system() == "aarch64-linux")
             .with("nixosHardware", host.nixos_hardware)
+            // Hosts that decrypt secrets get agenix's NixOS module from the flake library.
+            .with("agenix", !view.secrets.is_empty())
             .with("crossCompile", view.cross_compile)
             .with(
                 "tags",

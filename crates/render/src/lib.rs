@@ -103,7 +103,27 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Output, Error> {
     let path = PathBuf::from("default.nix");
     let text = finish(&path, index::index(fleet), source)?;
     files.insert(path, text);
+    if let Some(body) = known_hosts(fleet) {
+        files.insert(PathBuf::from(KNOWN_HOSTS), with_header(&body, source));
+    }
     Ok(Output { files })
+}
+
+/// The file of recorded host keys, next to the modules: deploy pins hosts with it.
+pub const KNOWN_HOSTS: &str = "known_hosts";
+
+/// `known_hosts` lines for every host with a recorded key, keyed by host name: ssh looks keys up by
+/// `-o HostKeyAlias=<host>`, so the address and port may change without new entries.
+fn known_hosts(fleet: &Fleet) -> Option<String> {
+    let lines: Vec<String> = fleet
+        .hosts
+        .iter()
+        .filter_map(|(name, host)| {
+            let key = host.host_key.as_ref()?;
+            Some(format!("{name} {}\n", key.bare()))
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.concat())
 }
 
 /// Prints `expr` and puts the header above it.
@@ -113,19 +133,16 @@ fn finish(path: &std::path::Path, expr: nixgen::Expr, source: &str) -> Result<St
         source,
     };
     let body = File::new(expr).render(Check::Parse).map_err(nix_err)?;
-    let header = nixgen::comment_block(&[
-        format!(
-            "{}{source}. Do not edit: change {source} and run `pifleet gen` (or `nix run .#gen`).",
-            MARKER.trim_start_matches("# ")
-        ),
-        format!(
-            "{}{}",
-            DIGEST_PREFIX.trim_start_matches("# "),
-            digest(&body)
-        ),
-    ])
-    .map_err(nix_err)?;
-    Ok(header + &body)
+    Ok(with_header(&body, source))
+}
+
+/// The two header lines (a `#` comment in Nix and in `known_hosts` alike) above `body`. `source` has
+/// no line breaks (see [`render`]).
+fn with_header(body: &str, source: &str) -> String {
+    format!(
+        "{MARKER}{source}. Do not edit: change {source} and run `pifleet gen` (or `nix run .#gen`).\n{DIGEST_PREFIX}{}\n{body}",
+        digest(body)
+    )
 }
 
 fn digest(body: &str) -> String {

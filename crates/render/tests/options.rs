@@ -112,7 +112,8 @@ fn root_keys_are_not_installed_when_root_may_not_log_in() {
 
 /// sshd compares keywords without case, and so does pifleet: `x11forwarding = true` replaces the
 /// default `X11Forwarding = false` instead of sitting next to it (sshd would take whichever sorts
-/// first), and a host's `maxauthtries` replaces the fleet's `MaxAuthTries`.
+/// first), a host's `maxauthtries` replaces the fleet's `MaxAuthTries`, and both are written in the
+/// spelling NixOS declares.
 #[test]
 fn extra_settings_keywords_are_compared_without_case() {
     let text = fleet(
@@ -122,10 +123,29 @@ fn extra_settings_keywords_are_compared_without_case() {
     );
     let Some(m) = eval_box(&text) else { return };
     let settings = &m["services"]["openssh"]["settings"];
-    assert_eq!(settings.get("X11Forwarding"), None, "{settings}");
-    assert_eq!(settings["x11forwarding"], json!(true));
-    assert_eq!(settings.get("MaxAuthTries"), None, "{settings}");
-    assert_eq!(settings["maxauthtries"], json!(5));
+    assert_eq!(settings["X11Forwarding"], json!(true), "{settings}");
+    assert_eq!(settings.get("x11forwarding"), None, "{settings}");
+    assert_eq!(settings["MaxAuthTries"], json!(5), "{settings}");
+    assert_eq!(settings.get("maxauthtries"), None, "{settings}");
+}
+
+/// Keywords NixOS declares as lists get Nix lists (a string would fail evaluation); other
+/// multi-value keywords get one string joined the way sshd reads it.
+#[test]
+fn list_keywords_are_lists_where_nixos_declares_them() {
+    let text = fleet(
+        "extra_settings = { Ciphers = \"aes256-gcm@openssh.com,chacha20-poly1305@openssh.com\", AllowGroups = \"wheel ssh\", SetEnv = [\"A=1\", \"B=2\"] }",
+        "",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    let settings = &m["services"]["openssh"]["settings"];
+    assert_eq!(
+        settings["Ciphers"],
+        json!(["aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"])
+    );
+    assert_eq!(settings["AllowGroups"], json!(["wheel", "ssh"]));
+    assert_eq!(settings["SetEnv"], json!("A=1 B=2"));
 }
 
 #[test]
@@ -240,4 +260,27 @@ fn wifi_with_wpa_supplicant_reads_the_passphrase_from_the_secrets_file() {
         json!({ "enable": true, "secretsFile": "/var/lib/wifi.env", "networks": { "home net": { "pskRaw": "ext:psk" } } })
     );
     assert_eq!(m["networking"]["useDHCP"], json!(true));
+}
+
+/// A Wi-Fi passphrase in a secret: agenix decrypts it for wpa_supplicant, which reads it as its own
+/// user; the generated module points wpa_supplicant at the decrypted file.
+#[test]
+fn a_wifi_secret_is_decrypted_for_wpa_supplicant() {
+    let text = fleet(
+        "",
+        "board = \"zero2w\"\nhost_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@box\"\nwifi = { ssid = \"home\", psk_secret = \"home-wifi\" }",
+        "",
+    )
+    .replace("board = \"rpi4\"\n", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["age"],
+        json!({ "secrets": { "home-wifi": {
+            "file": "secrets/home-wifi.age", "owner": "wpa_supplicant", "group": "wpa_supplicant", "mode": "0400"
+        } } })
+    );
+    assert_eq!(
+        m["networking"]["wireless"],
+        json!({ "enable": true, "secretsFile": "/run/agenix/home-wifi", "networks": { "home": { "pskRaw": "ext:psk" } } })
+    );
 }

@@ -10,6 +10,7 @@ use crate::codes::Code;
 use crate::context::{Context, host_path};
 use crate::diagnostic::Diagnostic;
 use crate::rules::{Family, rules};
+use crate::secret::{self, Finding};
 
 /// The containers family.
 pub(crate) const FAMILY: Family = Family {
@@ -115,17 +116,16 @@ fn container_ports(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for view in &ctx.hosts {
         let host_name = view.name;
-        let mut seen: Vec<(model::PortMapping, Path)> = Vec::new();
+        // Bucketed by port and protocol, so many ports stay linear.
+        let mut seen: BTreeMap<(u16, model::Protocol), Vec<(model::PortMapping, Path)>> =
+            BTreeMap::new();
         for hc in &view.containers {
             let base = container_path(host_name, hc).key("ports");
             for (i, port) in hc.container.ports.iter().enumerate() {
                 let path = base.index(i);
-                let clash = seen.iter().find(|(p, _)| {
-                    p.host_port == port.host_port
-                        && p.protocol == port.protocol
-                        && (p.host_ip.is_none()
-                            || port.host_ip.is_none()
-                            || p.host_ip == port.host_ip)
+                let bucket = seen.entry((port.host_port, port.protocol)).or_default();
+                let clash = bucket.iter().find(|(p, _)| {
+                    p.host_ip.is_none() || port.host_ip.is_none() || p.host_ip == port.host_ip
                 });
                 if let Some((_, first)) = clash {
                     out.push(
@@ -145,7 +145,7 @@ fn container_ports(ctx: &Context<'_>) -> Vec<Diagnostic> {
                         ),
                     );
                 } else {
-                    seen.push((*port, path));
+                    bucket.push((*port, path));
                 }
             }
         }
@@ -321,45 +321,89 @@ fn container_definitions(fleet: &Fleet) -> Vec<(Path, String, Cow<'_, Container>
     out
 }
 
-/// Words in an environment variable name that mark a secret.
-fn is_secret_name(key: &str) -> bool {
-    let words: Vec<String> = key
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_ascii_uppercase())
-        .collect();
-    // `POSTGRES_PASSWORD_FILE=/run/secrets/db` names a file, which is the right way to do it.
-    if words
-        .last()
-        .is_some_and(|w| matches!(w.as_str(), "FILE" | "PATH" | "DIR"))
-    {
-        return false;
-    }
-    words.iter().any(|w| {
-        w.contains("PASSWORD")
-            || w.contains("PASSWD")
-            || w.contains("TOKEN")
-            || w.contains("SECRET")
-            || w.ends_with("KEY")
-    })
-}
-
-/// A password, token, secret or key written as a literal value ends up in the world-readable Nix store.
+/// Secrets written into a container's settings end up world-readable in the Nix store. Sure
+/// findings are errors, guesses warnings a host can `allow` (the rule: [`crate::secret`]).
 fn container_secrets(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let mut push = |code: Code,
+                    guess_code: Code,
+                    path: Path,
+                    finding: Finding,
+                    what: &str,
+                    field: &str| {
+        let (code, why) = match finding {
+            Finding::Confident(why) => (code, why),
+            Finding::Guess(why) => (guess_code, why),
+        };
+        out.push(
+            ctx.at_value(
+                code,
+                path,
+                format!("{what} has what looks like a secret in `{field}` ({why}): it would be stored world-readable in the Nix store"),
+            )
+            .help(if code == Code::PossibleSecret {
+                "if it is a secret, store it with `pifleet secrets set` (a KEY=value line) and list it in `environment_secrets`; if not, `allow` this code with the reason".to_owned()
+            } else {
+                "store it with `pifleet secrets set` (a KEY=value line), list it in `environment_secrets` and refer to the variable; rotate the leaked value".to_owned()
+            }),
+        );
+    };
     for (base, what, c) in container_definitions(ctx.fleet) {
         for (key, value) in &c.environment {
-            if value.is_empty() || !is_secret_name(key) {
-                continue;
-            }
-            out.push(
-                ctx.at_value(
+            if let Some(finding) = secret::judge_variable(key, value) {
+                let path = base.key("environment").key(key.as_str());
+                push(
                     Code::SecretInEnvironment,
-                    base.key("environment").key(key.as_str()),
-                    format!("{what} has the secret `{key}` written into `environment`: it would be stored world-readable in the Nix store"),
-                )
-                .help(format!("move `{key}=…` into a root-only file on the host and list it in `environment_files`; rotate the leaked value")),
-            );
+                    Code::PossibleSecret,
+                    path,
+                    finding,
+                    &what,
+                    "environment",
+                );
+            }
+        }
+        for (key, value) in &c.labels {
+            if let Some(finding) = secret::judge_variable(key, value) {
+                let path = base.key("labels").key(key.as_str());
+                push(
+                    Code::SecretInContainerSettings,
+                    Code::PossibleSecret,
+                    path,
+                    finding,
+                    &what,
+                    "labels",
+                );
+            }
+        }
+        let lists: [(&str, Vec<&str>); 3] = [
+            (
+                "command",
+                c.command.iter().flatten().map(String::as_str).collect(),
+            ),
+            (
+                "entrypoint",
+                c.entrypoint.iter().map(String::as_str).collect(),
+            ),
+            (
+                "extra_options",
+                c.extra_options.iter().map(String::as_str).collect(),
+            ),
+        ];
+        for (field, args) in lists {
+            if let Some((i, finding)) = secret::judge_arguments(&args) {
+                let path = match field {
+                    "entrypoint" => base.key(field),
+                    _ => base.key(field).index(i),
+                };
+                push(
+                    Code::SecretInContainerSettings,
+                    Code::PossibleSecret,
+                    path,
+                    finding,
+                    &what,
+                    field,
+                );
+            }
         }
     }
     out

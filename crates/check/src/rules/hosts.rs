@@ -11,7 +11,13 @@ use crate::rules::{Family, rules};
 /// The hosts family.
 pub(crate) const FAMILY: Family = Family {
     name: "hosts",
-    rules: rules![host_lists, board_options, time_zones],
+    rules: rules![
+        host_lists,
+        module_files,
+        board_options,
+        time_zones,
+        trusted_users
+    ],
 };
 
 /// Lists that repeat an entry, and module paths the flake cannot import.
@@ -29,8 +35,12 @@ fn host_lists(ctx: &Context<'_>) -> Vec<Diagnostic> {
             ("modules", host.modules.iter().map(String::as_str).collect()),
         ];
         for (field, items) in lists {
+            // One pass with the first index of each item: lists can be long.
+            let mut first: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
             for (i, item) in items.iter().enumerate() {
-                if let Some(j) = items[..i].iter().position(|x| x == item) {
+                let j = *first.entry(item).or_insert(i);
+                if j != i {
                     let first = base.key(field).index(j);
                     out.push(
                         ctx.at_value(
@@ -147,4 +157,53 @@ fn time_zones(ctx: &Context<'_>) -> Vec<Diagnostic> {
             .help("use a tz database name such as \"UTC\" or \"Europe/Amsterdam\" (`timedatectl list-timezones`)")
         })
         .collect()
+}
+
+/// `nix.settings.trusted-users` is root on the host: a trusted user can import store paths nobody
+/// signed. `*` trusts everyone; broad groups (`@users`) nearly so.
+fn trusted_users(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, user) in ctx.fleet.fleet.nix.trusted_users.iter().enumerate() {
+        let broad = user.contains(['*', '?']) || matches!(user.as_str(), "@users" | "@nogroup");
+        if broad {
+            out.push(
+                ctx.at_value(
+                    Code::TrustedUsersWildcard,
+                    Path::root().key("fleet").key("nix").key("trusted_users").index(i),
+                    format!("`{user}` makes every matching user a trusted Nix user, which can import unsigned store paths: root on every host"),
+                )
+                .help("list users (or `@wheel`); the deploy user is trusted already"),
+            );
+        }
+    }
+    out
+}
+
+/// Hand-written modules must exist: the flake would stop with "path does not exist" at evaluation,
+/// far from the line that names them. Looked up next to the inventory, when it is a file.
+fn module_files(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let Some(base) = ctx.base else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        for (i, module) in host.modules.iter().enumerate() {
+            // Paths the flake cannot import at all are `invalid_module_path`.
+            if module.starts_with('/') || module.split('/').any(|c| c == "..") {
+                continue;
+            }
+            let file = base.join(module.trim_start_matches("./"));
+            if !file.is_file() {
+                out.push(
+                    ctx.at_value(
+                        Code::MissingModule,
+                        host_path(name).key("modules").index(i),
+                        format!("module `{module}` of host `{name}` does not exist ({} is not a file)", file.display()),
+                    )
+                    .help("create it, or fix the path (relative to the inventory); remember `git add`: the flake sees only tracked files"),
+                );
+            }
+        }
+    }
+    out
 }

@@ -2,7 +2,7 @@
 //! the lockout analysis and security lints, which judge each host's resolved view.
 //!
 //! Rules come in families, one file each, by what they look at: users and keys, SSH, the network,
-//! containers, hosts, and `allow` entries. Each family exports its rules in a [`Family`]; a new
+//! containers, secrets and host keys, hosts, `allow` entries, and every value as text. Each family exports its rules in a [`Family`]; a new
 //! rule is registered by adding it to its family's list (one edit), and its code by one entry in
 //! [`crate::codes`]. Families read the shared [`crate::context`] and never each other.
 //!
@@ -13,8 +13,10 @@ mod allow;
 mod containers;
 mod hosts;
 mod network;
+mod secrets;
 mod ssh;
 mod users;
+mod values;
 
 use crate::context::Context;
 use crate::diagnostic::Diagnostic;
@@ -51,8 +53,10 @@ pub const FAMILIES: &[Family] = &[
     ssh::FAMILY,
     network::FAMILY,
     containers::FAMILY,
+    secrets::FAMILY,
     hosts::FAMILY,
     allow::FAMILY,
+    values::FAMILY,
 ];
 
 /// Every rule of every family.

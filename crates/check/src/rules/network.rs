@@ -20,6 +20,8 @@ pub(crate) const FAMILY: Family = Family {
         ssh_firewall,
         wifi_secret,
         static_address,
+        static_routes,
+        interface_names,
         firewall_disabled,
     ],
 };
@@ -161,17 +163,20 @@ fn wifi_secret(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     format!("host `{name}` {why}, but sets no `wifi`: it would never join a network, and deploy could not reach it"),
                 )
                 .at(ctx.key_span(&host_path(name)))
-                .help(format!("add `[hosts.{name}.wifi]` with `ssid` and `secrets_file` (a root-only file on the host with `psk=…`); with a USB Ethernet adapter, set `network.interface` to it")),
+                .help(format!("add `[hosts.{name}.wifi]` with `ssid` and `psk_secret` (then `pifleet secrets set <name>`); with a USB Ethernet adapter, set `network.interface` to it")),
             ),
-            Some(wifi) if wifi.secrets_file.trim().is_empty() => {
-                let path = host_path(name).key("wifi").key("secrets_file");
+            Some(wifi)
+                if wifi.psk_secret.is_none()
+                    && wifi.secrets_file.as_deref().is_none_or(|f| f.trim().is_empty()) =>
+            {
+                let path = host_path(name).key("wifi");
                 out.push(
-                    ctx.at_value(
+                    ctx.at_key(
                         Code::WifiSecretMissing,
                         path,
-                        format!("host `{name}` {why}, but its Wi-Fi `secrets_file` is empty: wpa_supplicant would have no passphrase, and deploy could not reach the host"),
+                        format!("host `{name}` {why}, but its Wi-Fi has no passphrase (neither `psk_secret` nor `secrets_file`): wpa_supplicant could not join, and deploy could not reach the host"),
                     )
-                    .help("set `secrets_file` to an absolute path on the host, e.g. \"/var/lib/secrets/wifi\", holding `psk=…`"),
+                    .help(format!("set `psk_secret = \"{name}-wifi\"` and write it with `pifleet secrets set {name}-wifi`")),
                 );
             }
             Some(_) => {}
@@ -314,19 +319,141 @@ fn network_names(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 .help("use letters, digits and '_', e.g. \"psk\" or \"HOME_WIFI\""),
             );
         }
-        if !wifi.secrets_file.starts_with('/') {
+        if let Some(file) = &wifi.secrets_file
+            && !file.trim().is_empty()
+            && !file.starts_with('/')
+        {
             out.push(
                 ctx.at_value(
                     Code::InvalidSecretsFile,
                     wifi_path.key("secrets_file"),
-                    format!(
-                        "`{}` is not an absolute path on the host",
-                        wifi.secrets_file
-                    ),
+                    format!("`{file}` is not an absolute path on the host"),
                 )
-                .help("use an absolute path such as \"/var/lib/secrets/wifi\""),
+                .help("use an absolute path such as \"/var/lib/secrets/wifi\", or `psk_secret`"),
+            );
+        }
+        if wifi.psk_secret.is_some() && wifi.secrets_file.is_some() {
+            out.push(
+                ctx.at_key(
+                    Code::WifiSecretConflict,
+                    wifi_path.key("secrets_file"),
+                    format!("host `{name}` gives its Wi-Fi passphrase twice, as `psk_secret` and as `secrets_file`"),
+                )
+                .help("keep `psk_secret` (encrypted in the repository, on the card from the first boot) or `secrets_file` (placed on the host by you)"),
             );
         }
     }
     out
+}
+
+/// A static network whose gateway the host cannot reach leaves it without a route after the
+/// switch: the gateway must lie inside the host's subnet, not be the host itself, and a /32 (or
+/// /128) has no neighbours at all.
+fn static_routes(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        let net = &host.network;
+        let (AddressMode::Static, Some(cidr), Some(gateway)) = (net.mode, net.address, net.gateway)
+        else {
+            continue;
+        };
+        let gateway = gateway.0;
+        let why = if gateway == cidr.address {
+            Some(format!("the gateway {gateway} is the host's own address"))
+        } else if gateway.is_ipv4() != cidr.address.is_ipv4() {
+            // A v6 gateway next to a v4 address (or the reverse) is routed by its own family.
+            None
+        } else if cidr.prefix == if cidr.address.is_ipv4() { 32 } else { 128 } {
+            Some(format!(
+                "a /{} has no neighbours, so no gateway is reachable",
+                cidr.prefix
+            ))
+        } else if !same_subnet(cidr.address, gateway, cidr.prefix) {
+            Some(format!(
+                "the gateway {gateway} is outside {}/{}",
+                cidr.address, cidr.prefix
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let path = host_path(name).key("network").key("gateway");
+            out.push(
+                ctx.at_value(
+                    Code::UnroutableStaticNetwork,
+                    path,
+                    format!("host `{name}` could not route after this switch: {why}; deploy could not reach it again"),
+                )
+                .help("put the gateway inside the host's subnet (not on its own address), or correct the prefix length")
+                .related(
+                    host_path(name).key("network").key("address"),
+                    ctx.value_span(&host_path(name).key("network").key("address")),
+                    "the host's address",
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// Whether `a` and `b` share their first `prefix` bits.
+fn same_subnet(a: std::net::IpAddr, b: std::net::IpAddr, prefix: u8) -> bool {
+    let bits = |ip: std::net::IpAddr| -> (u128, u32) {
+        match ip {
+            std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+            std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+        }
+    };
+    let ((a, width), (b, _)) = (bits(a), bits(b));
+    let shift = width.saturating_sub(u32::from(prefix));
+    shift >= width || (a >> shift) == (b >> shift)
+}
+
+/// An interface name other than the board's own is probably a typo (or the kernel's old name):
+/// the static address would go nowhere. Only for boards whose name is known: a Pi 3's USB Ethernet
+/// is named after its MAC, and generic or x86_64 machines vary.
+fn interface_names(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, host) in &ctx.fleet.hosts {
+        // A name that is no interface name at all is `invalid_interface`.
+        let Some(interface) = host
+            .network
+            .interface
+            .as_deref()
+            .filter(|i| is_interface(i))
+        else {
+            continue;
+        };
+        let Some(expected) = known_interfaces(host.board) else {
+            continue;
+        };
+        if expected.contains(&interface) {
+            continue;
+        }
+        out.push(
+            ctx.at_value(
+                Code::UnusualInterface,
+                host_path(name).key("network").key("interface"),
+                format!(
+                    "host `{name}` is a {} whose interface is {}, not `{interface}`: a static address on a missing interface leaves the host unreachable",
+                    host.board.as_str(),
+                    expected.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(" or ")
+                ),
+            )
+            .help(format!(
+                "use `{}` (check with `ip link` on the host), or `allow` this code if `{interface}` is a USB adapter",
+                expected[0]
+            )),
+        );
+    }
+    out
+}
+
+/// The interfaces a board has on the mainline kernel, when they are known.
+fn known_interfaces(board: Board) -> Option<&'static [&'static str]> {
+    match board {
+        Board::Rpi4 => Some(&["end0", "wlan0"]),
+        Board::Zero2w => Some(&["wlan0"]),
+        _ => None,
+    }
 }

@@ -7,7 +7,8 @@
 //! each reason it gives into a diagnostic that points at the setting to change. Every lockout
 //! finding is an error (errors cannot be silenced with `allow`).
 
-use model::{HostView, LoginBlock, Path, PermitRootLogin, SshField, view::managed_sshd_field};
+use model::sshd::{SettingError, check_setting};
+use model::{HostView, LoginBlock, Origin, Path, PermitRootLogin, SshField};
 
 use crate::codes::Code;
 use crate::context::{Context, host_path, user_path};
@@ -113,7 +114,110 @@ fn deploy_block(
             .help(format!("remove \"{user}\" from `deny_users`")),
         // `unknown_deploy_user` and `deploy_user_not_on_host` (users family) report it.
         LoginBlock::NoAccount => return None,
+        LoginBlock::PubkeyAuthOff => at_extra(
+            ctx,
+            view,
+            "PubkeyAuthentication",
+            Code::PubkeyAuthenticationDisabled,
+            format!("host `{name}` would refuse key logins (`PubkeyAuthentication = false`): deploy logs in with a key, so it could never connect again"),
+        )
+        .help("remove `PubkeyAuthentication = false`; to restrict who may log in, use `allow_users`"),
+        LoginBlock::AuthMethods { value } => at_extra(
+            ctx,
+            view,
+            "AuthenticationMethods",
+            Code::AuthenticationMethodsLockout,
+            format!("host `{name}`: `AuthenticationMethods = \"{value}\"` asks for more than a key, and deploy (as `{user}`) has nobody to type a password or touch a token"),
+        )
+        .help("keep a list that is `publickey` alone, e.g. \"publickey publickey,password\", or remove the setting"),
+        LoginBlock::Groups { keyword, groups } => at_extra(
+            ctx,
+            view,
+            keyword,
+            Code::DeployUserGroupFiltered,
+            format!("host `{name}` is deployed as `{user}`, whose groups ({}) `{keyword}` shuts out: sshd would refuse deploy after this switch", groups.join(", ")),
+        )
+        .help(if *keyword == "AllowGroups" {
+            format!("add one of {} to `AllowGroups`", groups.join(", "))
+        } else {
+            format!("remove {} from `DenyGroups`", groups.join(", "))
+        }),
+        LoginBlock::Restricted { keyword } => at_extra(
+            ctx,
+            view,
+            keyword,
+            Code::DeployLoginRestricted,
+            format!("host `{name}`: `{keyword}` applies to every login, the deploy user's too, so nixos-rebuild's commands would never run"),
+        )
+        .help("remove it; restrict other users with a `Match User` block in a hand-written module"),
+        LoginBlock::ZeroLimit { keyword } => at_extra(
+            ctx,
+            view,
+            keyword,
+            Code::SshdLimitZero,
+            format!("host `{name}`: `{keyword} = 0` admits no login at all, deploy's included"),
+        )
+        .help("use a positive number, or leave the setting out for sshd's default"),
+        LoginBlock::KeyTypes { accepted } => at_extra(
+            ctx,
+            view,
+            "PubkeyAcceptedAlgorithms",
+            Code::DeployKeyTypeNotAccepted,
+            format!("host `{name}`: `PubkeyAcceptedAlgorithms = \"{accepted}\"` accepts none of the keys `{user}` logs in with"),
+        )
+        .help("include the deploy keys' algorithms (e.g. \"ssh-ed25519\"), or write `+…` to add to sshd's defaults"),
+        LoginBlock::KeysUnusable { why } => ctx
+            .at_value(
+                Code::DeployKeysUnusable,
+                host_path(name).key("deploy").key("user"),
+                format!("host `{name}` is deployed as `{user}`, but none of its keys can run deploy's commands: {why}"),
+            )
+            .help("give the deploy user a key without `command=` (nixos-rebuild runs its own commands) and without a past `expiry-time`"),
+        LoginBlock::LockedWithoutPam => at_extra(
+            ctx,
+            view,
+            "UsePAM",
+            Code::PamDisabledLocksDeployUser,
+            format!("host `{name}`: with `UsePAM = false`, sshd refuses accounts whose password is locked, even for key logins, and `{user}` has no password hash"),
+        )
+        .help("remove `UsePAM = false`"),
+        LoginBlock::AddressFamily { family } => at_extra(
+            ctx,
+            view,
+            "AddressFamily",
+            Code::SshAddressFamilyMismatch,
+            format!("host `{name}`: sshd would listen on `{family}` addresses only, but deploy connects to {}", view.deploy.address),
+        )
+        .help("use `AddressFamily = \"any\"`, or deploy to an address of that family"),
     })
+}
+
+/// Where the effective extra setting `keyword` of `host` was written, as a path.
+fn extra_path(host: &HostView<'_>, keyword: &str) -> Path {
+    let Some(setting) = host.ssh.extra(keyword) else {
+        return host_path(host.name).key("ssh");
+    };
+    match setting.origin {
+        Origin::Host => host_path(host.name)
+            .key("ssh")
+            .key("extra_settings")
+            .key(setting.keyword),
+        Origin::Fleet => Path::root()
+            .key("ssh")
+            .key("extra_settings")
+            .key(setting.keyword),
+    }
+}
+
+/// A diagnostic at the value of the effective extra setting `keyword` of `host`.
+fn at_extra(
+    ctx: &Context<'_>,
+    host: &HostView<'_>,
+    keyword: &str,
+    code: Code,
+    message: String,
+) -> Diagnostic {
+    ctx.at_value(code, extra_path(host, keyword), message)
 }
 
 /// No password logins and no key for anyone: nobody can log in at all.
@@ -164,7 +268,8 @@ fn deploy_port(ctx: &Context<'_>) -> Vec<Diagnostic> {
     out
 }
 
-/// `extra_settings` keys must be sshd keywords and must not override the settings pifleet manages.
+/// `extra_settings` must be sshd keywords pifleet does not manage, with values of the keyword's type
+/// on one line (see [`model::sshd`]).
 fn sshd_settings(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let fleet = ctx.fleet;
     let mut out = Vec::new();
@@ -181,29 +286,35 @@ fn sshd_settings(ctx: &Context<'_>) -> Vec<Diagnostic> {
         }
     }
     for (base, settings) in tables {
-        for key in settings.keys() {
+        for (key, value) in settings {
+            let Err(error) = check_setting(key, value) else {
+                continue;
+            };
             let path = base.key(key.as_str());
-            if let Some(field) = managed_sshd_field(key) {
-                out.push(
-                    ctx.at_key(
-                        Code::SshdSettingConflict,
-                        path,
-                        format!(
-                            "`{key}` is managed by pifleet and cannot be set in `extra_settings`"
-                        ),
-                    )
-                    .help(format!("use the `{field}` field of the SSH policy instead")),
-                );
-            } else if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
-                out.push(
-                    ctx.at_key(
-                        Code::InvalidSshdSetting,
-                        path,
-                        format!("`{key}` is not an sshd_config keyword"),
-                    )
-                    .help("use a keyword from `man sshd_config`, e.g. MaxAuthTries"),
-                );
-            }
+            let message = format!("`{key}` {error}");
+            out.push(match &error {
+                SettingError::Owned(instead) => ctx
+                    .at_key(Code::SshdSettingConflict, path, message)
+                    .help(format!("remove it from `extra_settings` and use {instead}")),
+                SettingError::Unknown { suggestion } => ctx
+                    .at_key(Code::InvalidSshdSetting, path, message)
+                    .help(match suggestion {
+                        Some(s) => format!("write `{s}`, or use another keyword from `man sshd_config`"),
+                        None => "use a keyword from `man sshd_config`, e.g. MaxAuthTries".to_owned(),
+                    }),
+                SettingError::Alias(new) => ctx
+                    .at_key(Code::InvalidSshdSetting, path, message)
+                    .help(format!("rename it to `{new}`")),
+                SettingError::Removed | SettingError::Unsupported => ctx
+                    .at_key(Code::InvalidSshdSetting, path, message)
+                    .help("remove it: sshd would ignore it"),
+                SettingError::ControlCharacter => ctx
+                    .at_value(Code::InvalidSshdValue, path, message)
+                    .help("keep the value on one line; a line break would become an sshd directive of its own"),
+                SettingError::Value(_) => ctx
+                    .at_value(Code::InvalidSshdValue, path, message)
+                    .help("see `man sshd_config` for the values this keyword takes"),
+            });
         }
     }
     out

@@ -23,6 +23,8 @@ pub(crate) const FAMILY: Family = Family {
         sudo_accounts,
         empty_passwords,
         passwordless_sudo,
+        password_hashes,
+        user_ids,
     ],
 };
 
@@ -31,7 +33,7 @@ fn user_references(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let fleet = ctx.fleet;
     let mut out = Vec::new();
     let known: Vec<&str> = fleet.users.keys().map(UserName::as_str).collect();
-    let help = |name: &UserName| {
+    let help_for = |name: &str| {
         if known.is_empty() {
             format!("define it with a `[users.{name}]` table")
         } else {
@@ -59,15 +61,20 @@ fn user_references(ctx: &Context<'_>) -> Vec<Diagnostic> {
                         host_path(host_name).key("users").index(i),
                         format!("host `{host_name}` lists user `{user}`, which is not defined in `users`"),
                     )
-                    .help(help(user)),
+                    .help(help_for(user.as_str())),
                 );
             }
         }
         if let Some(allow) = host.ssh.as_ref().and_then(|s| s.allow_users.as_ref()) {
             let base = host_path(host_name).key("ssh").key("allow_users");
+            // Only plain names can be checked: a pattern (`admin*`, `ops@10.0.0.*`) may match anyone.
             for (i, user) in allow.iter().enumerate() {
-                let present =
-                    user.is_root() || host.users.contains(user) || host.deploy.user == *user;
+                let Some(name) = user.as_user_name() else {
+                    continue;
+                };
+                let present = name == "root"
+                    || host.users.iter().any(|u| u.as_str() == name)
+                    || host.deploy.user.as_str() == name;
                 if !present {
                     out.push(
                         ctx.at_value(
@@ -83,7 +90,10 @@ fn user_references(ctx: &Context<'_>) -> Vec<Diagnostic> {
     }
     if let Some(allow) = &fleet.ssh.allow_users {
         for (i, user) in allow.iter().enumerate() {
-            if !user.is_root() && !fleet.users.contains_key(user) {
+            let Some(name) = user.as_user_name() else {
+                continue;
+            };
+            if name != "root" && !fleet.users.contains_key(name) {
                 out.push(
                     ctx.at_value(
                         Code::UnknownUser,
@@ -92,7 +102,7 @@ fn user_references(ctx: &Context<'_>) -> Vec<Diagnostic> {
                             "`ssh.allow_users` names `{user}`, which is not defined in `users`"
                         ),
                     )
-                    .help(help(user)),
+                    .help(help_for(name)),
                 );
             }
         }
@@ -167,14 +177,28 @@ fn user_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (name, user) in &ctx.fleet.users {
         let path = user_path(name);
-        if user.hashed_password.is_some() && user.hashed_password_file.is_some() {
+        let sources: Vec<&str> = [
+            ("hashed_password", user.hashed_password.is_some()),
+            ("hashed_password_file", user.hashed_password_file.is_some()),
+            (
+                "hashed_password_secret",
+                user.hashed_password_secret.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
+        if sources.len() > 1 {
             out.push(
                 ctx.at_key(
                     Code::ConflictingPasswords,
-                    path.key("hashed_password"),
-                    format!("user `{name}` sets both `hashed_password` and `hashed_password_file`"),
+                    path.key(sources[0]),
+                    format!(
+                        "user `{name}` sets {}",
+                        sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" and ")
+                    ),
                 )
-                .help("keep one; `hashed_password_file` keeps the hash out of the Nix store"),
+                .help("keep one; `hashed_password_secret` keeps the hash encrypted in the repository and out of the Nix store"),
             );
         }
         if let Some(hash) = &user.hashed_password
@@ -189,7 +213,9 @@ fn user_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 .help("generate a hash with `mkpasswd -m yescrypt` (it starts with `$y$`), and change the leaked password"),
             );
         }
-        let has_password = user.hashed_password.is_some() || user.hashed_password_file.is_some();
+        let has_password = user.hashed_password.is_some()
+            || user.hashed_password_file.is_some()
+            || user.hashed_password_secret.is_some();
         if user.sudo == Some(Sudo::Password) && !has_password {
             out.push(
                 ctx.at_value(
@@ -197,7 +223,7 @@ fn user_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     path.key("sudo"),
                     format!("user `{name}` needs a password for sudo but has none"),
                 )
-                .help("set `hashed_password_file`, or use `sudo = \"no-password\"`"),
+                .help("set `hashed_password_secret` (a hash stored with `pifleet secrets set`) or `hashed_password_file`, or use `sudo = \"no-password\"`"),
             );
         }
     }
@@ -222,8 +248,11 @@ fn ssh_keys(ctx: &Context<'_>) -> Vec<Diagnostic> {
         }
     }
     for (path, keys) in &lists {
+        // By key material, in one pass: lists can be long, and the check must stay linear.
+        let mut first = HashMap::new();
         for (i, key) in keys.iter().enumerate() {
-            if let Some(j) = keys[..i].iter().position(|k| k.same_key(key)) {
+            let j = *first.entry(key.key().key_data()).or_insert(i);
+            if j != i {
                 out.push(
                     ctx.at_value(
                         Code::DuplicateSshKey,
@@ -273,7 +302,8 @@ fn ssh_keys(ctx: &Context<'_>) -> Vec<Diagnostic> {
     out
 }
 
-/// A non-root deploy user must activate without a password prompt it could never answer.
+/// A non-root deploy user must activate without a password prompt: deploy runs without a terminal,
+/// so a sudo that asks for a password stops every activation, whether or not a password exists.
 fn deploy_sudo(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for view in &ctx.hosts {
@@ -281,13 +311,17 @@ fn deploy_sudo(ctx: &Context<'_>) -> Vec<Diagnostic> {
             continue;
         };
         let (name, user) = (view.name, account.name);
-        if account.sudo == SudoRight::WithPassword && !account.password.can_type() {
+        if account.sudo == SudoRight::WithPassword {
             let path = host_path(name).key("deploy").key("user");
             out.push(
                 ctx.at_value(
                     Code::DeploySudoNeedsPassword,
                     path,
-                    format!("host `{name}` is deployed as `{user}`, whose sudo asks for a password it does not have (users are immutable, so none can be set on the host): deploy could not activate the next generation"),
+                    if account.password.can_type() {
+                        format!("host `{name}` is deployed as `{user}`, whose sudo asks for a password: deploy runs without a terminal, so it could not activate the next generation")
+                    } else {
+                        format!("host `{name}` is deployed as `{user}`, whose sudo asks for a password it does not have (users are immutable, so none can be set on the host): deploy could not activate the next generation")
+                    },
                 )
                 .help(format!("set `sudo = \"no-password\"` in `[users.{user}]`"))
                 .related(user_path(user), ctx.key_span(&user_path(user)), "defined here"),
@@ -330,7 +364,7 @@ fn sudo_accounts(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 user_path(user_name),
                 format!("sudo user `{user_name}` has neither an SSH key nor a password hash; users are immutable on {} so the account can never be used, and the admin access it was meant to give is lost", hosts.join(", ")),
             )
-            .help(format!("add a key to `users.{user_name}.ssh_keys` or set `hashed_password_file`"))
+            .help(format!("add a key to `users.{user_name}.ssh_keys` or set `hashed_password_secret` (a hash stored with `pifleet secrets set`)"))
         })
         .collect()
 }
@@ -347,7 +381,7 @@ fn empty_passwords(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     user_path(name).key("hashed_password"),
                     format!("user `{name}` has an empty password: anyone can log in as `{name}` without one"),
                 )
-                .help("set `hashed_password_file` to a file with a yescrypt hash (`mkpasswd -m yescrypt`), or use \"!\" to lock the password"),
+                .help("set `hashed_password_secret` to a secret holding a yescrypt hash (`mkpasswd -m yescrypt | pifleet secrets set NAME`), or use \"!\" to lock the password"),
             );
         }
     }
@@ -374,7 +408,7 @@ fn passwordless_sudo(ctx: &Context<'_>) -> Vec<Diagnostic> {
                         host_path(host_name).key("users").index(i),
                         format!("user `{user_name}` gets root on host `{host_name}` without a password, but is not its deploy user: whoever holds its key (or runs code as it) is root"),
                     )
-                    .help(format!("use `sudo = \"password\"` with `hashed_password_file` for `{user_name}`; only the deploy user needs \"no-password\""))
+                    .help(format!("use `sudo = \"password\"` with `hashed_password_secret` for `{user_name}`; only the deploy user needs \"no-password\""))
                     .related(sudo.clone(), ctx.value_span(&sudo), "set here"),
                 );
             }
@@ -407,6 +441,96 @@ fn group_names(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     .help("use letters, digits, '_', '.' and '-' (at most 32), e.g. \"wheel\" or \"docker\""),
                 );
             }
+        }
+    }
+    out
+}
+
+/// Password hashes: one written into the inventory lands world-readable in the Nix store, a weak
+/// scheme falls to a GPU in hours, and a hash file must be a real path on the host.
+fn password_hashes(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, user) in &ctx.fleet.users {
+        let path = user_path(name);
+        // Only real hashes: "!…" and "*" lock the password, "" is `empty_password`, anything else
+        // `plaintext_password`.
+        let hash = user
+            .hashed_password
+            .as_deref()
+            .filter(|h| h.starts_with('$'));
+        if let Some(hash) = hash {
+            out.push(
+                ctx.at_value(
+                    Code::InlinePasswordHash,
+                    path.key("hashed_password"),
+                    format!("the password hash of `{name}` is written into the inventory, so it ends up world-readable in the Nix store, where anyone on the host can try to crack it"),
+                )
+                .help("store it encrypted with `pifleet secrets set NAME` and set `hashed_password_secret = \"NAME\"`"),
+            );
+            if let Some(scheme) = weak_scheme(hash) {
+                out.push(
+                    ctx.at_value(
+                        Code::WeakPasswordHash,
+                        path.key("hashed_password"),
+                        format!(
+                            "the password hash of `{name}` uses {scheme}, which is fast to crack"
+                        ),
+                    )
+                    .help("hash the password again with `mkpasswd -m yescrypt`"),
+                );
+            }
+        }
+        if let Some(file) = user.hashed_password_file.as_deref() {
+            let why = if !file.starts_with('/') {
+                Some("is not an absolute path on the host")
+            } else if file.starts_with("/nix/store") {
+                Some("is in the Nix store, which every user of the host can read")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                out.push(
+                    ctx.at_value(
+                        Code::InvalidPasswordFile,
+                        path.key("hashed_password_file"),
+                        format!("`hashed_password_file` of `{name}` ({file}) {why}"),
+                    )
+                    .help("use an absolute path on the host outside /nix/store, e.g. \"/var/lib/secrets/admin.hash\", readable by root only"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The crypt(3) scheme of `hash` when it is weak. (A traditional DES hash has no `$` at all, so
+/// `plaintext_password` reports it.)
+fn weak_scheme(hash: &str) -> Option<&'static str> {
+    (hash.starts_with("$1$") || hash.starts_with("$apr1$")).then_some("MD5-crypt")
+}
+
+/// User ids below 1000 belong to root and system services: an account there could own their
+/// files, and uid 0 is root itself.
+fn user_ids(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, user) in &ctx.fleet.users {
+        let Some(uid) = user.uid else {
+            continue;
+        };
+        if !(1000..65534).contains(&uid) {
+            let what = match uid {
+                0 => "root's id",
+                1..=999 => "in the range of system accounts (below 1000)",
+                _ => "reserved (65534 is `nobody`, above is invalid)",
+            };
+            out.push(
+                ctx.at_value(
+                    Code::InvalidUid,
+                    user_path(name).key("uid"),
+                    format!("user `{name}` asks for uid {uid}, which is {what}"),
+                )
+                .help("leave `uid` out (NixOS picks one), or use a number from 1000 to 65533"),
+            );
         }
     }
     out

@@ -41,6 +41,55 @@ impl Loop {
     }
 }
 
+impl Loop {
+    /// Gives `file` an MBR with one Linux partition from sector 2048, attaches it with its
+    /// partitions, and returns the loop device and the partition's node, or `None` (skip).
+    pub fn attach_partitioned(file: &Path) -> Option<(Self, PathBuf)> {
+        use std::io::Write;
+        let mut sfdisk = Command::new("sfdisk")
+            .arg("-q")
+            .arg(file)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run sfdisk (scripts/test installs fdisk)");
+        sfdisk
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"label: dos\nstart=2048, type=83\n")
+            .expect("write the table");
+        assert!(sfdisk.wait().expect("sfdisk").success(), "sfdisk");
+        let out = Command::new("losetup")
+            .args(["--find", "--show", "--partscan"])
+            .arg(file)
+            .output();
+        let lo = match out {
+            Ok(out) if out.status.success() => Self {
+                device: String::from_utf8_lossy(&out.stdout).trim().into(),
+            },
+            _ => {
+                unavailable("losetup --partscan failed");
+                return None;
+            }
+        };
+        let part = PathBuf::from(format!("{}p1", lo.device.display()));
+        // Where the kernel's own scan creates no partition (some containers), partx adds it
+        // through BLKPG; then devtmpfs (or udev) makes the node. Waiting for it is not a timing
+        // assertion: the test only needs the node to exist.
+        if !part.exists() {
+            let _ = Command::new("partx").arg("-a").arg(&lo.device).status();
+        }
+        for _ in 0..50 {
+            if part.exists() {
+                return Some((lo, part));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        unavailable("the loop device's partition has no node in /dev");
+        None
+    }
+}
+
 impl Drop for Loop {
     fn drop(&mut self) {
         let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
@@ -77,6 +126,38 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Active swap on a device, made with `mkswap` and `swapon`; `swapoff` on drop, so a failing test
+/// never leaves the kernel swapping to a loop device.
+#[derive(Debug)]
+pub struct Swap {
+    pub device: PathBuf,
+}
+
+impl Swap {
+    /// Formats `device` as swap and turns it on, or `None` (skip) when not permitted.
+    pub fn on(device: &Path) -> Option<Self> {
+        let mkswap = Command::new("mkswap").arg(device).output();
+        if !mkswap.is_ok_and(|o| o.status.success()) {
+            unavailable("mkswap failed");
+            return None;
+        }
+        let swapon = Command::new("swapon").arg(device).status();
+        if !swapon.is_ok_and(|s| s.success()) {
+            unavailable("swapon failed");
+            return None;
+        }
+        Some(Self {
+            device: device.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.device).status();
     }
 }
 

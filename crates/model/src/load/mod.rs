@@ -9,7 +9,7 @@
 mod schema;
 mod toml;
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 
 use serde_json::Value;
 
@@ -58,19 +58,102 @@ pub struct Invalid {
     pub problems: Vec<Problem>,
 }
 
+/// The largest inventory pifleet reads: far above any real fleet (10,000 hosts take about 3 MiB),
+/// small enough that a mistaken path cannot exhaust memory.
+pub const MAX_INVENTORY_BYTES: u64 = 16 << 20;
+
+/// Why an inventory could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// Reading failed.
+    #[error("cannot read the inventory {shown}")]
+    Io {
+        /// The inventory as shown to the user.
+        shown: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is a device, a FIFO, a directory or a socket.
+    #[error(
+        "the inventory {shown} is {kind}, not a file: give the path of fleet.toml (or `-` for standard input)"
+    )]
+    NotAFile {
+        /// The inventory as shown to the user.
+        shown: String,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is larger than [`MAX_INVENTORY_BYTES`].
+    #[error("the inventory {shown} is larger than {} MiB: is it really fleet.toml?", MAX_INVENTORY_BYTES >> 20)]
+    TooLarge {
+        /// The inventory as shown to the user.
+        shown: String,
+    },
+}
+
+/// Reads the inventory at `path`: a regular file (symbolic links followed) of at most
+/// [`MAX_INVENTORY_BYTES`]. Devices and FIFOs are refused before they are opened, so a mistyped
+/// `-f /dev/sda` neither blocks nor reads a disk.
+pub fn read_inventory(path: &FsPath) -> Result<Vec<u8>, ReadError> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let shown = path.display().to_string();
+    let io = |source| ReadError::Io {
+        shown: shown.clone(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let kind = meta.file_type();
+    let not_a_file = if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    };
+    if let Some(kind) = not_a_file {
+        return Err(ReadError::NotAFile { shown, kind });
+    }
+    if meta.len() > MAX_INVENTORY_BYTES {
+        return Err(ReadError::TooLarge { shown });
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    read_inventory_from(file, &shown)
+}
+
+/// Reads an inventory from `reader` (standard input, say), refusing more than [`MAX_INVENTORY_BYTES`].
+pub fn read_inventory_from(reader: impl std::io::Read, shown: &str) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INVENTORY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ReadError::Io {
+            shown: shown.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_INVENTORY_BYTES {
+        return Err(ReadError::TooLarge {
+            shown: shown.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
 /// Why [`load`] or [`load_str`] returned no [`Fleet`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read {}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The file was read but is not a valid inventory.
     #[error("{} is not a valid inventory: {} problem(s), the first: {}", .0.source.name, .0.problems.len(),
         .0.problems.first().map_or("", |p| p.message.as_str()))]
@@ -100,11 +183,37 @@ impl Format {
 /// Reads and validates the inventory at `path` (JSON if it ends in `.json`, TOML otherwise).
 pub fn load(path: impl AsRef<FsPath>) -> Result<Loaded, LoadError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    load_str(&text, &path.display().to_string())
+    let bytes = read_inventory(path)?;
+    load_bytes(&bytes, &path.display().to_string())
+}
+
+/// Validates an inventory given as bytes: text that is not UTF-8 is a problem with the position of
+/// the first bad byte, not a bare I/O error.
+pub fn load_bytes(bytes: &[u8], source_name: &str) -> Result<Loaded, LoadError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_str(text, source_name),
+        Err(e) => {
+            let at = e.valid_up_to();
+            // The text before the bad byte is exact, so positions up to it are right.
+            let text = String::from_utf8_lossy(bytes);
+            let source = SourceFile::new(source_name, text.into_owned());
+            let problem = Problem {
+                code: ProblemCode::InvalidUtf8,
+                path: Path::root(),
+                span: Some(source.clamp(Span::new(at, at + 1))),
+                message: format!(
+                    "the file is not UTF-8: byte {at} (0x{:02x}) starts no valid character",
+                    bytes.get(at).copied().unwrap_or(0)
+                ),
+                help: Some("save the file as UTF-8".into()),
+            };
+            Err(LoadError::Invalid(Box::new(Invalid {
+                source,
+                spans: SpanMap::default(),
+                problems: vec![problem],
+            })))
+        }
+    }
 }
 
 /// Validates an inventory given as text; `source_name` is shown in messages and picks the format by extension.
@@ -141,7 +250,22 @@ pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Load
         },
         Format::Json => match serde_json::from_str::<Value>(text) {
             Ok(v) => {
-                crate::json_spans::record(text, &mut spans);
+                let duplicates = crate::json_spans::record(text, &mut spans);
+                if !duplicates.is_empty() {
+                    let problems = duplicates
+                        .into_iter()
+                        .map(|(path, span)| Problem {
+                            code: ProblemCode::DuplicateKey,
+                            message: format!("`{path}` is written twice in the same object"),
+                            path,
+                            span: Some(span),
+                            help: Some(
+                                "keep one of them; JSON readers disagree on which one wins".into(),
+                            ),
+                        })
+                        .collect();
+                    return Err(invalid(spans, problems));
+                }
                 v
             }
             Err(e) => {

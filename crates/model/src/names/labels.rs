@@ -18,6 +18,8 @@ const USER_PATTERN: &str = "^[a-z_][a-z0-9_-]{0,31}$";
 const CONTAINER_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
 /// The same language as container names, written differently: the loader finds a type by its pattern.
 const TAG_PATTERN: &str = "^[a-z0-9][-a-z0-9_]{0,62}$";
+/// Secret names: the file `secrets/<name>.age`.
+const SECRET_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
 
 fn check_label(s: &str, code: ProblemCode, what: &str) -> Result<(), NameError> {
     let fix = "use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit";
@@ -137,6 +139,155 @@ impl UserName {
     pub fn is_root(&self) -> bool {
         self.0 == "root"
     }
+}
+
+string_newtype! {
+    /// An entry of sshd's `AllowUsers`/`DenyUsers`: a user name pattern (`deploy`, `admin*`), optionally
+    /// with a host pattern the login must come from (`deploy@10.0.0.*`, `ops@192.168.1.0/24`).
+    UserPattern, kind = ProblemCode::InvalidUserPattern, pattern = NO_PATTERN, format = Some("pifleet-user-pattern"),
+    description = "User pattern as sshd's AllowUsers/DenyUsers take it: a user name or wildcard pattern (* and ?), optionally followed by @ and a host, address or CIDR pattern, e.g. \"deploy\", \"admin*\", \"ops@192.168.1.0/24\".",
+    check = check_user_pattern
+}
+
+impl UserPattern {
+    /// The user part (before `@`).
+    pub fn user(&self) -> &str {
+        self.0.split_once('@').map_or(&self.0, |(u, _)| u)
+    }
+
+    /// The host part (after `@`), if the pattern restricts where the login comes from.
+    pub fn host(&self) -> Option<&str> {
+        self.0.split_once('@').map(|(_, h)| h)
+    }
+
+    /// Whether the pattern could admit `user`: its user part matches, and its host part (if any)
+    /// might match the workstation. pifleet cannot know where a login comes from, so a host part
+    /// never rules a user out here.
+    pub fn may_match(&self, user: &str) -> bool {
+        wildcard_match(self.user(), user)
+    }
+
+    /// Whether the pattern surely matches `user`, from wherever it logs in: its user part matches
+    /// and it has no host part (or the host part is `*`).
+    pub fn surely_matches(&self, user: &str) -> bool {
+        wildcard_match(self.user(), user) && self.host().is_none_or(|h| h == "*")
+    }
+
+    /// Whether the pattern is a plain user name (no wildcard, no host), i.e. names one account.
+    pub fn as_user_name(&self) -> Option<&str> {
+        (self.host().is_none() && !self.0.contains(['*', '?'])).then_some(&self.0)
+    }
+}
+
+impl From<UserName> for UserPattern {
+    fn from(name: UserName) -> Self {
+        Self(name.0)
+    }
+}
+
+/// sshd's pattern matching (ssh_config(5), PATTERNS): `*` matches any run of characters, `?`
+/// exactly one.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Iterative matching with backtracking to the last star: linear in practice.
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn check_user_pattern(s: &str) -> Result<(), NameError> {
+    let code = ProblemCode::InvalidUserPattern;
+    let fix = "write a user name or pattern (a-z, 0-9, '_', '-', '*', '?'), optionally `@` and a host, address or CIDR pattern";
+    let (user, host) = match s.split_once('@') {
+        Some((u, h)) => (u, Some(h)),
+        None => (s, None),
+    };
+    if user.is_empty() || user.len() > 32 {
+        return Err(err(
+            code,
+            format!("`{s}`: the user part must have 1 to 32 characters: {fix}"),
+        ));
+    }
+    if let Some(c) = user.chars().find(|c| {
+        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '*' | '?' | '.'))
+    }) {
+        return Err(err(
+            code,
+            format!("`{s}` contains {c:?} in its user part: {fix}"),
+        ));
+    }
+    if let Some(host) = host {
+        if host.is_empty() {
+            return Err(err(code, format!("`{s}` has nothing after `@`: {fix}")));
+        }
+        if let Some(c) = host.chars().find(|c| {
+            !(c.is_ascii_alphanumeric()
+                || matches!(c, '.' | ':' | '*' | '?' | '/' | '-' | '_' | '!' | ','))
+        }) {
+            return Err(err(
+                code,
+                format!("`{s}` contains {c:?} in its host part: {fix}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+string_newtype! {
+    /// The name of a secret in the repository: `secrets/<name>.age`, and `age.secrets.<name>` on the host.
+    SecretName, kind = ProblemCode::InvalidSecretName, pattern = Some(SECRET_PATTERN), format = NO_FORMAT,
+    description = "Secret name: the file secrets/<name>.age, 1-64 characters of a-z, 0-9, '-', '_' and '.', starting with a letter or digit.",
+    check = check_secret_name
+}
+
+fn check_secret_name(s: &str) -> Result<(), NameError> {
+    let code = ProblemCode::InvalidSecretName;
+    let fix = "use 1 to 64 lower-case letters, digits, '-', '_' and '.', starting with a letter or digit (it names secrets/<name>.age)";
+    let mut chars = s.chars();
+    match chars.next() {
+        None => return Err(err(code, format!("secret name is empty: {fix}"))),
+        Some(c) if !(c.is_ascii_lowercase() || c.is_ascii_digit()) => {
+            return Err(err(
+                code,
+                format!("secret name `{s}` starts with {c:?}: {fix}"),
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(c) = chars
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(err(
+            code,
+            format!("secret name `{s}` contains {c:?}: {fix}"),
+        ));
+    }
+    if s.len() > 64 || s.contains("..") {
+        return Err(err(
+            code,
+            format!("secret name `{s}` is too long or contains `..`: {fix}"),
+        ));
+    }
+    Ok(())
 }
 
 string_newtype! {

@@ -181,9 +181,12 @@ mod network;
 mod ssh_key;
 
 pub use image::ImageRef;
-pub use labels::{Address, ContainerName, HostName, StateVersion, Tag, UserName, Volume};
+pub use labels::{
+    Address, ContainerName, HostName, SecretName, StateVersion, Tag, UserName, UserPattern, Volume,
+    wildcard_match,
+};
 pub use network::{Cidr, Ip, Port, PortMapping, Protocol};
-pub use ssh_key::SshPublicKey;
+pub use ssh_key::{KeyOption, SshPublicKey, from_allows};
 
 /// Every checked string type, for the loader: it maps schema `pattern`/`format` failures back to a code and
 /// to the parser's own message.
@@ -192,6 +195,8 @@ pub use ssh_key::SshPublicKey;
 pub const STRING_KINDS: &[StringKind] = &[
     HostName::KIND,
     UserName::KIND,
+    UserPattern::KIND,
+    SecretName::KIND,
     ContainerName::KIND,
     Tag::KIND,
     Address::KIND,

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{ContainerName, HostName, ImageRef, PortMapping, Tag, Volume};
+use crate::names::{ContainerName, HostName, ImageRef, PortMapping, SecretName, Tag, Volume};
 
 /// What systemd does when a container stops.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -44,6 +44,10 @@ macro_rules! container_struct {
             /// Files on the host with KEY=value lines, for secrets that must stay out of the Nix store.
             #[serde(default)]
             pub environment_files: Vec<String>,
+            /// Secrets (in `secrets/<name>.age`) holding KEY=value lines for the container's environment, decrypted
+            /// on the host by agenix. Write them with `pifleet secrets set`.
+            #[serde(default)]
+            pub environment_secrets: Vec<SecretName>,
             /// Command and arguments passed to the image, replacing its CMD.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub command: Option<Vec<String>>,
@@ -100,6 +104,7 @@ impl FleetContainer {
             volumes: self.volumes.clone(),
             environment: self.environment.clone(),
             environment_files: self.environment_files.clone(),
+            environment_secrets: self.environment_secrets.clone(),
             command: self.command.clone(),
             entrypoint: self.entrypoint.clone(),
             user: self.user.clone(),

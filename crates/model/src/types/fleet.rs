@@ -57,6 +57,10 @@ pub struct FleetSettings {
     /// Native speed, but almost nothing comes from the binary cache. Hosts may override it.
     #[serde(default)]
     pub cross_compile: bool,
+    /// Users (from `[users]`) whose SSH keys may read and re-encrypt every secret under `secrets/`, and the
+    /// hosts' private keys. Their ssh-ed25519 or ssh-rsa keys are age recipients of every secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admins: Vec<UserName>,
 }
 
 fn default_time_zone() -> String {

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{Address, ContainerName, Port, StateVersion, Tag, UserName};
+use crate::names::{Address, ContainerName, Port, SshPublicKey, StateVersion, Tag, UserName};
 
 /// The hardware a host runs on; decides the system type and the board profile in `nix/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -175,6 +175,10 @@ pub struct Host {
     pub board: Board,
     /// Where deploy connects: an IP address or DNS name, e.g. "192.168.1.41".
     pub address: Address,
+    /// The host's SSH host key (`ssh-ed25519 AAAA…`), recorded by `pifleet hostkey new` (before flashing) or
+    /// `pifleet hostkey scan` (a running host): deploy pins it, and secrets are encrypted to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<SshPublicKey>,
     /// How deploy logs in and where it builds.
     #[serde(default)]
     pub deploy: Deploy,

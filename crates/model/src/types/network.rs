@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{Cidr, Ip, Port};
+use crate::names::{Cidr, Ip, Port, SecretName};
 
 /// How a host gets its IPv4 address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -60,8 +60,15 @@ pub struct Network {
 pub struct Wifi {
     /// The network name.
     pub ssid: String,
-    /// Path on the host of a file with `NAME=passphrase` lines (`networking.wireless.secretsFile`). Copy it there yourself; it never goes through the Nix store.
-    pub secrets_file: String,
+    /// The secret (in `secrets/<name>.age`, written with `pifleet secrets set`) holding the passphrase, decrypted on the
+    /// host by agenix with its host key: the way a headless board joins the network on first boot. Set this or
+    /// `secrets_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psk_secret: Option<SecretName>,
+    /// Path on the host of a file with `NAME=passphrase` lines (`networking.wireless.secretsFile`), placed there by
+    /// you; it never goes through the Nix store. Set this or `psk_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_file: Option<String>,
     /// The NAME in `secrets_file` whose value is the passphrase (rendered as `pskRaw = "ext:NAME"`).
     #[serde(default = "default_psk_name")]
     pub psk_name: String,

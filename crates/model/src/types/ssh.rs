@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{Port, SshPublicKey, UserName};
+use crate::names::{Port, SshPublicKey, UserPattern};
 
 /// `PermitRootLogin` values pifleet accepts. `yes` is deliberately missing: root logins with a password are
 /// never what a fleet wants.
@@ -29,7 +29,8 @@ impl PermitRootLogin {
     }
 }
 
-/// One value of an extra sshd setting: sshd's freeform settings take single values only.
+/// One value of an extra sshd setting: a boolean for yes/no keywords, a number, a string, or a list of
+/// words for keywords that take several (`AllowGroups = ["wheel", "admins"]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SshdValue {
@@ -37,8 +38,10 @@ pub enum SshdValue {
     Bool(bool),
     /// A number.
     Int(i64),
-    /// A string, passed through as written.
+    /// A string, written as one line: control characters are refused.
     String(String),
+    /// Several words, for keywords that take a list (`AcceptEnv`, `AllowGroups`, `Ciphers`, …).
+    List(Vec<String>),
 }
 
 /// The SSH server policy of the fleet (`services.openssh`).
@@ -65,17 +68,18 @@ pub struct SshPolicy {
     pub root_keys: Vec<SshPublicKey>,
     /// Users allowed to log in over SSH (`AllowUsers`). Left out, it is derived: the host's users, its deploy user, and root when `permit_root_login` allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_users: Option<Vec<UserName>>,
+    pub allow_users: Option<Vec<UserPattern>>,
     /// Users refused over SSH (`DenyUsers`), checked before `allow_users`. Must never name a host's deploy user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deny_users: Vec<UserName>,
+    pub deny_users: Vec<UserPattern>,
     /// Open the SSH port in the host firewall (`services.openssh.openFirewall`). With false and the firewall on, list the port in `firewall.allowed_tcp_ports` yourself, or deploy cannot connect.
     #[serde(default = "yes")]
     pub open_firewall: bool,
     /// Also read `~/.ssh/authorized_keys` files. Hardened setups keep this false so only the keys in this inventory work.
     #[serde(default)]
     pub authorized_keys_in_homedir: bool,
-    /// Extra sshd settings (`services.openssh.settings`), e.g. `{ MaxAuthTries = 3 }`. Single values only.
+    /// Extra sshd settings (`services.openssh.settings`), e.g. `{ MaxAuthTries = 3, AllowGroups = ["ssh"] }`. Keywords
+    /// from sshd_config(5); values typed per keyword (true/false for yes/no); settings pifleet manages have fields.
     #[serde(default)]
     pub extra_settings: BTreeMap<String, SshdValue>,
 }
@@ -130,10 +134,10 @@ pub struct SshOverride {
     pub root_keys: Option<Vec<SshPublicKey>>,
     /// `AllowUsers` for this host, replacing the fleet's (or the derived) list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_users: Option<Vec<UserName>>,
+    pub allow_users: Option<Vec<UserPattern>>,
     /// `DenyUsers` for this host, replacing the fleet's list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deny_users: Option<Vec<UserName>>,
+    pub deny_users: Option<Vec<UserPattern>>,
     /// Open the SSH port in this host's firewall (`services.openssh.openFirewall`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_firewall: Option<bool>,

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::names::SshPublicKey;
+use crate::names::{SecretName, SshPublicKey};
 
 /// A login shell.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -53,6 +53,10 @@ pub struct User {
     /// Path on the host of a file holding the password hash (`hashedPasswordFile`); stays out of the Nix store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashed_password_file: Option<String>,
+    /// The secret (in `secrets/<name>.age`) holding the password hash, decrypted on the host by agenix before
+    /// users are created (`hashedPasswordFile`). Write it with `pifleet secrets set`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashed_password_secret: Option<SecretName>,
     /// Sudo rights: "password" or "no-password". Left out, the user has none (beyond what its groups give).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sudo: Option<Sudo>,

@@ -9,7 +9,8 @@
 
 use std::fmt;
 
-use crate::names::SshPublicKey;
+use crate::names::{SshPublicKey, wildcard_match};
+use crate::sshd::SettingValue;
 use crate::types::PermitRootLogin;
 
 use super::HostView;
@@ -38,6 +39,47 @@ pub enum LoginBlock {
     },
     /// `DenyUsers` lists the user.
     Denied,
+    /// `PubkeyAuthentication = false` in `extra_settings`: no key works.
+    PubkeyAuthOff,
+    /// `AuthenticationMethods` asks for more than a key in every list (a password, a second factor).
+    AuthMethods {
+        /// The setting as written.
+        value: String,
+    },
+    /// `AllowGroups` lists none of the user's groups, or `DenyGroups` lists one of them.
+    Groups {
+        /// `AllowGroups` or `DenyGroups`.
+        keyword: &'static str,
+        /// The user's groups, primary group first.
+        groups: Vec<String>,
+    },
+    /// `ForceCommand` or `ChrootDirectory` applies to every login: deploy's commands never run.
+    Restricted {
+        /// The keyword.
+        keyword: &'static str,
+    },
+    /// A limit set to zero admits nobody (`MaxAuthTries`, `MaxSessions`, `MaxStartups`).
+    ZeroLimit {
+        /// The keyword.
+        keyword: &'static str,
+    },
+    /// `PubkeyAcceptedAlgorithms` accepts none of the user's keys.
+    KeyTypes {
+        /// The setting as written.
+        accepted: String,
+    },
+    /// Every inventory key of the user is bound to a forced command or has expired.
+    KeysUnusable {
+        /// Why, for the first key.
+        why: String,
+    },
+    /// `UsePAM = false`: sshd itself refuses accounts whose password is locked, and this one has none.
+    LockedWithoutPam,
+    /// `AddressFamily` excludes the family of the address deploy connects to.
+    AddressFamily {
+        /// `inet` or `inet6`.
+        family: String,
+    },
 }
 
 impl fmt::Display for LoginBlock {
@@ -61,6 +103,33 @@ impl fmt::Display for LoginBlock {
                 allow_users.join(", ")
             ),
             LoginBlock::Denied => f.write_str("`deny_users` lists it"),
+            LoginBlock::PubkeyAuthOff => f.write_str("`PubkeyAuthentication = false` turns key logins off"),
+            LoginBlock::AuthMethods { value } => write!(
+                f,
+                "`AuthenticationMethods = \"{value}\"` asks for more than a key, which a deploy cannot give"
+            ),
+            LoginBlock::Groups { keyword, groups } => write!(
+                f,
+                "`{keyword}` shuts it out (its groups: {})",
+                groups.join(", ")
+            ),
+            LoginBlock::Restricted { keyword } => write!(
+                f,
+                "`{keyword}` applies to every login, so deploy's commands would never run"
+            ),
+            LoginBlock::ZeroLimit { keyword } => write!(f, "`{keyword} = 0` admits nobody"),
+            LoginBlock::KeyTypes { accepted } => write!(
+                f,
+                "`PubkeyAcceptedAlgorithms = \"{accepted}\"` accepts none of its keys"
+            ),
+            LoginBlock::KeysUnusable { why } => write!(f, "none of its keys can run deploy's commands: {why}"),
+            LoginBlock::LockedWithoutPam => f.write_str(
+                "`UsePAM = false` makes sshd refuse accounts whose password is locked, and it has none",
+            ),
+            LoginBlock::AddressFamily { family } => write!(
+                f,
+                "`AddressFamily = \"{family}\"` excludes the address deploy connects to"
+            ),
         }
     }
 }
@@ -109,7 +178,7 @@ impl<'a> HostView<'a> {
                 homedir_read: ssh.authorized_keys_in_homedir,
             });
         }
-        if !ssh.allow_users.iter().any(|u| u.as_str() == user) {
+        if !ssh.allows(user) {
             blocks.push(LoginBlock::NotAllowed {
                 allow_users: ssh
                     .allow_users
@@ -119,14 +188,109 @@ impl<'a> HostView<'a> {
                 explicit: ssh.allow_users_explicit,
             });
         }
-        if ssh.deny_users.iter().any(|u| u.as_str() == user) {
+        if ssh.denies(user) {
             blocks.push(LoginBlock::Denied);
+        }
+        self.sshd_blocks(user, &mut blocks);
+        if !homedir && !keys.is_empty() {
+            keys_blocks(ssh, keys, &mut blocks);
         }
         if blocks.is_empty() {
             Ok(KeyLogin { keys, homedir })
         } else {
             Err(blocks)
         }
+    }
+
+    /// What the extra sshd settings do to a key login of `user`.
+    fn sshd_blocks(&self, user: &str, blocks: &mut Vec<LoginBlock>) {
+        let ssh = &self.ssh;
+        if ssh.extra_value("PubkeyAuthentication") == Some(&SettingValue::Bool(false)) {
+            blocks.push(LoginBlock::PubkeyAuthOff);
+        }
+        if let Some(SettingValue::Str(value)) = ssh.extra_value("AuthenticationMethods")
+            && !key_satisfies(value)
+        {
+            blocks.push(LoginBlock::AuthMethods {
+                value: value.to_string(),
+            });
+        }
+        let groups = self.groups_of(user);
+        if let Some(allowed) = ssh.extra_value("AllowGroups")
+            && !words(allowed).any(|p| groups.iter().any(|g| wildcard_match(p, g)))
+        {
+            blocks.push(LoginBlock::Groups {
+                keyword: "AllowGroups",
+                groups: groups.clone(),
+            });
+        }
+        if let Some(denied) = ssh.extra_value("DenyGroups")
+            && words(denied).any(|p| groups.iter().any(|g| wildcard_match(p, g)))
+        {
+            blocks.push(LoginBlock::Groups {
+                keyword: "DenyGroups",
+                groups,
+            });
+        }
+        for keyword in ["ForceCommand", "ChrootDirectory"] {
+            if let Some(SettingValue::Str(v)) = ssh.extra_value(keyword)
+                && !v.eq_ignore_ascii_case("none")
+            {
+                blocks.push(LoginBlock::Restricted { keyword });
+            }
+        }
+        for keyword in ["MaxAuthTries", "MaxSessions"] {
+            if ssh.extra_value(keyword) == Some(&SettingValue::Int(0)) {
+                blocks.push(LoginBlock::ZeroLimit { keyword });
+            }
+        }
+        let no_startups = match ssh.extra_value("MaxStartups") {
+            Some(SettingValue::Int(n)) => *n == 0,
+            Some(SettingValue::Str(s)) => s.split(':').next().is_some_and(|n| n.trim() == "0"),
+            _ => false,
+        };
+        if no_startups {
+            blocks.push(LoginBlock::ZeroLimit {
+                keyword: "MaxStartups",
+            });
+        }
+        if ssh.extra_value("UsePAM") == Some(&SettingValue::Bool(false)) {
+            let password = match self.account(user) {
+                Some(account) => account.password.can_type(),
+                // Root's password is never set by the inventory: locked.
+                None => false,
+            };
+            if !password {
+                blocks.push(LoginBlock::LockedWithoutPam);
+            }
+        }
+        if let Some(SettingValue::Str(family)) = ssh.extra_value("AddressFamily")
+            && let Ok(ip) = self.deploy.address.as_str().parse::<std::net::IpAddr>()
+        {
+            let excluded = match family.to_ascii_lowercase().as_str() {
+                "inet" => ip.is_ipv6(),
+                "inet6" => ip.is_ipv4(),
+                _ => false,
+            };
+            if excluded {
+                blocks.push(LoginBlock::AddressFamily {
+                    family: family.to_string(),
+                });
+            }
+        }
+    }
+
+    /// The groups of `user` on the host: its primary group (`root`, or `users` for the inventory's
+    /// normal users), then its extra groups.
+    pub fn groups_of(&self, user: &str) -> Vec<String> {
+        if user == "root" {
+            return vec!["root".into()];
+        }
+        let mut groups = vec!["users".to_owned()];
+        if let Some(account) = self.account(user) {
+            groups.extend(account.groups.iter().map(|g| (*g).to_owned()));
+        }
+        groups
     }
 
     /// The deploy user's key login after the switch, for a machine where the account already exists.
@@ -144,4 +308,89 @@ impl<'a> HostView<'a> {
             || ssh.root_keys_installed()
             || self.accounts.iter().any(|a| !a.keys().is_empty())
     }
+}
+
+/// The words of a list setting (a list, or one string joined by spaces or commas).
+fn words<'v>(value: &'v SettingValue<'_>) -> Box<dyn Iterator<Item = &'v str> + 'v> {
+    match value {
+        SettingValue::List(items) => Box::new(items.iter().map(AsRef::as_ref)),
+        SettingValue::Str(s) => Box::new(s.split([' ', ',']).filter(|w| !w.is_empty())),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
+/// Whether a key alone satisfies `AuthenticationMethods`: `any`, or one of its space-separated
+/// lists is exactly `publickey` (possibly repeated, for several keys).
+fn key_satisfies(value: &str) -> bool {
+    value.split_whitespace().any(|list| {
+        list.eq_ignore_ascii_case("any")
+            || list
+                .split(',')
+                .all(|method| method.eq_ignore_ascii_case("publickey"))
+    })
+}
+
+/// The signature algorithms sshd accepts by default (OpenSSH 10, sshd_config(5)
+/// `PubkeyAcceptedAlgorithms`), without the certificate variants.
+const DEFAULT_PUBKEY_ALGORITHMS: &[&str] = &[
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+];
+
+/// Whether `PubkeyAcceptedAlgorithms = value` accepts `algorithm`: a list of patterns replaces the
+/// defaults; a leading `+` adds to them, `-` removes from them, `^` puts patterns first.
+fn algorithm_accepted(value: &str, algorithm: &str) -> bool {
+    let matches = |list: &str| list.split(',').any(|p| wildcard_match(p, algorithm));
+    let default = DEFAULT_PUBKEY_ALGORITHMS.contains(&algorithm);
+    if let Some(added) = value.strip_prefix('+').or_else(|| value.strip_prefix('^')) {
+        default || matches(added)
+    } else if let Some(removed) = value.strip_prefix('-') {
+        default && !matches(removed)
+    } else {
+        matches(value)
+    }
+}
+
+/// What key options and `PubkeyAcceptedAlgorithms` leave of `keys`.
+fn keys_blocks(ssh: &super::SshView<'_>, keys: &[SshPublicKey], blocks: &mut Vec<LoginBlock>) {
+    if let Some(SettingValue::Str(accepted)) = ssh.extra_value("PubkeyAcceptedAlgorithms")
+        && !keys.iter().any(|k| {
+            k.signature_algorithms()
+                .iter()
+                .any(|a| algorithm_accepted(accepted, a))
+        })
+    {
+        blocks.push(LoginBlock::KeyTypes {
+            accepted: accepted.to_string(),
+        });
+    }
+    let unusable: Vec<String> = keys.iter().filter_map(unusable_key).collect();
+    if unusable.len() == keys.len()
+        && let Some(why) = unusable.into_iter().next()
+    {
+        blocks.push(LoginBlock::KeysUnusable { why });
+    }
+}
+
+/// Why deploy could not use `key`, if it could not: a forced command (nixos-rebuild and
+/// nix-copy-closure run their own), or an `expiry-time` in the past.
+fn unusable_key(key: &SshPublicKey) -> Option<String> {
+    if let Some(command) = key.option("command") {
+        return Some(format!(
+            "{} is bound to the forced command `{command}`",
+            key.fingerprint()
+        ));
+    }
+    let expiry = key.option("expiry-time")?;
+    let digits: String = expiry.chars().take_while(char::is_ascii_digit).collect();
+    // YYYYMMDD[HHMM[SS]] compares as text once padded to seconds.
+    let padded = format!("{digits:0<14}");
+    let now = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
+    (padded <= now).then(|| format!("{} expired on {expiry}", key.fingerprint()))
 }

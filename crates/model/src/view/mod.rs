@@ -11,20 +11,20 @@
 //! validate it (that is `check`'s job): references to undefined users are left out of
 //! [`HostView::accounts`] and listed in [`HostView::unknown_users`].
 
+mod keyring;
 mod login;
 mod ssh;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+pub use crate::sshd::SettingValue;
+pub use keyring::{Holder, KeyOf, Keyring, Recipients, SECRETS_DIR, Sealed};
 pub use login::{KeyLogin, LoginBlock};
-pub use ssh::{
-    ExtraSetting, MANAGED_SSHD_SETTINGS, Origin, SettingValue, SshField, SshView,
-    managed_sshd_field,
-};
+pub use ssh::{ExtraSetting, Origin, SshField, SshView};
 
 use crate::names::{
-    Address, ContainerName, HostName, Protocol, SshPublicKey, StateVersion, UserName,
+    Address, ContainerName, HostName, Protocol, SecretName, SshPublicKey, StateVersion, UserName,
 };
 use crate::types::{BuildOn, Container, Fleet, GarbageCollection, Host, Sudo, User};
 
@@ -74,12 +74,17 @@ pub enum PasswordState {
     Inline,
     /// A hash in a file on the host (`hashed_password_file`).
     File,
+    /// A hash in a secret, decrypted on the host (`hashed_password_secret`).
+    Secret,
 }
 
 impl PasswordState {
     /// Whether the user can type a password that works (for sudo or a password login).
     pub fn can_type(self) -> bool {
-        matches!(self, PasswordState::Inline | PasswordState::File)
+        matches!(
+            self,
+            PasswordState::Inline | PasswordState::File | PasswordState::Secret
+        )
     }
 }
 
@@ -108,6 +113,7 @@ impl<'a> Account<'a> {
             None => SudoRight::None,
         };
         let password = match (&user.hashed_password, &user.hashed_password_file) {
+            _ if user.hashed_password_secret.is_some() => PasswordState::Secret,
             (_, Some(_)) => PasswordState::File,
             (Some(h), None) if h.is_empty() => PasswordState::Empty,
             (Some(h), None) if h.starts_with('!') || h.starts_with('*') => PasswordState::Locked,
@@ -186,6 +192,40 @@ pub struct NixView<'a> {
     pub gc: &'a GarbageCollection,
 }
 
+/// Why a host reads a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretPurpose<'a> {
+    /// The Wi-Fi passphrase (`wifi.psk_secret`).
+    WifiPassphrase,
+    /// `KEY=value` lines for a container's environment (`environment_secrets`).
+    ContainerEnvironment(&'a ContainerName),
+    /// A user's password hash (`hashed_password_secret`).
+    PasswordHash(&'a UserName),
+}
+
+/// A secret a host decrypts during activation (agenix, with the host's SSH key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretUse<'a> {
+    /// The secret, `secrets/<name>.age`.
+    pub name: &'a SecretName,
+    /// What it is for.
+    pub purpose: SecretPurpose<'a>,
+}
+
+/// How a decrypted secret's file is owned on the host (`age.secrets.<name>.{owner,group,mode}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretFile<'a> {
+    /// The secret.
+    pub name: &'a SecretName,
+    /// The owning user: `wpa_supplicant` for a passphrase wpa_supplicant reads itself (it runs as its own
+    /// user since NixOS 26.05), else root.
+    pub owner: &'static str,
+    /// The owning group.
+    pub group: &'static str,
+    /// Always `0400`: only the owner reads it.
+    pub mode: &'static str,
+}
+
 /// One host as it will run. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct HostView<'a> {
@@ -215,6 +255,11 @@ pub struct HostView<'a> {
     pub containers: Vec<HostContainer<'a>>,
     /// Nix settings.
     pub nix: NixView<'a>,
+    /// The host's recorded SSH host key (`host_key`): deploy pins it, secrets are encrypted to it.
+    pub host_key: Option<&'a SshPublicKey>,
+    /// The secrets the host decrypts, in the order the inventory names them (a secret may appear
+    /// more than once, for several purposes).
+    pub secrets: Vec<SecretUse<'a>>,
 }
 
 impl<'a> HostView<'a> {
@@ -256,9 +301,12 @@ impl<'a> HostView<'a> {
                 trusted_users.push(user);
             }
         }
+        let secrets = secrets_of(fleet, host, &accounts, &containers);
         Self {
             name,
             host,
+            host_key: host.host_key.as_ref(),
+            secrets,
             state_version: host
                 .state_version
                 .as_ref()
@@ -294,12 +342,84 @@ impl<'a> HostView<'a> {
         self.account(self.deploy.user.as_str())
     }
 
+    /// The secret files the host decrypts, one per secret, with their owner: a secret that
+    /// wpa_supplicant reads belongs to `wpa_supplicant` (root reads it all the same).
+    pub fn secret_files(&self) -> Vec<SecretFile<'a>> {
+        let mut out: Vec<SecretFile<'a>> = Vec::new();
+        for used in &self.secrets {
+            let wpa = used.purpose == SecretPurpose::WifiPassphrase
+                && self.host.network.manager == crate::types::NetworkManagerKind::Networkd;
+            let (owner, group) = if wpa {
+                ("wpa_supplicant", "wpa_supplicant")
+            } else {
+                ("root", "root")
+            };
+            match out.iter_mut().find(|f| f.name == used.name) {
+                Some(file) if owner != "root" => {
+                    file.owner = owner;
+                    file.group = group;
+                }
+                Some(_) => {}
+                None => out.push(SecretFile {
+                    name: used.name,
+                    owner,
+                    group,
+                    mode: "0400",
+                }),
+            }
+        }
+        out
+    }
+
     /// Whether sshd's port gets through the host firewall.
     pub fn ssh_port_open(&self) -> bool {
         !self.firewall.enable
             || self.ssh.open_firewall
             || self.firewall.tcp.contains(&self.ssh.port.get())
     }
+}
+
+/// The secrets `host` reads: the Wi-Fi passphrase, its users' password hashes, its containers'
+/// environments.
+fn secrets_of<'a>(
+    fleet: &'a Fleet,
+    host: &'a Host,
+    accounts: &[Account<'a>],
+    containers: &[HostContainer<'a>],
+) -> Vec<SecretUse<'a>> {
+    let mut out = Vec::new();
+    if let Some(name) = host.wifi.as_ref().and_then(|w| w.psk_secret.as_ref()) {
+        out.push(SecretUse {
+            name,
+            purpose: SecretPurpose::WifiPassphrase,
+        });
+    }
+    for account in accounts {
+        if let Some(name) = &account.user.hashed_password_secret {
+            out.push(SecretUse {
+                name,
+                purpose: SecretPurpose::PasswordHash(account.name),
+            });
+        }
+    }
+    for c in containers {
+        // A fleet container's settings are owned by the view (`Cow::Owned`); its names live in the
+        // fleet table, which outlives the view.
+        let names: &'a [SecretName] = match &c.container {
+            std::borrow::Cow::Borrowed(own) => &own.environment_secrets,
+            std::borrow::Cow::Owned(_) => fleet
+                .containers
+                .get(c.name)
+                .map_or(&[][..], |fc| &fc.environment_secrets),
+        };
+        for name in names {
+            out.push(SecretUse {
+                name,
+                purpose: SecretPurpose::ContainerEnvironment(c.name),
+            });
+        }
+    }
+    out
 }
 
 /// The firewall of `host` with the ports its containers and exporters open.
@@ -394,6 +514,39 @@ impl Fleet {
                     container: Cow::Owned(fc.to_container()),
                     origin: ContainerOrigin::Fleet,
                 });
+            }
+        }
+        out
+    }
+
+    /// The keys of the fleet's admins that can be age recipients (ssh-ed25519, ssh-rsa), per admin.
+    /// Admins that are not defined users are left out (`check` reports them).
+    pub fn admin_keys(&self) -> Vec<(&UserName, Vec<&SshPublicKey>)> {
+        self.fleet
+            .admins
+            .iter()
+            .filter_map(|name| {
+                let (name, user) = self.users.get_key_value(name)?;
+                let keys = user
+                    .ssh_keys
+                    .iter()
+                    .filter(|k| k.is_age_recipient())
+                    .collect();
+                Some((name, keys))
+            })
+            .collect()
+    }
+
+    /// Every secret the hosts read, with the hosts that read it (in name order).
+    pub fn secret_readers(&self) -> std::collections::BTreeMap<&SecretName, Vec<&HostName>> {
+        let mut out: std::collections::BTreeMap<&SecretName, Vec<&HostName>> =
+            std::collections::BTreeMap::new();
+        for view in self.views() {
+            for used in &view.secrets {
+                let hosts = out.entry(used.name).or_default();
+                if hosts.last() != Some(&view.name) {
+                    hosts.push(view.name);
+                }
             }
         }
         out

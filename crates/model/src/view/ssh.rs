@@ -1,15 +1,17 @@
 //! The SSH server a host will run: the fleet policy with the host's overrides applied, and the
 //! exact `services.openssh.settings` that follow from it.
 //!
-//! This is the one place that decides which sshd settings pifleet owns, how a keyword is compared
-//! (sshd keywords are case-insensitive, so pifleet's rule is too), and which default settings the
-//! generated module adds. The renderer writes [`SshView::settings`] as it is; the checks read the
+//! This is the one place that decides how the settings pifleet owns and the user's extra settings
+//! (checked against [`crate::sshd`]'s keyword table, which also says which keywords pifleet owns)
+//! combine, how a keyword is compared (sshd keywords are case-insensitive, so pifleet's rule is
+//! too), and which default settings the generated module adds. The renderer writes [`SshView::settings`] as it is; the checks read the
 //! same fields, so they can never disagree about what sshd will be told.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::names::{Port, SshPublicKey, UserName};
+use crate::names::{Port, SshPublicKey, UserName, UserPattern};
+use crate::sshd::{Setting, SettingError, SettingValue, check_setting};
 use crate::types::{Fleet, Host, PermitRootLogin, SshOverride, SshPolicy, SshdValue};
 
 /// A field of the SSH policy that a host can override (`hosts.<name>.ssh.<field>`).
@@ -80,59 +82,8 @@ pub enum Origin {
     Fleet,
 }
 
-/// sshd settings that pifleet sets from first-class fields, with the field to use instead. Their
-/// keywords cannot be given in `extra_settings`: `check` refuses them and the renderer never writes
-/// them from there. Matched without regard to case, as sshd matches keywords.
-pub const MANAGED_SSHD_SETTINGS: &[(&str, &str)] = &[
-    ("PermitRootLogin", "permit_root_login"),
-    ("PasswordAuthentication", "password_authentication"),
-    (
-        "KbdInteractiveAuthentication",
-        "kbd_interactive_authentication",
-    ),
-    (
-        "ChallengeResponseAuthentication",
-        "kbd_interactive_authentication",
-    ),
-    ("AllowUsers", "allow_users"),
-    ("DenyUsers", "deny_users"),
-    ("Port", "port"),
-    ("AuthorizedKeysFile", "authorized_keys_in_homedir"),
-];
-
-/// The first-class field that owns the sshd keyword `keyword`, if pifleet manages it.
-pub fn managed_sshd_field(keyword: &str) -> Option<&'static str> {
-    MANAGED_SSHD_SETTINGS
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(keyword))
-        .map(|(_, field)| *field)
-}
-
 /// Settings the generated module adds unless `extra_settings` gives the keyword (in any case).
 const DEFAULT_SSHD_SETTINGS: &[(&str, bool)] = &[("X11Forwarding", false)];
-
-/// One value of `services.openssh.settings`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SettingValue<'a> {
-    /// A boolean (NixOS writes yes/no).
-    Bool(bool),
-    /// A number.
-    Int(i64),
-    /// A single string.
-    Str(Cow<'a, str>),
-    /// A list (for keywords NixOS declares as lists, such as `AllowUsers`).
-    List(Vec<Cow<'a, str>>),
-}
-
-impl<'a> From<&'a SshdValue> for SettingValue<'a> {
-    fn from(value: &'a SshdValue) -> Self {
-        match value {
-            SshdValue::Bool(b) => SettingValue::Bool(*b),
-            SshdValue::Int(i) => SettingValue::Int(*i),
-            SshdValue::String(s) => SettingValue::Str(Cow::Borrowed(s)),
-        }
-    }
-}
 
 /// One entry of `extra_settings` after the fleet's and the host's tables are merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,8 +94,16 @@ pub struct ExtraSetting<'a> {
     pub value: &'a SshdValue,
     /// Which table it came from.
     pub origin: Origin,
-    /// The first-class field that owns this keyword, when pifleet manages it (then it is not written).
-    pub managed_by: Option<&'static str>,
+    /// The setting as sshd will read it, or why it cannot be written (`check` reports it; the
+    /// renderer leaves it out).
+    pub checked: Result<Setting<'a>, SettingError>,
+}
+
+impl<'a> ExtraSetting<'a> {
+    /// The checked setting, if it is one pifleet writes.
+    pub fn setting(&self) -> Option<&Setting<'a>> {
+        self.checked.as_ref().ok()
+    }
 }
 
 /// The SSH server of one host, after defaults, overrides and derivations.
@@ -167,9 +126,9 @@ pub struct SshView<'a> {
     /// Root's keys from the inventory (installed only when root may log in, see [`SshView::root_keys_installed`]).
     pub root_keys: &'a [SshPublicKey],
     /// `AllowUsers`: explicit, or derived from the host's users, its deploy user, and root when root may log in.
-    pub allow_users: Vec<Cow<'a, UserName>>,
+    pub allow_users: Vec<Cow<'a, UserPattern>>,
     /// `DenyUsers`.
-    pub deny_users: &'a [UserName],
+    pub deny_users: &'a [UserPattern],
     /// `extra_settings` of the fleet and the host, merged (the host wins; keywords compared without case),
     /// sorted by keyword.
     pub extra: Vec<ExtraSetting<'a>>,
@@ -238,10 +197,20 @@ impl<'a> SshView<'a> {
         self.permit_root_login != PermitRootLogin::No && !self.root_keys.is_empty()
     }
 
+    /// Whether `user` may pass `AllowUsers` (some entry's user part matches it; where the login
+    /// comes from is not known here).
+    pub fn allows(&self, user: &str) -> bool {
+        self.allow_users.iter().any(|p| p.may_match(user))
+    }
+
+    /// Whether `DenyUsers` surely shuts `user` out, from wherever it logs in.
+    pub fn denies(&self, user: &str) -> bool {
+        self.deny_users.iter().any(|p| p.surely_matches(user))
+    }
+
     /// Whether `user` passes `AllowUsers` and `DenyUsers`.
     pub fn admits(&self, user: &str) -> bool {
-        self.allow_users.iter().any(|u| u.as_str() == user)
-            && !self.deny_users.iter().any(|u| u.as_str() == user)
+        self.allows(user) && !self.denies(user)
     }
 
     /// Whether sshd accepts a password (or keyboard-interactive) login at all.
@@ -254,6 +223,13 @@ impl<'a> SshView<'a> {
         self.extra
             .iter()
             .find(|s| s.keyword.eq_ignore_ascii_case(keyword))
+    }
+
+    /// The value of the valid extra setting `keyword`, as sshd will read it.
+    pub fn extra_value(&self, keyword: &str) -> Option<&SettingValue<'a>> {
+        self.extra(keyword)
+            .and_then(ExtraSetting::setting)
+            .map(|s| &s.value)
     }
 
     /// `services.openssh.settings` exactly as the generated module writes it, in order: the settings
@@ -296,27 +272,32 @@ impl<'a> SshView<'a> {
                 out.push(((*keyword).into(), SettingValue::Bool(*value)));
             }
         }
-        for setting in &self.extra {
-            if setting.managed_by.is_none() {
-                out.push((setting.keyword.into(), setting.value.into()));
-            }
+        for setting in self.extra.iter().filter_map(ExtraSetting::setting) {
+            out.push((setting.keyword.name.into(), setting.value.clone()));
         }
         out
     }
 }
 
 /// The derived `AllowUsers`: the host's users, its deploy user, and root when root may log in.
-fn derived_allow_users(host: &Host, permit_root_login: PermitRootLogin) -> Vec<Cow<'_, UserName>> {
-    let mut users: Vec<Cow<'_, UserName>> = host.users.iter().map(Cow::Borrowed).collect();
+fn derived_allow_users(
+    host: &Host,
+    permit_root_login: PermitRootLogin,
+) -> Vec<Cow<'_, UserPattern>> {
+    let mut users: Vec<&UserName> = host.users.iter().collect();
     if !host.deploy.user.is_root() && !host.users.contains(&host.deploy.user) {
-        users.push(Cow::Borrowed(&host.deploy.user));
+        users.push(&host.deploy.user);
     }
+    let root = UserName::root();
     if permit_root_login != PermitRootLogin::No {
-        users.push(Cow::Owned(UserName::root()));
+        users.push(&root);
     }
     users.sort();
     users.dedup();
     users
+        .into_iter()
+        .map(|u| Cow::Owned(UserPattern::from(u.clone())))
+        .collect()
 }
 
 /// The fleet's extra settings with the host's over them. Keywords are compared without case, as sshd
@@ -335,12 +316,14 @@ fn merge_extra<'a>(
                     keyword,
                     value,
                     origin,
-                    managed_by: managed_sshd_field(keyword),
+                    checked: check_setting(keyword, value),
                 },
             );
         }
     }
     let mut out: Vec<ExtraSetting<'a>> = merged.into_values().collect();
-    out.sort_by(|a, b| a.keyword.cmp(b.keyword));
+    // In the order the generated module writes them: by the spelling it writes.
+    let written = |s: &ExtraSetting<'a>| s.setting().map_or(s.keyword, |s| s.keyword.name);
+    out.sort_by(|a, b| written(a).cmp(written(b)));
     out
 }

@@ -66,10 +66,23 @@ pub(crate) struct Args {
     /// How long the confirmation as the deploy user may keep trying, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     confirm_timeout: u64,
+    /// The host key fingerprint you expect the machine to present (`SHA256:…`, from its console or
+    /// provider). Without it, a host with no recorded `host_key` shows the key it presents and asks
+    /// (or, with --yes, records it as first seen).
+    #[arg(long, value_name = "SHA256:…")]
+    host_key_fingerprint: Option<String>,
+    #[command(flatten)]
+    identity: crate::identity::IdentityArg,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let workspace = args.inventory.workspace();
+    // The machine's identity first: the deploy after the switch is pinned to it, and the host's
+    // secrets must be encrypted to it before the first switch decrypts them.
+    // A lockout across the switch is refused before anything is contacted, the key scan included.
+    if !args.dry_run && (locks_out(&args, &workspace)? || !record_host_key(&args, &workspace)?) {
+        return Ok(Outcome::Problems);
+    }
     let Some(loaded) = workspace.load_checked()? else {
         return Ok(Outcome::Problems);
     };
@@ -83,7 +96,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     let name = view.name;
     let bootstrap = adopt::parse_via(&args.via, args.port)?;
-    let plan = AdoptPlan::new(fleet, name, &bootstrap, &options(&args)?)?;
+    let plan = AdoptPlan::new(
+        fleet,
+        name,
+        &bootstrap,
+        &options(&args, workspace.known_hosts())?,
+    )?;
 
     // The lockout analysis across the switch, before anything is contacted.
     let transition = adopt::transition(&view, &bootstrap.user);
@@ -251,8 +269,96 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     Ok(Outcome::Problems)
 }
 
+/// Whether the switch, as the inventory stands (checked or not), would leave nobody able to log
+/// in; prints the refusal. Unknown hosts and bad `--via` are left to the checked path below.
+fn locks_out(args: &Args, workspace: &crate::workspace::Workspace) -> anyhow::Result<bool> {
+    let Ok(loaded) = model::load_bytes(&workspace.read()?, &workspace.shown()) else {
+        return Ok(false);
+    };
+    let (Some(view), Ok(bootstrap)) = (
+        loaded.fleet.view(&args.host),
+        adopt::parse_via(&args.via, args.port),
+    ) else {
+        return Ok(false);
+    };
+    let transition = adopt::transition(&view, &bootstrap.user);
+    match transition.refusal(view.name.as_str()) {
+        Some(refusal) => {
+            eprintln!("{transition}");
+            eprintln!("{refusal}");
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// When the inventory records no key for the host, learns it over the bootstrap login's address,
+/// records it once confirmed, re-encrypts the host's secrets to it and updates hosts/known_hosts.
+/// `false` when the key was not accepted.
+fn record_host_key(args: &Args, workspace: &crate::workspace::Workspace) -> anyhow::Result<bool> {
+    let (text, loaded) = workspace.load()?;
+    let Ok(name) = model::HostName::new(&args.host) else {
+        return Ok(true);
+    };
+    let Some(host) = loaded.fleet.hosts.get(&name) else {
+        return Ok(true);
+    };
+    if host.host_key.is_some() {
+        return Ok(true);
+    }
+    let bootstrap = adopt::parse_via(&args.via, args.port)?;
+    eprintln!(
+        "{name} has no recorded host key: asking {} (port {}) for it",
+        bootstrap.address, bootstrap.port
+    );
+    let key = deploy::scan::scan(
+        &bootstrap,
+        name.as_str(),
+        &crate::fleet_run::nix_sshopts()?,
+        args.connect_timeout,
+    )?;
+    let fingerprint = key.fingerprint();
+    match &args.host_key_fingerprint {
+        Some(expected) if expected.trim() == fingerprint => {}
+        Some(expected) => {
+            eprintln!(
+                "{name} presents {fingerprint}, not the expected {}: nothing recorded, nothing deployed",
+                expected.trim()
+            );
+            return Ok(false);
+        }
+        None => {
+            eprintln!(
+                "{name} at {} presents the host key {} {fingerprint}",
+                bootstrap.address,
+                key.algorithm()
+            );
+            if !args.yes {
+                if !crate::ui::interactive() {
+                    eprintln!(
+                        "not recorded: no terminal to confirm on; pass --host-key-fingerprint SHA256:… (or --yes to trust it as first seen)"
+                    );
+                    return Ok(false);
+                }
+                if !crate::ui::confirm(&format!("Record this key for `{name}`?"))? {
+                    eprintln!("not recorded; nothing deployed");
+                    return Ok(false);
+                }
+            } else {
+                eprintln!("recording it as first seen (--yes)");
+            }
+        }
+    }
+    let (loaded, enrolled) =
+        crate::enrol::record(workspace, &text, &name, &key, None, &args.identity.unlock())?;
+    enrolled.print();
+    let summary = workspace.write_tree(&loaded.fleet)?;
+    eprintln!("gen: {summary} ({})", workspace.hosts.display());
+    Ok(true)
+}
+
 /// The deploy options from the command line and the environment (as `pifleet deploy` reads them).
-fn options(args: &Args) -> anyhow::Result<deploy::Options> {
+fn options(args: &Args, known_hosts: std::path::PathBuf) -> anyhow::Result<deploy::Options> {
     Ok(deploy::Options {
         action: match args.action {
             ActionArg::Switch => deploy::Action::Switch,
@@ -263,6 +369,7 @@ fn options(args: &Args) -> anyhow::Result<deploy::Options> {
         local_system: crate::fleet_run::workstation_system(),
         ssh_options: crate::fleet_run::nix_sshopts()?,
         connect_timeout: args.connect_timeout,
+        known_hosts: Some(known_hosts),
         ..deploy::Options::default()
     })
 }

@@ -36,7 +36,11 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let workspace = args.inventory.workspace();
-    let report = check::check_str(&workspace.read()?, &workspace.shown());
+    let report = check::check_bytes(
+        &workspace.read()?,
+        &workspace.shown(),
+        Some(workspace.base()),
+    );
     let mut stdout = std::io::stdout().lock();
     match args.format {
         OutputFormat::Human => {

@@ -73,7 +73,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             None => deploy::BuildOn::Inventory,
         },
         magic_rollback: !args.no_magic_rollback,
-        ..plan_options(&args.common)?
+        ..plan_options(&args.common, &workspace, fleet, &hosts)?
     };
     let plan = Plan::deploy(fleet, &hosts, &options)?;
     execute(&plan, &args.common, "Deploy")

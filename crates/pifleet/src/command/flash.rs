@@ -1,10 +1,12 @@
 //! `pifleet flash IMAGE [DEVICE]`: write an SD card image to a card, safely, and prove it worked.
 //!
-//! The order matters: the image is checked and the device judged before anything is asked or
-//! written, so a mistake costs nothing. A human confirms the exact device (model and size) unless
-//! `--yes`; `--force` overrides the safety refusals but never a device too small to hold the image.
-//! Progress is a bar on a terminal and plain periodic lines otherwise, so logs of scripted runs
-//! stay readable.
+//! The order matters: the image is checked and the target judged before anything is asked or
+//! written, so a mistake costs nothing. A human confirms the exact device (model and size), or the
+//! replacement of an existing file, unless `--yes`; `--force` overrides the safety refusals but never
+//! a device too small to hold the image, nor a target that is the image itself. What the read-back
+//! proves is said as it is: without zstd frame checksums, only that the card matches what the file
+//! decoded to. Progress is a bar on a terminal and plain periodic lines otherwise, so logs of
+//! scripted runs stay readable.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,22 +21,37 @@ use crate::ui::{bytes, duration};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix.
+    /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix, and its
+    /// SSH host key written onto the card (as with --host).
     image: String,
-    /// The card to write (`/dev/sdX`, `/dev/mmcblkN`), or a regular file. Omit it to list the
-    /// removable devices.
+    /// The card to write (`/dev/sdX`, `/dev/mmcblkN`), or a regular file (an existing one is
+    /// replaced only after confirmation). Omit it to list the removable devices.
     device: Option<PathBuf>,
-    /// Don't ask for confirmation.
+    /// Don't ask for confirmation before erasing a device or replacing an existing file.
     #[arg(long, short = 'y')]
     yes: bool,
-    /// Write even if the device is mounted, holds the running system or is not removable.
+    /// Write even if the device looks mounted or swapped to, holds the running system or is not
+    /// removable. The kernel still refuses a device that is mounted or swapped to.
     #[arg(long)]
     force: bool,
     /// Don't read the card back to compare checksums after writing.
     #[arg(long)]
     no_verify: bool,
+    /// After writing, put HOST's SSH host key on the card's root partition
+    /// (/etc/ssh/ssh_host_ed25519_key, root, 0600), so it boots with the identity the repository
+    /// knows and can decrypt its secrets. A key the inventory lacks is created first.
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// Write no host key: the card makes its own at first boot (record it then with
+    /// `pifleet hostkey scan`).
+    #[arg(long)]
+    no_host_key: bool,
     #[command(flatten)]
     flake: FlakeArgs,
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
+    #[command(flatten)]
+    identity: crate::identity::IdentityArg,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -43,17 +60,41 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         return list_candidates(&view);
     };
 
-    let image_path = resolve_image(&args.image, &args.flake)?;
+    // A host name builds its image; its identity and secrets are made ready first, so a mistake
+    // there costs no build and no card.
+    let host = match (&args.host, image_file(&args.image)?) {
+        (Some(host), _) => Some(host.clone()),
+        (None, None) => Some(args.image.clone()),
+        (None, Some(_)) => None,
+    };
+    let host_key = match &host {
+        Some(host) => crate::enrol::ready_for_card(
+            &args.inventory.workspace(),
+            host,
+            &args.identity,
+            !args.no_host_key,
+        )?,
+        None => None,
+    };
+    let image_path = match image_file(&args.image)? {
+        Some(path) => path,
+        None => image::build(&args.flake, &args.image)?,
+    };
     let image = Image::open(&image_path)?;
     if image.file_len() <= FULL_CHECK_UP_TO {
         image.check_decode()?;
     }
     let target = view.target(&device_path)?;
+    if let Some(refusal) = target.overwrites_image(&image) {
+        bail!("refusing to write {}: {refusal}", target.path().display());
+    }
 
     match &target {
+        Target::NewFile(_) => {}
         Target::File(path) => {
-            if same_file(path, &image_path) {
-                bail!("the target {} is the image itself", path.display());
+            if !args.yes && !confirm_replace(&image, path)? {
+                eprintln!("aborted; nothing was written");
+                return Ok(Outcome::Problems);
             }
         }
         Target::Device(device) => {
@@ -89,10 +130,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
 
-    let target_path = match &target {
-        Target::File(path) => path.clone(),
-        Target::Device(device) => device.path.clone(),
-    };
+    let target_path = target.path().to_path_buf();
     let started = Instant::now();
     let mut progress = ByteProgress::new("written", image.size());
     // Without verification the hash would be computed for nothing.
@@ -101,7 +139,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         flash::Hashing::Sha256
     };
-    let written = flash::write_image(&image, &target_path, hashing, &mut progress);
+    let written = flash::write_image(&image, &target, hashing, &mut progress);
     progress.finish();
     let written = written?;
     let took = started.elapsed();
@@ -119,7 +157,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         let verified = flash::verify(&target_path, &written, &mut progress);
         progress.finish();
         verified?;
-        eprintln!("verified: the card reads back identical to the image");
+        eprintln!("{}", verified_message(&image));
+    }
+    // Before the partition table is re-read: a desktop may mount the new partitions right after.
+    if let Some(key) = &host_key {
+        crate::enrol::write_to_card(&target_path, key, false)?;
+    } else if let Some(host) = host.as_ref().filter(|_| args.no_host_key) {
+        eprintln!(
+            "no host key written (--no-host-key): `{host}` makes its own at first boot; record it with `pifleet hostkey scan {host}`"
+        );
     }
     if matches!(target, Target::Device(_)) && !flash::reread_partition_table(&target_path) {
         tracing::debug!(
@@ -133,24 +179,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-/// An existing file is the image; otherwise a bare name is a host whose image we build.
-fn resolve_image(arg: &str, flake: &FlakeArgs) -> anyhow::Result<PathBuf> {
+/// An existing file is the image; otherwise a bare name is a host whose image we build (`None`).
+fn image_file(arg: &str) -> anyhow::Result<Option<PathBuf>> {
     let path = Path::new(arg);
     if path.exists() {
-        return Ok(path.to_path_buf());
+        return Ok(Some(path.to_path_buf()));
     }
     let looks_like_file = arg.contains('/') || arg.contains(".img") || arg.ends_with(".zst");
     if looks_like_file {
         bail!("no image at {arg}");
     }
-    image::build(flake, arg)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
+    Ok(None)
 }
 
 fn list_candidates(view: &SystemView) -> anyhow::Result<Outcome> {
@@ -182,6 +221,31 @@ fn confirm(image: &Image, device: &flash::Device) -> anyhow::Result<bool> {
         bytes(device.size),
         image.path().display(),
     ))
+}
+
+fn confirm_replace(image: &Image, file: &Path) -> anyhow::Result<bool> {
+    let len =
+        std::fs::metadata(file).map_or_else(|_| "unknown size".to_owned(), |m| bytes(m.len()));
+    let size = image
+        .size()
+        .map_or_else(|| "unknown size".to_owned(), bytes);
+    crate::ui::confirm(&format!(
+        "Overwrite the existing file {} ({len}) with {} ({size})?",
+        file.display(),
+        image.path().display(),
+    ))
+}
+
+/// What a read-back that matched proves. It compares the target with the SHA-256 taken of the
+/// decoded stream, so it can't see damage that decoded into wrong bytes; zstd frame checksums, which
+/// the decoder checks while writing, are what rule that out.
+fn verified_message(image: &Image) -> &'static str {
+    match image.frame_checksums() {
+        Some(false) => {
+            "verified: the card reads back identical to the decoded image; the image's zstd frames carry no checksum, so damage inside the .zst file itself would not be detected"
+        }
+        Some(true) | None => "verified: the card reads back identical to the image",
+    }
 }
 
 /// Compressed images up to this size are decoded once before writing, to catch damage inside

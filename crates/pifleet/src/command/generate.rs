@@ -40,7 +40,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let text = workspace.read()?;
 
     // A no-op run is recognised from a stamp of the last run, without rendering (render::cache).
-    let key = render::cache::key(&workspace.source, text.as_bytes());
+    let key = render::cache::key(&workspace.source, &text);
     let stamp = crate::ui::cache_dir().map(|dir| render::cache::Stamp::new(&dir, out));
     if !args.force
         && let Some(unchanged) = stamp.as_ref().and_then(|s| s.fresh(out, &key))

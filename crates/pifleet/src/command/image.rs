@@ -15,10 +15,16 @@ use crate::ui::bytes;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The host whose SD image to build (the flake output `<HOST>-sd`).
+    /// The host whose SD image to build (the flake output `<HOST>-sd`). Its host key is created
+    /// first when the inventory has none, and its secrets re-encrypted to it, so the image's first
+    /// boot can decrypt them.
     host: String,
     #[command(flatten)]
     flake: FlakeArgs,
+    #[command(flatten)]
+    inventory: crate::workspace::InventoryArg,
+    #[command(flatten)]
+    identity: crate::identity::IdentityArg,
 }
 
 /// Where the fleet's flake is.
@@ -30,6 +36,12 @@ pub(crate) struct FlakeArgs {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    crate::enrol::ready_for_card(
+        &args.inventory.workspace(),
+        &args.host,
+        &args.identity,
+        false,
+    )?;
     let image = build(&args.flake, &args.host)?;
     let opened = flash::Image::open(&image)?;
     let size = opened.file_len();

@@ -46,15 +46,25 @@ struct InjectArgs {
     #[arg(
         long = "key",
         value_name = "FILE",
-        required_unless_present = "from_inventory"
+        required_unless_present_any = ["from_inventory", "host_key"]
     )]
     keys: Vec<PathBuf>,
     /// Add the keys HOST's deploy user logs in with in the inventory (`ssh.root_keys` when it
     /// deploys as root), so the first deploy can reach the machine.
     #[arg(long, value_name = "HOST")]
     from_inventory: Option<String>,
+    /// Also write HOST's SSH host key (/etc/ssh/ssh_host_ed25519_key, root, 0600, and its .pub),
+    /// decrypted from secrets/host-keys/HOST.age, or created now when the inventory has none; so
+    /// the machine answers with the key the repository pins and can decrypt its secrets.
+    #[arg(long, value_name = "HOST")]
+    host_key: Option<String>,
+    /// Replace another host key already on the card (a card that booted before made its own).
+    #[arg(long, requires = "host_key")]
+    replace_host_key: bool,
     #[command(flatten)]
     inventory: crate::workspace::InventoryArg,
+    #[command(flatten)]
+    identity: crate::identity::IdentityArg,
     /// Owner of ~/.ssh and authorized_keys (1000 is the stock image's `nixos`).
     #[arg(long, default_value_t = 1000)]
     uid: u32,
@@ -83,6 +93,40 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(host) = &args.from_inventory {
         keys.extend(keys_from_inventory(&args.inventory.workspace(), host)?);
+    }
+    let host_key = match &args.host_key {
+        Some(host) => {
+            let key = crate::enrol::ready_for_card(
+                &args.inventory.workspace(),
+                host,
+                &args.identity,
+                true,
+            )?;
+            Some(key.with_context(|| {
+                format!(
+                    "no host key to write: `{host}` has none, and no admins to keep a new one for"
+                )
+            })?)
+        }
+        None => None,
+    };
+    if keys.is_empty() {
+        // Only the host key.
+        let Some(key) = &host_key else {
+            bail!("no keys to add");
+        };
+        let view = SystemView::live();
+        let root = card::locate(&view, &args.device)?;
+        if let Some(device) = &root.device
+            && !args.yes
+            && !confirm(&root.shown, device)?
+        {
+            eprintln!("aborted; nothing was written");
+            return Ok(Outcome::Problems);
+        }
+        drop(root);
+        crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+        return Ok(Outcome::Clean);
     }
 
     let view = SystemView::live();
@@ -128,6 +172,17 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
             println!("  {line}");
         }
         println!("nothing to do: every key is already in {}", plan.file);
+        if let Some(key) = &host_key {
+            drop(editor);
+            if let Some(device) = &root.device
+                && !args.yes
+                && !confirm(&root.shown, device)?
+            {
+                eprintln!("aborted; nothing was written");
+                return Ok(Outcome::Problems);
+            }
+            crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+        }
         return Ok(Outcome::Clean);
     }
     if let Some(device) = &root.device
@@ -146,6 +201,9 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
     drop(editor);
     for line in describe(&plan, true) {
         println!("  {line}");
+    }
+    if let Some(key) = &host_key {
+        crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
     }
     Ok(Outcome::Clean)
 }

@@ -26,11 +26,13 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    let Some(loaded) = args.common.inventory.workspace().load_checked()? else {
+    let workspace = args.common.inventory.workspace();
+    let Some(loaded) = workspace.load_checked()? else {
         return Ok(Outcome::Problems);
     };
     let fleet = &loaded.fleet;
     let hosts = select(fleet, &args.targets)?;
-    let plan = Plan::rollback(fleet, &hosts, &plan_options(&args.common)?)?;
+    let options = plan_options(&args.common, &workspace, fleet, &hosts)?;
+    let plan = Plan::rollback(fleet, &hosts, &options)?;
     execute(&plan, &args.common, "Roll back")
 }

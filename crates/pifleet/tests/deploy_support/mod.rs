@@ -205,9 +205,20 @@ impl Lab {
         panic!("could not start sshd");
     }
 
-    /// Writes `fleet.toml` and renders `hosts/` from it with `pifleet gen`.
+    /// Writes `fleet.toml` (and an empty module for every `modules = [...]` entry it lists, which
+    /// `check` requires to exist) and renders `hosts/` from it with `pifleet gen`.
     pub fn fleet(&self, toml: &str) {
         std::fs::write(self.path("fleet.toml"), toml).unwrap();
+        for line in toml
+            .lines()
+            .filter(|l| l.trim_start().starts_with("modules = ["))
+        {
+            for module in line.split('"').skip(1).step_by(2) {
+                let path = self.path(module);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, "{ ... }: { }\n").unwrap();
+            }
+        }
         let out = Command::new(env!("CARGO_BIN_EXE_pifleet"))
             .args(["gen", "-f", "fleet.toml"])
             .current_dir(self.dir.path())
@@ -318,6 +329,10 @@ pub fn text(o: &Output) -> (String, String) {
 }
 
 fn keygen(path: &Path) {
+    // A key the test put there first (e.g. a host key pifleet generated) is kept.
+    if path.exists() {
+        return;
+    }
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "pifleet-test", "-f"])
         .arg(path)

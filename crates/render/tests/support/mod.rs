@@ -35,7 +35,12 @@ pub fn example_fleet_path() -> PathBuf {
 
 /// Loads (every case must load cleanly) and renders `fleet.toml` text.
 pub fn load_and_render(name: &str, text: &str) -> Case {
-    let loaded = match model::load_str(text, "fleet.toml") {
+    load_and_render_as(name, text, "fleet.toml")
+}
+
+/// Like [`load_and_render`], for an inventory named `file` (`fleet.json` reads JSON).
+pub fn load_and_render_as(name: &str, text: &str, file: &str) -> Case {
+    let loaded = match model::load_str(text, file) {
         Ok(loaded) => loaded,
         Err(model::LoadError::Invalid(invalid)) => panic!(
             "case {name}: fleet.toml does not load:\n{:#?}",
@@ -174,9 +179,22 @@ let
       n = builtins.stringLength prefix;
     in
     if builtins.substring 0 n s == prefix then builtins.substring n (builtins.stringLength s) s else s;
+  # agenix's default: a secret decrypts to `/run/agenix/<name>` (age.secrets.<name>.path).
+  config.age.secrets = builtins.listToAttrs (map
+    (n: { name = n; value = { path = "/run/agenix/${n}"; }; })
+    (builtins.fromJSON (builtins.readFile ./secrets.json)));
+  # Paths become strings relative to the case: nothing is copied to the store.
   evalHost = case: file:
-    let m = import file { config = { }; inherit lib pkgs; };
-    in m // (if m ? imports then { imports = map (relative case) m.imports; } else { });
+    let
+      m = import file { inherit config lib pkgs; };
+      imports = if m ? imports then { imports = map (relative case) m.imports; } else { };
+      age = if m ? age then {
+        age = m.age // {
+          secrets = builtins.mapAttrs (n: s: s // { file = relative case s.file; }) m.age.secrets;
+        };
+      } else { };
+    in
+    m // imports // age;
   evalIndex = case: dir: builtins.mapAttrs
     (name: h: h // { module = relative case h.module; moduleExists = builtins.pathExists h.module; })
     (import dir);
@@ -198,18 +216,22 @@ pub fn eval_cases(nix: &Nix, cases: &[Case]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
     let mut packages = std::collections::BTreeSet::from(["zsh".to_owned(), "fish".to_owned()]);
+    let mut secrets = std::collections::BTreeSet::new();
     let mut hosts_by_case = std::collections::BTreeMap::new();
     for case in cases {
         write_tree(&root.join(&case.name).join("hosts"), &case.output);
         for host in case.fleet.hosts.values() {
             packages.extend(host.packages.iter().cloned());
         }
+        secrets.extend(case.fleet.secret_readers().keys().map(|s| s.to_string()));
         let hosts: Vec<&str> = case.fleet.hosts.keys().map(|h| h.as_str()).collect();
         hosts_by_case.insert(case.name.clone(), hosts);
     }
     let packages = serde_json::to_string(&packages).expect("json");
     let hosts_by_case = serde_json::to_string(&hosts_by_case).expect("json");
     std::fs::write(root.join("packages.json"), packages).expect("write packages.json");
+    let secrets = serde_json::to_string(&secrets).expect("json");
+    std::fs::write(root.join("secrets.json"), secrets).expect("write secrets.json");
     std::fs::write(root.join("cases.json"), hosts_by_case).expect("write cases.json");
     std::fs::write(root.join("eval.nix"), HARNESS).expect("write eval.nix");
     nix.eval_json(&root.join("eval.nix"))
