@@ -20,12 +20,27 @@ const KEYS: [&str; 2] = [
 ];
 
 fn fleet_toml(hosts: usize) -> String {
-    fleet_toml_in(hosts, "UTC")
+    fleet_toml_in(hosts, "UTC", false)
 }
 
-/// The same fleet in another time zone: every host module changes, the index does not.
-fn fleet_toml_in(hosts: usize, time_zone: &str) -> String {
+/// The fleet with the fleet-wide warnings real fleets inherit: root may log in with a key and
+/// passwords are accepted, fleet-wide, so every host gets both warnings (2 per host), all pointing
+/// at the same two lines of `[ssh]`.
+fn fleet_toml_warned(hosts: usize) -> String {
+    fleet_toml_in(hosts, "UTC", true)
+}
+
+/// The fleet in `time_zone` (another one changes every host module, not the index), with or
+/// without the fleet-wide warnings.
+fn fleet_toml_in(hosts: usize, time_zone: &str, warned: bool) -> String {
     let mut s = format!("[fleet]\nstate_version = \"26.05\"\ntime_zone = \"{time_zone}\"\n\n");
+    if warned {
+        let _ = writeln!(
+            s,
+            "[ssh]\npermit_root_login = \"prohibit-password\"\npassword_authentication = true\nroot_keys = [\"{}\"]\n",
+            KEYS[1]
+        );
+    }
     // user0 deploys (password-free sudo); user1 is an admin with a password: a clean, hardened fleet.
     for (u, key) in KEYS.iter().enumerate() {
         let sudo = if u == 0 {
@@ -76,6 +91,24 @@ fn sizes(var: &str, default: &[usize]) -> Vec<usize> {
 }
 
 fn main() {
+    // `fleet N [warned]` prints the synthetic fleet instead (scripts/bench-gen): one generator
+    // for the bench and the end-to-end runs. (`cargo bench` adds `--bench`.)
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if let [command, hosts, rest @ ..] = args.as_slice()
+        && command == "fleet"
+    {
+        let hosts = hosts.parse().expect("fleet N: a number of hosts");
+        let text = match rest {
+            [] => fleet_toml(hosts),
+            [w] if w == "warned" => fleet_toml_warned(hosts),
+            _ => panic!("usage: gen fleet N [warned]"),
+        };
+        print!("{text}");
+        return;
+    }
     no_op(&sizes("PIFLEET_BENCH_SIZES", &[10, 100, 1_000, 10_000]));
     apply(&sizes("PIFLEET_BENCH_APPLY_SIZES", &[100, 1_000]));
 }
@@ -194,7 +227,7 @@ fn apply(sizes: &[usize]) {
     );
     for &hosts in sizes {
         let before = rendered(&fleet_toml(hosts));
-        let after = rendered(&fleet_toml_in(hosts, "Europe/Lisbon"));
+        let after = rendered(&fleet_toml_in(hosts, "Europe/Lisbon", false));
         let changed = before
             .files
             .iter()
