@@ -9,7 +9,7 @@ use crate::codes::Code;
 pub use crate::codes::Severity;
 
 /// A secondary place that explains the diagnostic ("first used here").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Label {
     /// Where in the data.
     pub path: Path,

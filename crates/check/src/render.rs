@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde_json::{Value, json};
 
 use crate::Report;
@@ -57,11 +57,51 @@ fn printable_diagnostic(d: &Diagnostic) -> Diagnostic {
     }
 }
 
-/// One diagnostic bundled with its source, in the shape miette renders.
+/// The inventory's text as miette reads it, shared by every diagnostic: one copy of the text, and
+/// snippets cut from the line index instead of a scan from the top of the file for each one.
+struct Snippets {
+    name: String,
+    text: String,
+    lines: model::Lines,
+}
+
+impl miette::SourceCode for Snippets {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        // miette finds lines by scanning from the start of what it is given: give it the text from
+        // the first line it will show, and move its answer back to whole-file positions.
+        let first = self
+            .lines
+            .line_of(span.offset())
+            .saturating_sub(context_lines_before);
+        let base = self.lines.start_of(first).min(span.offset());
+        let local = SourceSpan::new((span.offset() - base).into(), span.len());
+        let found =
+            self.text[base..].read_span(&local, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            found.data(),
+            SourceSpan::new((found.span().offset() + base).into(), found.span().len()),
+            found.line() + first,
+            found.column(),
+            // miette's own count runs from the top of the text (its test for merging snippets
+            // relies on that): count the lines skipped too.
+            found.line_count() + first,
+        )))
+    }
+}
+
+/// One diagnostic (or a group of identical ones) bundled with its source, in the shape miette renders.
 struct Rendered<'a> {
     diagnostic: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: &'a Snippets,
     file: &'a model::SourceFile,
+    /// The primary label, when not the diagnostic's path (a group names its size instead).
+    label: Option<String>,
 }
 
 impl fmt::Debug for Rendered<'_> {
@@ -115,15 +155,15 @@ impl miette::Diagnostic for Rendered<'_> {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.diagnostic
             .span
-            .map(|_| &self.source as &dyn miette::SourceCode)
+            .map(|_| self.source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let primary = self.diagnostic.span?;
-        let label = if self.diagnostic.path.is_root() {
-            None
-        } else {
-            Some(self.diagnostic.path.to_string())
+        let label = match &self.label {
+            Some(label) => Some(label.clone()),
+            None if self.diagnostic.path.is_root() => None,
+            None => Some(self.diagnostic.path.to_string()),
         };
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             label,
@@ -141,10 +181,130 @@ impl miette::Diagnostic for Rendered<'_> {
     }
 }
 
+/// How [`render_human_with`] prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Human {
+    /// ANSI colours.
+    pub color: bool,
+    /// Name every host a grouped diagnostic applies to, not only the first few.
+    pub every_host: bool,
+}
+
+/// How many hosts a group names before "and N more".
+const NAMED_IN_GROUP: usize = 5;
+
+/// The host a diagnostic is about (`hosts.<name>…`).
+fn host_of(d: &Diagnostic) -> Option<&str> {
+    match d.path.segments() {
+        [model::Segment::Key(top), model::Segment::Key(host), ..] if top == "hosts" => Some(host),
+        _ => None,
+    }
+}
+
+/// `text` with the host's quoted name (`` `rpi-box-01` ``) blanked out: two diagnostics whose texts
+/// differ only by it say the same thing about different hosts.
+fn without_host<'t>(text: &'t str, host: Option<&str>) -> Cow<'t, str> {
+    match host {
+        Some(host) if text.contains(&format!("`{host}`")) => {
+            Cow::Owned(text.replace(&format!("`{host}`"), "`\u{0}`"))
+        }
+        _ => Cow::Borrowed(text),
+    }
+}
+
+/// What makes diagnostics the same finding: code, place in the file, and message and fix apart
+/// from the host's name.
+#[derive(PartialEq, Eq, Hash)]
+struct GroupKey<'a> {
+    code: crate::Code,
+    span: model::Span,
+    message: Cow<'a, str>,
+    help: Option<Cow<'a, str>>,
+    related: &'a [crate::diagnostic::Label],
+}
+
+/// The diagnostics in order, those that say the same thing at the same place (a fleet-wide setting
+/// every host inherits) gathered at the first one. Diagnostics without a place stay alone.
+fn groups(diagnostics: &[Diagnostic]) -> Vec<Vec<&Diagnostic>> {
+    let mut out: Vec<Vec<&Diagnostic>> = Vec::new();
+    let mut seen: std::collections::HashMap<GroupKey<'_>, usize> = std::collections::HashMap::new();
+    for d in diagnostics {
+        let Some(span) = d.span else {
+            out.push(vec![d]);
+            continue;
+        };
+        let host = host_of(d);
+        let key = GroupKey {
+            code: d.code,
+            span,
+            message: without_host(&d.message, host),
+            help: d.help.as_deref().map(|h| without_host(h, host)),
+            related: &d.related,
+        };
+        match seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(at) => out[*at.get()].push(d),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(vec![d]);
+            }
+        }
+    }
+    out
+}
+
+/// What a group's members are: hosts, or (when not all are about a host) places in the inventory.
+fn noun(group: &[&Diagnostic]) -> &'static str {
+    if group.iter().all(|d| host_of(d).is_some()) {
+        "hosts"
+    } else {
+        "places"
+    }
+}
+
+/// The line under a group: which hosts (or places) it applies to.
+fn members_line(group: &[&Diagnostic], every_host: bool) -> String {
+    let names: Vec<String> = group
+        .iter()
+        .map(|d| match host_of(d) {
+            Some(host) => printable(host).into_owned(),
+            None => printable(&d.path.to_string()).into_owned(),
+        })
+        .collect();
+    let noun = noun(group);
+    let shown = if every_host {
+        names.len()
+    } else {
+        names.len().min(NAMED_IN_GROUP)
+    };
+    let mut line = format!("  on {} {noun}: {}", names.len(), names[..shown].join(", "));
+    if shown < names.len() {
+        line.push_str(&format!(
+            " and {} more (`pifleet check --verbose` names them all)",
+            names.len() - shown
+        ));
+    }
+    line.push('\n');
+    line
+}
+
 /// Renders a report for a terminal: each diagnostic with its code, a source snippet, the path and the fix,
-/// then a summary line. `color` adds ANSI colours.
+/// then a summary line. `color` adds ANSI colours. See [`render_human_with`].
 pub fn render_human(report: &Report, color: bool) -> String {
-    let theme = if color {
+    render_human_with(
+        report,
+        Human {
+            color,
+            every_host: false,
+        },
+    )
+}
+
+/// Renders a report for a terminal. Diagnostics that say the same thing at the same place for
+/// many hosts (a fleet-wide setting they all inherit) are printed once, with the hosts they apply
+/// to: a warning about 1,000 hosts is one snippet and a list, not 1,000 snippets. Each count in the
+/// summary still counts every host.
+pub fn render_human_with(report: &Report, style: Human) -> String {
+    let theme = if style.color {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
@@ -154,14 +314,33 @@ pub fn render_human(report: &Report, color: bool) -> String {
         .with_links(false)
         .with_context_lines(1);
     let mut out = String::new();
-    let source_text = safe_source(&report.source.text);
     let name = printable(&report.source.name);
-    for diagnostic in &report.diagnostics {
-        let diagnostic = &printable_diagnostic(diagnostic);
+    let text = safe_source(&report.source.text);
+    let source = Snippets {
+        name: name.clone().into_owned(),
+        lines: model::Lines::new(&text),
+        text,
+    };
+    for group in groups(&report.diagnostics) {
+        let first = group[0];
+        let mut diagnostic = printable_diagnostic(first);
+        let mut label = None;
+        if group.len() > 1 {
+            if let Some(host) = host_of(first) {
+                let quoted = format!("`{}`", printable(host));
+                diagnostic.message = diagnostic.message.replacen(
+                    &quoted,
+                    &format!("{quoted} (and {} more)", group.len() - 1),
+                    1,
+                );
+            }
+            label = Some(format!("{} {}", group.len(), noun(&group)));
+        }
         let rendered = Rendered {
-            diagnostic,
-            source: NamedSource::new(name.as_ref(), source_text.clone()),
+            diagnostic: &diagnostic,
+            source: &source,
             file: &report.source,
+            label,
         };
         let mut text = String::new();
         if handler.render_report(&mut text, &rendered).is_err() {
@@ -177,6 +356,9 @@ pub fn render_human(report: &Report, color: bool) -> String {
                 "  at `{}` in {name}\n",
                 printable(&diagnostic.path.to_string())
             ));
+        }
+        if group.len() > 1 {
+            text.push_str(&members_line(&group, style.every_host));
         }
         out.push_str(&text);
         out.push('\n');
@@ -213,13 +395,12 @@ pub fn summary(report: &Report) -> String {
 /// `null`, or `{ "reason": "…" }` for a warning a host silenced with `allow` (listed after the others, so
 /// tools see what was silenced and why; they do not count towards the exit code).
 pub fn render_json(report: &Report) -> Value {
+    let lines = model::Lines::new(&report.source.text);
+    let text = &report.source.text;
     let pos = |span: Option<model::Span>| {
         span.map(|s| {
             let s = report.source.clamp(s);
-            (
-                report.source.line_col(s.start),
-                report.source.line_col(s.end),
-            )
+            (lines.line_col(text, s.start), lines.line_col(text, s.end))
         })
     };
     let active = report.diagnostics.iter().map(|d| (d, None));

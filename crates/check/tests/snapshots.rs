@@ -123,3 +123,89 @@ fn load_and_check_returns_the_fleet_with_its_report() {
     assert_eq!(report.diagnostics[0].code, check::Code::TomlSyntax);
     assert!(loaded.is_none());
 }
+
+/// Seven hosts inherit a fleet-wide `[ssh]` that accepts passwords and root keys; `h7` sets its own
+/// `password_authentication`, so its warning points elsewhere.
+fn fleet_wide_warnings() -> String {
+    let mut text = format!(
+        "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\npermit_root_login = \"prohibit-password\"\npassword_authentication = true\nroot_keys = [\"{KEY}\"]\n\n[users.deploy]\nssh_keys = [\"{KEY}\"]\nsudo = \"no-password\"\n"
+    );
+    for h in 1..=7 {
+        text.push_str(&format!(
+            "\n[hosts.h{h}]\nboard = \"rpi4\"\naddress = \"10.0.0.{h}\"\nusers = [\"deploy\"]\ndeploy = {{ user = \"deploy\" }}\n"
+        ));
+    }
+    text.push_str("ssh = { password_authentication = true }\n");
+    text
+}
+
+#[test]
+fn a_warning_every_host_inherits_is_shown_once_with_the_hosts_it_applies_to() {
+    let report = check::check_str(&fleet_wide_warnings(), "fleet.toml");
+    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code.name()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "root_login_allowed").count(),
+        7,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == "password_authentication_enabled")
+            .count(),
+        7,
+        "{codes:?}"
+    );
+    assert_eq!(report.warning_count(), 14, "{codes:?}");
+
+    let human = check::render_human(&report, false);
+    settings().bind(|| insta::assert_snapshot!("check__fleet_wide_warnings_grouped", human));
+    // One snippet for the fleet-wide root login, one for the fleet-wide passwords (six hosts),
+    // one for h7's own setting.
+    assert_eq!(human.matches("warning[root_login_allowed]").count(), 1);
+    assert_eq!(
+        human
+            .matches("warning[password_authentication_enabled]")
+            .count(),
+        2
+    );
+    assert!(
+        human.contains(
+            "  on 7 hosts: h1, h2, h3, h4, h5 and 2 more (`pifleet check --verbose` names them all)\n"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.contains("  on 6 hosts: h1, h2, h3, h4, h5 and 1 more"),
+        "{human}"
+    );
+    assert!(human.ends_with("fleet.toml: 14 warnings\n"), "{human}");
+
+    let every = check::render::render_human_with(
+        &report,
+        check::render::Human {
+            color: false,
+            every_host: true,
+        },
+    );
+    assert!(
+        every.contains("  on 7 hosts: h1, h2, h3, h4, h5, h6, h7\n"),
+        "{every}"
+    );
+
+    // Tools still get one record per host.
+    let json = check::render_json(&report);
+    let records = json.as_array().expect("array");
+    assert_eq!(records.len(), 14);
+    let lines: Vec<_> = records
+        .iter()
+        .filter(|r| r["code"] == "root_login_allowed")
+        .map(|r| (r["path"].as_str().unwrap().to_owned(), r["line"].clone()))
+        .collect();
+    assert_eq!(lines.len(), 7);
+    assert!(
+        lines.iter().all(|(_, line)| *line == 5),
+        "all point at line 5: {lines:?}"
+    );
+    assert_eq!(lines[0].0, "hosts.h1.ssh.permit_root_login");
+}

@@ -32,7 +32,7 @@ pub use names::{
     Protocol, SecretName, SshPublicKey, StateVersion, Tag, UnitName, UserName, UserPattern, Volume,
 };
 pub use problem::ProblemCode;
-pub use source::{Path, Segment, SourceFile, Span, SpanMap, Spans};
+pub use source::{Lines, Path, Segment, SourceFile, Span, SpanMap, Spans};
 pub use types::*;
 pub use view::{
     Account, ContainerOrigin, DeployTarget, Elevation, Holder, HostContainer, HostView, KeyLogin,

@@ -59,17 +59,11 @@ impl SourceFile {
     }
 
     /// 1-based line and column (in characters) of a byte offset; offsets past the end or inside a character are
-    /// clamped, so any span is safe to show.
+    /// clamped, so any span is safe to show. This scans the text up to `offset`: for many positions, build
+    /// [`Lines`] once.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
-        (line, col)
+        Lines::new(&self.text[..self.clamp(Span::new(offset, offset)).start])
+            .line_col(&self.text, offset)
     }
 
     /// A span clamped to the text and to character boundaries.
@@ -83,6 +77,53 @@ impl SourceFile {
         };
         let start = fix(span.start);
         Span::new(start, fix(span.end).max(start))
+    }
+}
+
+/// Where each line of a text starts: positions of thousands of diagnostics in a large inventory cost a binary
+/// search each, instead of a scan from the top of the file each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    /// Byte offset of the start of every line after the first.
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    /// The line starts of `text`.
+    pub fn new(text: &str) -> Self {
+        Self {
+            starts: text
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1)
+                .collect(),
+        }
+    }
+
+    /// 0-based index of the line holding byte `offset`.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+
+    /// Byte offset where 0-based line `line` starts (the end of the text's last line for lines past it).
+    pub fn start_of(&self, line: usize) -> usize {
+        match line {
+            0 => 0,
+            n => self.starts.get(n - 1).copied().unwrap_or(usize::MAX),
+        }
+    }
+
+    /// 1-based line and column (in characters) of byte `offset` in `text`, the text these lines were read
+    /// from; clamped like [`SourceFile::line_col`].
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_of(offset);
+        let start = self.start_of(line).min(offset);
+        (line + 1, text[start..offset].chars().count() + 1)
     }
 }
 
@@ -278,5 +319,14 @@ mod tests {
         assert_eq!(s.line_col(4), (2, 1)); // inside 'ç': clamped back
         assert_eq!(s.line_col(5), (2, 2));
         assert_eq!(s.line_col(999), (3, 1));
+        let lines = Lines::new(&s.text);
+        assert_eq!(lines.line_col(&s.text, 0), (1, 1));
+        assert_eq!(lines.line_col(&s.text, 2), (1, 3));
+        assert_eq!(lines.line_col(&s.text, 4), (2, 1));
+        assert_eq!(lines.line_col(&s.text, 6), (2, 3));
+        assert_eq!(lines.line_col(&s.text, 999), (3, 1));
+        assert_eq!(lines.line_of(3), 1);
+        assert_eq!(lines.start_of(1), 3);
+        assert_eq!(lines.start_of(2), 7);
     }
 }

@@ -259,6 +259,8 @@ pub(crate) struct Hosts {
     pub(crate) unchanged: usize,
     pub(crate) removed: usize,
     pub(crate) index_only: bool,
+    /// Temporary files an interrupted gen left, removed.
+    pub(crate) leftovers: usize,
 }
 
 impl Hosts {
@@ -267,7 +269,12 @@ impl Hosts {
         use std::collections::BTreeMap;
         let mut hosts: BTreeMap<&std::ffi::OsStr, (bool, bool)> = BTreeMap::new();
         let mut index_changed = false;
+        let mut leftovers = 0;
         for step in steps {
+            if step.action == Action::Leftover {
+                leftovers += 1;
+                continue;
+            }
             let mut parts = step.path.components();
             let (Some(first), Some(_)) = (parts.next(), parts.next()) else {
                 index_changed |= step.action != Action::Unchanged;
@@ -286,6 +293,7 @@ impl Hosts {
             }
         }
         out.index_only = index_changed && out.written == 0 && out.removed == 0;
+        out.leftovers = leftovers;
         out
     }
 }
@@ -303,6 +311,11 @@ impl std::fmt::Display for Hosts {
         )?;
         if self.index_only {
             f.write_str("; index updated")?;
+        }
+        match self.leftovers {
+            0 => {}
+            1 => f.write_str(", 1 leftover temporary file removed")?,
+            n => write!(f, ", {n} leftover temporary files removed")?,
         }
         Ok(())
     }

@@ -276,3 +276,89 @@ fn the_cache_never_hides_a_change_under_secrets() {
         text(&again)
     );
 }
+
+#[test]
+fn leftover_temporary_files_are_reported_by_check_and_removed_by_gen() {
+    let repo = Repo::new();
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    // That run stamped the tree as up to date: a leftover must not hide behind the stamp.
+    assert_eq!(repo.run(&["--check"]).status.code(), Some(0));
+    // What a `gen` killed while writing leaves next to a module: its first bytes.
+    let leftover = "hosts/rpi-box-01/.pifleet-gen-Q1w2E3r4T5y6.tmp";
+    let module = repo.read("hosts/rpi-box-01/default.nix");
+    std::fs::write(repo.path(leftover), &module[..150]).unwrap();
+    let before = repo.tree();
+
+    let check = repo.run(&["--check"]);
+    let (out, err) = text(&check);
+    assert_eq!(check.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.starts_with(
+            "--- a/hosts/rpi-box-01/.pifleet-gen-Q1w2E3r4T5y6.tmp\n+++ /dev/null\n@@ -1,2 +0,0 @@\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        err,
+        "hosts is out of date with fleet.toml (0 written, 3 unchanged, 0 removed, 1 leftover \
+         temporary file removed): run `pifleet gen` (or `nix run .#gen`) and commit the result\n"
+    );
+    assert_eq!(repo.tree(), before, "--check must not remove it");
+
+    let gen_run = repo.run(&[]);
+    assert_eq!(
+        text(&gen_run).0,
+        "gen: 2 hosts: 0 written, 2 unchanged, 0 removed, 1 leftover temporary file removed (hosts)\n"
+    );
+    assert!(!repo.path(leftover).exists());
+    assert_eq!(repo.tree().len(), 3);
+    assert_eq!(repo.run(&["--check"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_host_directory_linked_out_of_the_tree_is_refused_and_nothing_is_written() {
+    let repo = Repo::new();
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    let outside = tempfile::tempdir().unwrap();
+    let moved = outside.path().join("rpi-box-01");
+    std::fs::rename(repo.path("hosts/rpi-box-01"), &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, repo.path("hosts/rpi-box-01")).unwrap();
+    // The fleet changes, so every module would be rewritten.
+    repo.edit(
+        "fleet.toml",
+        "time_zone = \"Europe/Amsterdam\"",
+        "time_zone = \"Europe/Lisbon\"",
+    );
+    let linked = std::fs::read_to_string(moved.join("default.nix")).unwrap();
+    let index = repo.read("hosts/default.nix");
+    let other = repo.read("hosts/rpi-box-03/default.nix");
+
+    let args: [&[&str]; 3] = [&[], &["--check"], &["--force"]];
+    for args in args {
+        let out = repo.run(args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "error: hosts/rpi-box-01 is a symbolic link (to {}); pifleet writes each host's \
+                 module into a real directory inside the output directory, never through a link, \
+                 and has written nothing. Replace the link with a directory (move what it points \
+                 to into its place), then run `pifleet gen` again.\n",
+                moved.display()
+            ),
+            "{args:?}"
+        );
+    }
+    let outside_names: Vec<_> = std::fs::read_dir(&moved)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside_names, ["default.nix"]);
+    assert_eq!(
+        std::fs::read_to_string(moved.join("default.nix")).unwrap(),
+        linked
+    );
+    assert_eq!(repo.read("hosts/default.nix"), index);
+    assert_eq!(repo.read("hosts/rpi-box-03/default.nix"), other);
+}

@@ -7,7 +7,9 @@
 //! unedited, and that no other generated file has appeared: reading and hashing the tree, instead
 //! of parsing, validating, checking and rendering the inventory. A missing, unreadable or
 //! mismatched stamp just means the full path runs; the stamp can never make `gen` skip work that
-//! would change a file.
+//! would change a file. That includes what is not in the stamp: a leftover temporary file of an
+//! interrupted `gen`, or a host directory that became a symbolic link, sends `gen` down the full
+//! path, which reports (or removes) it.
 //!
 //! Stamps live outside the repository (the CLI puts them under the user's cache directory), one
 //! per output directory.
@@ -66,9 +68,18 @@ impl Stamp {
         if lines.next()? != MAGIC || lines.next()?.strip_prefix("key ")? != key {
             return None;
         }
+        // Leftover temporary files, or a host directory turned into a link, are for the full path
+        // to report (render::tree): the stamp says nothing about them.
+        let layout = crate::tree::Layout::read(out).ok()?;
+        if !layout.leftovers(out).ok()?.is_empty() {
+            return None;
+        }
         let mut listed = std::collections::BTreeSet::new();
         for line in lines {
             let (digest, path) = line.split_once(' ')?;
+            if layout.linked_dir(Path::new(path)).is_some() {
+                return None;
+            }
             let text = std::fs::read_to_string(out.join(path)).ok()?;
             if provenance(&text) != Provenance::Generated || recorded_digest(&text)? != digest {
                 return None;
@@ -76,7 +87,7 @@ impl Stamp {
             listed.insert(PathBuf::from(path));
         }
         // A generated file the stamp does not list (a host restored by hand, say) is stale.
-        for candidate in crate::tree::candidates(out).ok()? {
+        for candidate in layout.candidates() {
             if listed.contains(&candidate) {
                 continue;
             }

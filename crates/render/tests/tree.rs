@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use render::Output;
-use render::tree::{Action, ConflictKind, Error, plan};
+use render::tree::{Action, Conflict, ConflictKind, Error, plan};
 
 /// A small fleet with the given hosts (numbered addresses) and time zone.
 fn fleet_text(hosts: &[&str], time_zone: &str) -> String {
@@ -33,16 +33,23 @@ fn rendered(hosts: &[&str], time_zone: &str) -> Output {
     support::load_and_render("tree", &fleet_text(hosts, time_zone)).output
 }
 
-/// Every regular file under `root`, relative, with its bytes.
-fn snapshot_dir(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+/// Every file under `root`, relative, with its text (lossy, so failures print readably); a symbolic
+/// link (never followed) as `-> target`.
+fn snapshot_dir(root: &Path) -> Vec<(PathBuf, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
         for entry in std::fs::read_dir(dir).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
+            let entry = entry.expect("entry");
+            let path = entry.path();
+            let rel = path.strip_prefix(root).expect("under root").to_owned();
+            let kind = entry.file_type().expect("file type");
+            if kind.is_symlink() {
+                let target = std::fs::read_link(&path).expect("read link");
+                out.push((rel, format!("-> {}", target.display())));
+            } else if kind.is_dir() {
                 walk(root, &path, out);
             } else {
-                let rel = path.strip_prefix(root).expect("under root").to_owned();
-                out.push((rel, std::fs::read(&path).expect("read file")));
+                let bytes = std::fs::read(&path).expect("read file");
+                out.push((rel, String::from_utf8_lossy(&bytes).into_owned()));
             }
         }
     }
@@ -364,6 +371,422 @@ fn diff_is_unified_with_a_and_b_headers() {
     assert!(
         !diff.contains("\n   users.mutableUsers = false;\n"),
         "{diff}"
+    );
+}
+
+/// What `apply` names a temporary file: `.pifleet-gen-`, twelve letters and digits, `.tmp`.
+const LEFTOVER: &str = ".pifleet-gen-Q1w2E3r4T5y6.tmp";
+
+/// The paths of the steps with `action`, in plan order.
+fn paths_of(plan: &render::tree::Plan, action: Action) -> Vec<&Path> {
+    plan.steps()
+        .iter()
+        .filter(|s| s.action == action)
+        .map(|s| s.path.as_path())
+        .collect()
+}
+
+fn conflicts_of(result: Result<render::tree::Summary, Error>) -> Vec<Conflict> {
+    match result {
+        Err(Error::Conflicts(list)) => list,
+        Err(other) => panic!("expected conflicts, got {other}"),
+        Ok(summary) => panic!("expected conflicts, got {summary}"),
+    }
+}
+
+/// Names of hosts `host-000` … for larger fleets.
+fn numbered(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("host-{i:03}")).collect()
+}
+
+fn rendered_names(names: &[String], time_zone: &str) -> Output {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    rendered(&names, time_zone)
+}
+
+/// What the tree must hold: exactly the rendered files.
+fn expected_tree(output: &Output) -> Vec<(PathBuf, String)> {
+    output
+        .files
+        .iter()
+        .map(|(path, text)| (path.clone(), text.clone()))
+        .collect()
+}
+
+#[test]
+fn leftover_temporary_files_are_drift_and_the_next_apply_removes_only_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    let output = rendered(&["alpha", "beta"], "UTC");
+    plan(&root, &output, false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    let alpha = &output.files[Path::new("alpha/default.nix")];
+    // What a `gen` killed while writing leaves: the start of a module, or nothing at all.
+    std::fs::write(root.join("alpha").join(LEFTOVER), &alpha[..200]).expect("write");
+    std::fs::write(root.join(".pifleet-gen-000000000000.tmp"), "").expect("write");
+    // The name earlier builds used, holding the start of a generated file.
+    std::fs::write(root.join("beta/.pifleet-x7Yz9Q.tmp"), &alpha[..40]).expect("write");
+    // Not pifleet's: that older name shape holding someone's notes, and near misses of the name.
+    let kept = [
+        "beta/.pifleet-backup.tmp",
+        "alpha/.pifleet-gen-notes.tmp",
+        "alpha/.pifleet-gen-Q1w2E3r4T5y6.tmp.bak",
+        "alpha/.pifleet-gen-Q1w2E3r4T5y_.tmp",
+        "alpha/pifleet-gen-Q1w2E3r4T5y6.tmp",
+    ];
+    for path in kept {
+        std::fs::write(root.join(path), "my notes\n").expect("write");
+    }
+
+    let planned = plan(&root, &output, false).expect("plan");
+    assert!(!planned.is_clean(), "leftovers are drift");
+    assert_eq!(
+        paths_of(&planned, Action::Leftover),
+        vec![
+            Path::new(".pifleet-gen-000000000000.tmp"),
+            Path::new("alpha/.pifleet-gen-Q1w2E3r4T5y6.tmp"),
+            Path::new("beta/.pifleet-x7Yz9Q.tmp"),
+        ]
+    );
+    assert_eq!(
+        planned.summary().to_string(),
+        "0 written, 3 unchanged, 0 removed, 3 leftover temporary files removed"
+    );
+    let diff = planned.diff();
+    let shown = root.display();
+    assert!(
+        diff.contains(&format!(
+            "--- a/{shown}/alpha/{LEFTOVER}\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-# Generated by pifleet from fleet.toml."
+        )),
+        "{diff}"
+    );
+    // An empty file has no lines to show, but is listed.
+    assert!(
+        diff.contains(&format!(
+            "--- a/{shown}/.pifleet-gen-000000000000.tmp\n+++ /dev/null\n"
+        )),
+        "{diff}"
+    );
+    assert!(!diff.contains("notes"), "{diff}");
+
+    let summary = planned.apply().expect("apply");
+    assert_eq!(
+        summary.to_string(),
+        "0 written, 3 unchanged, 0 removed, 3 leftover temporary files removed"
+    );
+    let mut want: Vec<PathBuf> = ["default.nix", "alpha/default.nix", "beta/default.nix"]
+        .into_iter()
+        .chain(kept)
+        .map(PathBuf::from)
+        .collect();
+    want.sort();
+    let on_disk: Vec<PathBuf> = snapshot_dir(&root).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(on_disk, want);
+    assert!(plan(&root, &output, false).expect("plan").is_clean());
+}
+
+#[test]
+fn a_file_edited_between_plan_and_apply_is_left_alone_and_nothing_is_renamed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    plan(&root, &rendered(&["alpha", "beta"], "UTC"), false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    let after = rendered(&["alpha", "beta"], "Europe/Lisbon");
+    let planned = plan(&root, &after, false).expect("plan");
+    assert_eq!(
+        paths_of(&planned, Action::Update),
+        vec![
+            Path::new("alpha/default.nix"),
+            Path::new("beta/default.nix")
+        ]
+    );
+    // An editor saves alpha's module while `gen` runs.
+    let alpha = root.join("alpha/default.nix");
+    edit(
+        &alpha,
+        "time.timeZone = \"UTC\";",
+        "time.timeZone = \"Asia/Tokyo\";",
+    );
+    let disk = snapshot_dir(&root);
+
+    let result = planned.apply();
+    let message = result.as_ref().map_err(ToString::to_string).err();
+    assert_eq!(
+        conflicts_of(result),
+        vec![Conflict {
+            path: alpha.clone(),
+            kind: ConflictKind::ChangedWhileWriting
+        }]
+    );
+    let message = message.expect("an error");
+    assert!(
+        message.contains(&format!(
+            "{}: changed while pifleet was writing the tree",
+            alpha.display()
+        )),
+        "{message}"
+    );
+    // Not alpha, and not beta either: nothing was renamed, and no temporary file is left.
+    assert_eq!(snapshot_dir(&root), disk);
+    // The next plan sees the edit for what it is.
+    assert_eq!(
+        conflicts(plan(&root, &after, false)),
+        vec![(alpha, ConflictKind::EditedByHand)]
+    );
+}
+
+#[test]
+fn a_file_that_appears_or_changes_where_apply_creates_or_removes_one_is_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    plan(&root, &rendered(&["alpha", "beta"], "UTC"), false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    let planned = plan(&root, &rendered(&["alpha", "gamma"], "UTC"), false).expect("plan");
+    assert_eq!(
+        paths_of(&planned, Action::Create),
+        vec![Path::new("gamma/default.nix")]
+    );
+    assert_eq!(
+        paths_of(&planned, Action::Remove),
+        vec![Path::new("beta/default.nix")]
+    );
+    // After planning, someone writes gamma's module by hand and edits beta's.
+    std::fs::create_dir(root.join("gamma")).expect("mkdir");
+    std::fs::write(root.join("gamma/default.nix"), "{ ... }: { }\n").expect("write");
+    edit(
+        &root.join("beta/default.nix"),
+        "users.mutableUsers = false;",
+        "users.mutableUsers = true;",
+    );
+    let disk = snapshot_dir(&root);
+
+    let mut found = conflicts_of(planned.apply());
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(
+        found,
+        vec![
+            Conflict {
+                path: root.join("beta/default.nix"),
+                kind: ConflictKind::ChangedWhileWriting
+            },
+            Conflict {
+                path: root.join("gamma/default.nix"),
+                kind: ConflictKind::ChangedWhileWriting
+            },
+        ]
+    );
+    // The index, which did not change, was not renamed either.
+    assert_eq!(snapshot_dir(&root), disk);
+}
+
+#[test]
+fn a_host_directory_that_is_a_link_out_of_the_tree_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    let elsewhere = dir.path().join("elsewhere");
+    plan(&root, &rendered(&["alpha", "beta"], "UTC"), false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    let after = rendered(&["alpha", "beta"], "Europe/Lisbon");
+    let link_alpha = || {
+        std::fs::rename(root.join("alpha"), &elsewhere).expect("move alpha out");
+        std::os::unix::fs::symlink(&elsewhere, root.join("alpha")).expect("link");
+    };
+    let refused = |result: Result<(), Error>| match result {
+        Err(Error::LinkedHostDirectory { path, target }) => {
+            assert_eq!((path, target), (root.join("alpha"), elsewhere.clone()));
+        }
+        Err(other) => panic!("expected LinkedHostDirectory, got {other}"),
+        Ok(()) => panic!("a write through a link was not refused"),
+    };
+
+    link_alpha();
+    let outside = snapshot_dir(&elsewhere);
+    let disk = snapshot_dir(&root);
+    let message = match plan(&root, &after, false) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("planned through a link"),
+    };
+    assert!(
+        message.starts_with(&format!(
+            "{} is a symbolic link (to {}); pifleet writes each host's module into a real directory",
+            root.join("alpha").display(),
+            elsewhere.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("has written nothing"), "{message}");
+    refused(plan(&root, &after, false).map(drop));
+
+    // A link that appears after planning is refused by apply, before anything is written.
+    std::fs::remove_file(root.join("alpha")).expect("unlink");
+    std::fs::rename(&elsewhere, root.join("alpha")).expect("move back");
+    let planned = plan(&root, &after, false).expect("plan without the link");
+    link_alpha();
+    refused(planned.apply().map(drop));
+    assert_eq!(snapshot_dir(&elsewhere), outside, "wrote through the link");
+    assert_eq!(snapshot_dir(&root), disk, "wrote beta or a temporary file");
+}
+
+#[test]
+fn an_output_directory_that_links_out_of_its_parent_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = dir.path().join("repo");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let root = repo.join("hosts");
+    std::os::unix::fs::symlink(&outside, &root).expect("link");
+    let output = rendered(&["alpha"], "UTC");
+
+    match plan(&root, &output, false) {
+        Err(e @ Error::LinkedOutputDirectory { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "the output directory {} is a symbolic link to {}, outside {}; pifleet does not \
+                     write through it, and has written nothing. Give the real directory with \
+                     `--out`, or replace the link with a directory.",
+                    root.display(),
+                    outside.display(),
+                    repo.display()
+                )
+            );
+        }
+        Err(other) => panic!("expected LinkedOutputDirectory, got {other}"),
+        Ok(_) => panic!("planned through a link"),
+    }
+    assert!(snapshot_dir(&outside).is_empty(), "wrote outside the repo");
+
+    // A link to a directory inside the repository is where the tree lives: gen writes there.
+    std::fs::remove_file(&root).expect("unlink");
+    std::fs::create_dir_all(repo.join("generated/hosts")).expect("mkdir");
+    std::os::unix::fs::symlink("generated/hosts", &root).expect("link");
+    let summary = plan(&root, &output, false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    assert_eq!(summary.to_string(), "2 written, 0 unchanged, 0 removed");
+    assert_eq!(
+        snapshot_dir(&repo.join("generated/hosts")),
+        expected_tree(&output)
+    );
+}
+
+#[test]
+fn apply_writes_exactly_the_rendered_tree_for_a_large_fleet() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    let names = numbered(150);
+
+    let first = rendered_names(&names, "UTC");
+    let summary = plan(&root, &first, false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    assert_eq!(summary.to_string(), "151 written, 0 unchanged, 0 removed");
+    assert_eq!(snapshot_dir(&root), expected_tree(&first));
+
+    let second = rendered_names(&names, "Europe/Lisbon");
+    let summary = plan(&root, &second, false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    assert_eq!(summary.to_string(), "150 written, 1 unchanged, 0 removed");
+    assert_eq!(snapshot_dir(&root), expected_tree(&second));
+
+    let third = rendered_names(&names[..100], "Europe/Lisbon");
+    let summary = plan(&root, &third, false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    assert_eq!(summary.to_string(), "1 written, 100 unchanged, 50 removed");
+    assert_eq!(snapshot_dir(&root), expected_tree(&third));
+}
+
+#[test]
+fn a_failure_while_writing_leaves_the_old_tree_and_no_temporary_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    let mut names = numbered(100);
+    plan(&root, &rendered_names(&names, "UTC"), false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    // Every module changes (the index too: it lists the new host), and a new host sorts into the
+    // middle of them.
+    names.push("host-049x".to_owned());
+    let planned = plan(&root, &rendered_names(&names, "Europe/Lisbon"), false).expect("plan");
+    assert_eq!(
+        planned.summary().to_string(),
+        "102 written, 0 unchanged, 0 removed"
+    );
+    assert!(
+        planned.summary().written >= 64,
+        "large enough to be written by several threads"
+    );
+    // A file where the new host's directory must go.
+    std::fs::write(root.join("host-049x"), "not a directory\n").expect("write");
+    let disk = snapshot_dir(&root);
+
+    match planned.apply() {
+        Err(e @ Error::Stage { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "cannot write {} (nothing was replaced",
+                    root.join("host-049x").display()
+                )),
+                "{message}"
+            );
+        }
+        Err(other) => panic!("expected Stage, got {other}"),
+        Ok(summary) => panic!("wrote through a file: {summary}"),
+    }
+    assert_eq!(
+        snapshot_dir(&root),
+        disk,
+        "the old tree changed, or a temporary file is left"
+    );
+}
+
+#[test]
+fn a_second_writer_is_refused_while_one_holds_the_tree() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    plan(&root, &rendered(&["alpha"], "UTC"), false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    let planned = plan(&root, &rendered(&["alpha"], "Europe/Lisbon"), false).expect("plan");
+    let disk = snapshot_dir(&root);
+    // What another `gen`'s apply holds while it writes.
+    let held = std::fs::File::open(&root).expect("open");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    match planned.apply() {
+        Err(e @ Error::Busy { .. }) => assert_eq!(
+            e.to_string(),
+            format!(
+                "another `pifleet gen` is writing {}; nothing was written. Wait for it to finish, \
+                 then run `pifleet gen` again.",
+                root.display()
+            )
+        ),
+        Err(other) => panic!("expected Busy, got {other}"),
+        Ok(summary) => panic!("wrote while another writer held the tree: {summary}"),
+    }
+    assert_eq!(snapshot_dir(&root), disk);
+    drop(held);
+    assert_eq!(
+        planned.apply().expect("apply").to_string(),
+        "1 written, 1 unchanged, 0 removed"
     );
 }
 

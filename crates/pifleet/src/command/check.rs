@@ -32,6 +32,9 @@ pub(crate) struct Args {
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
+    /// Name every host a diagnostic shared by many hosts applies to (by default, the first few).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -45,7 +48,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.format {
         OutputFormat::Human => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            stdout.write_all(check::render_human(&report, color).as_bytes())
+            let style = check::render::Human {
+                color,
+                every_host: args.verbose,
+            };
+            stdout.write_all(check::render::render_human_with(&report, style).as_bytes())
         }
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&check::render_json(&report))
