@@ -18,6 +18,7 @@ mod json_spans;
 pub mod load;
 pub mod names;
 mod problem;
+pub mod scaffold;
 pub mod source;
 pub mod sshd;
 pub mod types;

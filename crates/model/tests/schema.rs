@@ -1,27 +1,38 @@
 //! The committed `schema/fleet.schema.json` must be what the types generate: editors read the file, the loader
-//! uses the generated one, and the two must never disagree.
+//! uses the generated one, and the two must never disagree. The fleet template carries a copy
+//! (`templates/default/schema/`, for the `#:schema` line of a new repo's fleet.toml), held to the same.
 
 use std::path::PathBuf;
 
-fn committed_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schema/fleet.schema.json")
+/// Every committed copy of the schema, from the repository root.
+const COPIES: [&str; 2] = [
+    "schema/fleet.schema.json",
+    "templates/default/schema/fleet.schema.json",
+];
+
+fn committed_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 #[test]
 fn committed_schema_matches_the_types() {
     let fresh = model::schema_string();
-    let path = committed_path();
-    if std::env::var_os("UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, &fresh).expect("write schema/fleet.schema.json");
-        return;
+    for rel in COPIES {
+        let path = committed_path(rel);
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &fresh).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{rel} is out of date with the model types.\n\
+             Regenerate it with `UPDATE_SCHEMA=1 cargo test -p model --test schema` \
+             (or `cargo run -p pifleet -- schema > {rel}`) and commit the result."
+        );
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == fresh,
-        "schema/fleet.schema.json is out of date with the model types.\n\
-         Regenerate it with `UPDATE_SCHEMA=1 cargo test -p model --test schema` \
-         (or `cargo run -p pifleet -- schema > schema/fleet.schema.json`) and commit the result."
-    );
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub(crate) struct Opts {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a fleet repository: flake.nix, a fleet.toml that passes check, the schema, .gitignore, README, git.
+    Init(command::init::Args),
     /// Validate the inventory: syntax, schema and semantic checks, with line numbers and fixes.
     Check(command::check::Args),
     /// Render the inventory into NixOS modules under hosts/ (or check that they are up to date).
@@ -86,6 +88,7 @@ pub(crate) fn run() -> ExitCode {
 
 fn dispatch(opts: Opts) -> anyhow::Result<Outcome> {
     match opts.command {
+        Command::Init(args) => command::init::run(args),
         Command::Check(args) => command::check::run(args),
         Command::Gen(args) => command::generate::run(args),
         Command::Status(args) => command::status::run(args),

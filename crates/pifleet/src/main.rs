@@ -9,6 +9,7 @@ mod nix_gate;
 mod outcome;
 mod pipe;
 mod progress;
+mod pubkey;
 mod ui;
 mod workspace;
 

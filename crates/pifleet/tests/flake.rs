@@ -518,9 +518,20 @@ fn template_instantiates_and_its_flake_shows_its_hosts() {
         "nix flake init failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for file in ["flake.nix", "fleet.toml", "README.md"] {
+    for file in [
+        "flake.nix",
+        "fleet.toml",
+        "README.md",
+        "schema/fleet.schema.json",
+    ] {
         assert!(fleet.join(file).is_file(), "the template has no {file}");
     }
+    // Editors find the schema from the inventory's first line.
+    let inventory = fs::read_to_string(fleet.join("fleet.toml")).expect("read fleet.toml");
+    assert_eq!(
+        inventory.lines().next(),
+        Some("#:schema ./schema/fleet.schema.json")
+    );
 
     // The template's inventory passes check as it is, and gen writes its hosts.
     for command in ["check", "gen"] {

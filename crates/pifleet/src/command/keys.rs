@@ -4,7 +4,7 @@
 //! The card crate does the work; this file gathers the keys (files, or the inventory's deploy keys for
 //! a host), shows what will change, asks before writing to a block device, and prints what it wrote.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use card::{Attrs, InjectError, Plan, Request};
@@ -90,7 +90,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
     let mut keys = Vec::new();
     for file in &args.keys {
-        keys.extend(keys_from_file(file)?);
+        keys.extend(crate::pubkey::from_file(file)?);
     }
     if let Some(host) = &args.from_inventory {
         keys.extend(keys_from_inventory(&args.inventory.workspace(), host)?);
@@ -300,38 +300,6 @@ fn key_line(key: &SshPublicKey) -> String {
     } else {
         format!("{} {} {comment}", key.fingerprint(), key.algorithm())
     }
-}
-
-/// Every key line of a `.pub` file (blank lines and `#` comments skipped).
-fn keys_from_file(path: &Path) -> anyhow::Result<Vec<SshPublicKey>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the key file {}", path.display()))?;
-    if text.contains("PRIVATE KEY") {
-        let public = if path.extension().is_some_and(|e| e == "pub") {
-            "the public key file".to_owned()
-        } else {
-            format!("{}.pub", path.display())
-        };
-        bail!(
-            "--key {} is a PRIVATE key: give the public half instead ({public}); nothing was written",
-            path.display()
-        );
-    }
-    let mut keys = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let key: SshPublicKey = line.parse().map_err(|e: model::NameError| {
-            anyhow::anyhow!("{}:{}: {}", path.display(), i + 1, e.message)
-        })?;
-        keys.push(key);
-    }
-    if keys.is_empty() {
-        bail!("{} holds no public key", path.display());
-    }
-    Ok(keys)
 }
 
 /// The keys `host`'s deploy user logs in with after its first switch, as the host's view says:

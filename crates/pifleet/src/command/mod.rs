@@ -9,6 +9,7 @@ pub(crate) mod flash;
 pub(crate) mod generate;
 pub(crate) mod hostkey;
 pub(crate) mod image;
+pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod rollback;
 pub(crate) mod schema;
