@@ -133,15 +133,14 @@ fn ext4_image(dir: &Path, root: &Path) -> PathBuf {
 /// Where the root partition of [`partitioned_image`] starts.
 const ROOT_START: u64 = 2048 * 512;
 
-/// An MBR image with one Linux partition at 1 MiB holding an ext4 of `root`.
-fn partitioned_image(dir: &Path, root: &Path) -> PathBuf {
-    let image = dir.join("sd.img");
-    std::fs::File::create(&image)
+/// A new 24 MiB file at `path` with the partition table `script` (sfdisk's input).
+fn partition_table(path: &Path, script: &str) {
+    std::fs::File::create(path)
         .and_then(|f| f.set_len(24 << 20))
         .expect("image");
     let mut sfdisk = Command::new("sfdisk")
         .args(["-q"])
-        .arg(&image)
+        .arg(path)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -149,11 +148,15 @@ fn partitioned_image(dir: &Path, root: &Path) -> PathBuf {
     {
         use std::io::Write;
         let mut stdin = sfdisk.stdin.take().expect("stdin");
-        stdin
-            .write_all(b"label: dos\nstart=2048, type=83\n")
-            .expect("table");
+        stdin.write_all(script.as_bytes()).expect("table");
     }
     assert!(sfdisk.wait().expect("sfdisk").success());
+}
+
+/// An MBR image with one Linux partition at 1 MiB holding an ext4 of `root`.
+fn partitioned_image(dir: &Path, root: &Path) -> PathBuf {
+    let image = dir.join("sd.img");
+    partition_table(&image, "label: dos\nstart=2048, type=83\n");
     tool(
         "mkfs.ext4",
         &[
@@ -703,24 +706,7 @@ fn a_card_whose_new_table_is_not_yet_read_is_reached_by_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The card as the kernel saw it: one small partition.
     let card_file = dir.path().join("card.img");
-    std::fs::File::create(&card_file)
-        .and_then(|f| f.set_len(24 << 20))
-        .expect("card");
-    let mut sfdisk = Command::new("sfdisk")
-        .args(["-q"])
-        .arg(&card_file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("run sfdisk (scripts/test installs fdisk)");
-    {
-        use std::io::Write;
-        let mut stdin = sfdisk.stdin.take().expect("stdin");
-        stdin
-            .write_all(b"label: dos\nstart=2048, size=8192, type=83\n")
-            .expect("table");
-    }
-    assert!(sfdisk.wait().expect("sfdisk").success());
+    partition_table(&card_file, "label: dos\nstart=2048, size=8192, type=83\n");
     let lo = match Command::new("losetup")
         .args(["--find", "--show", "--partscan"])
         .arg(&card_file)

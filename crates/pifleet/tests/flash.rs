@@ -720,22 +720,26 @@ fn flash_accepts_a_host_name_and_builds_its_image_first() {
     assert_eq!(std::fs::read(&target).expect("read"), bytes);
 }
 
-#[test]
-fn a_failed_build_is_an_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = dir.path().join("bin");
+/// A stand-in `nix` in `dir/bin` running the shell `body`; the PATH with it first.
+fn stand_in_nix(dir: &Path, body: &str) -> String {
+    let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
-    std::fs::write(
-        bin.join("nix"),
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi\necho 'error: flake has no output' >&2\nexit 1\n",
-    )
-    .expect("script");
+    std::fs::write(bin.join("nix"), format!("#!/bin/sh\n{body}")).expect("script");
     std::fs::set_permissions(bin.join("nix"), std::fs::Permissions::from_mode(0o755))
         .expect("chmod");
-    let path = format!(
+    format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_failed_build_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = stand_in_nix(
+        dir.path(),
+        "if [ \"$1\" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi\necho 'error: flake has no output' >&2\nexit 1\n",
     );
     example_fleet(dir.path());
     let (code, _, stderr) = run(pifleet()
@@ -753,19 +757,10 @@ fn a_failed_build_is_an_error() {
 fn an_old_nix_stops_image_and_flash_before_anything_else() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("bin");
     // Debian's nix-bin 2.8: it would fail on --print-out-paths after the questions.
-    std::fs::write(
-        bin.join("nix"),
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.8.0'; exit 0; fi\ntouch \"$0.ran\"\nexit 1\n",
-    )
-    .expect("script");
-    std::fs::set_permissions(bin.join("nix"), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
+    let path = stand_in_nix(
+        dir.path(),
+        "if [ \"$1\" = --version ]; then echo 'nix (Nix) 2.8.0'; exit 0; fi\ntouch \"$0.ran\"\nexit 1\n",
     );
     example_fleet(dir.path());
     let target = dir.path().join("card.img");
