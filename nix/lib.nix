@@ -144,16 +144,19 @@ in
           nixosConfigurations."${name}-sd".config.system.build.sdImage)
         sdHosts;
 
+      # `command` null: pifleet itself (`nix run . -- secrets set NAME`).
       mkApp = system: command:
         let
-          script = (pkgsFor system).writeShellScript "pifleet-${command}" ''
-            exec ${pifleetFor system}/bin/pifleet ${command} "$@"
+          name = if command == null then "pifleet" else "pifleet-${command}";
+          run = if command == null then "pifleet" else "pifleet ${command}";
+          script = (pkgsFor system).writeShellScript name ''
+            exec ${pifleetFor system}/bin/${run} "$@"
           '';
         in
         {
           type = "app";
           program = "${script}";
-          meta.description = "Run `pifleet ${command}` in the current directory";
+          meta.description = "Run `${run}` in the current directory";
         };
 
       checksFor = system:
@@ -176,7 +179,7 @@ in
     {
       inherit nixosConfigurations;
       packages = forAllSystems (system: { default = pifleetFor system; } // sdImages);
-      apps = forAllSystems (system: lib.genAttrs appCommands (mkApp system));
+      apps = forAllSystems (system: lib.genAttrs appCommands (mkApp system) // { default = mkApp system null; });
       checks = forAllSystems checksFor;
       # The generator's output is a fixed point of nixpkgs-fmt: `nix fmt` leaves it unchanged.
       formatter = forAllSystems (system: (pkgsFor system).nixpkgs-fmt);

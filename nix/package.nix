@@ -17,12 +17,14 @@ rustPlatform.buildRustPackage {
   inherit (workspace.workspace.package) version;
 
   # Only what cargo and the tests read: editing docs, nix/ or the flake doesn't rebuild pifleet.
+  # templates/ is compiled in: `pifleet init` writes the fleet template's flake.nix.
   src = lib.fileset.toSource {
     root = ../.;
     fileset = lib.fileset.unions [
       ../Cargo.toml
       ../Cargo.lock
       ../crates
+      ../templates
       (lib.fileset.maybeMissing ../clippy.toml)
       (lib.fileset.maybeMissing ../schema)
       (lib.fileset.maybeMissing ../snapshots)

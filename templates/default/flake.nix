@@ -15,7 +15,9 @@
       inputs.home-manager.follows = "";
     };
     pifleet = {
-      # Where you get pifleet from.
+      # Where you get pifleet from: REPLACE this placeholder with the URL of pifleet's Git
+      # repository (git+https://…) or of a local checkout (git+file:///home/you/src/pifleet).
+      # `pifleet init` fills it in for you when it can.
       url = "git+https://example.invalid/pifleet";
       inputs.nixpkgs.follows = "nixpkgs";
       inputs.nixos-hardware.follows = "nixos-hardware";

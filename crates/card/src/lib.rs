@@ -28,6 +28,6 @@ pub use inject::{InjectError, Merged, Plan, Request, apply, check_nixos, merge, 
 pub use layout::{
     FileSystem, GptProblem, Partition, TableError, TableKind, read_table, read_table_sized, sniff,
 };
-pub use locate::{LocateError, Root, locate};
+pub use locate::{LocateError, Root, locate, locate_fresh};
 /// Holds a [`HostKey`]'s private text, wiped from memory when dropped.
 pub use zeroize::Zeroizing;

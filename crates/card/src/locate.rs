@@ -112,6 +112,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LocateError + '_ {
 /// Finds the ext4 file system in `path`: the path itself when it holds one, else the only ext4
 /// partition of its partition table. Refuses a mounted or system device before reading anything.
 pub fn locate(view: &SystemView, path: &Path) -> Result<Root, LocateError> {
+    locate_with(view, path, true)
+}
+
+/// [`locate`] for a card whose partition table was just written and not yet re-read: the kernel's
+/// partition nodes still describe the old table (another start or a smaller size), so the file
+/// system is reached by its offset into the whole card.
+pub fn locate_fresh(view: &SystemView, path: &Path) -> Result<Root, LocateError> {
+    locate_with(view, path, false)
+}
+
+fn locate_with(view: &SystemView, path: &Path, nodes: bool) -> Result<Root, LocateError> {
     fs::metadata(path).map_err(io_err(path))?;
     let shown = path.display().to_string();
     let device = match view.target(path)? {
@@ -179,6 +190,7 @@ pub fn locate(view: &SystemView, path: &Path) -> Result<Root, LocateError> {
             let (part, label, needs_recovery) = linux.remove(0);
             let (path, offset, shown) = match device
                 .as_ref()
+                .filter(|_| nodes)
                 .and_then(|d| partition_node(view, d, part.start))
             {
                 Some(node) => (node.clone(), 0, node.display().to_string()),

@@ -694,3 +694,61 @@ fn the_private_key_never_lands_in_tmpdir() {
     assert_host_key(&images[0].to_string_lossy(), PRIVATE_A, PUBLIC_A);
     assert_host_key(&images[1].to_string_lossy(), PRIVATE_A, PUBLIC_A);
 }
+
+/// Flash writes the host key right after the image, before the kernel re-reads the partition
+/// table: its partition nodes still describe the card's old table (here a 4 MiB partition at the
+/// same start). `locate_fresh` reaches the new file system by its offset into the whole card.
+#[test]
+fn a_card_whose_new_table_is_not_yet_read_is_reached_by_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The card as the kernel saw it: one small partition.
+    let card_file = dir.path().join("card.img");
+    std::fs::File::create(&card_file)
+        .and_then(|f| f.set_len(24 << 20))
+        .expect("card");
+    let mut sfdisk = Command::new("sfdisk")
+        .args(["-q"])
+        .arg(&card_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run sfdisk (scripts/test installs fdisk)");
+    {
+        use std::io::Write;
+        let mut stdin = sfdisk.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"label: dos\nstart=2048, size=8192, type=83\n")
+            .expect("table");
+    }
+    assert!(sfdisk.wait().expect("sfdisk").success());
+    let lo = match Command::new("losetup")
+        .args(["--find", "--show", "--partscan"])
+        .arg(&card_file)
+        .output()
+    {
+        Ok(out) if out.status.success() => Loop(String::from_utf8_lossy(&out.stdout).trim().into()),
+        other => return unavailable(&format!("losetup failed: {other:?}")),
+    };
+    // The new image is written through the loop device; nobody re-reads the table.
+    let root_tree = tree(dir.path(), Etc::NoSsh);
+    let image = partitioned_image(dir.path(), &root_tree);
+    let bytes = std::fs::read(&image).expect("image");
+    {
+        use std::io::Write;
+        let mut device = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&lo.0)
+            .expect("open the loop device");
+        device.write_all(&bytes).expect("write the image");
+        device.sync_all().expect("sync");
+    }
+    let root = card::locate_fresh(&flash::SystemView::live(), &lo.0).expect("locate");
+    assert_eq!(root.path, lo.0);
+    assert_eq!(root.offset, ROOT_START);
+    let mut editor = Debugfs::new(&root).expect("debugfs");
+    card::write_host_key(&mut editor, &root.shown, &key_a(), false).expect("write");
+    drop(editor);
+    let spec = format!("{}?offset={ROOT_START}", lo.0.display());
+    assert_host_key(&spec, PRIVATE_A, PUBLIC_A);
+    fsck_clean(&spec);
+}

@@ -184,6 +184,8 @@ impl From<model::ProblemCode> for Code {
             P::InvalidPort => Code::InvalidPort,
             P::InvalidCidr => Code::InvalidCidr,
             P::InvalidIp => Code::InvalidIp,
+            P::InvalidUnitName => Code::InvalidUnitName,
+            P::InvalidHealthUrl => Code::InvalidHealthUrl,
             P::PlaintextWifiPsk => Code::PlaintextWifiPsk,
             P::PlaintextPassword => Code::PlaintextPassword,
             P::InternalError => Code::InternalError,
@@ -324,6 +326,18 @@ ssid = "home"
 psk_secret = "Home Wifi"
 "#,
         r#"Use lower-case letters, digits, `-`, `_` and `.`: the secret lives in `secrets/<name>.age`, e.g. `psk_secret = "home-wifi"`."#;
+    InvalidUnitName = "invalid_unit_name", Error, File,
+        r#"a health check's unit that is not a systemd unit name"#,
+        toml r#"[hosts.pi.deploy]
+health = [{ unit = "nginx service" }]
+"#,
+        r#"Write the unit as `systemctl` names it: `{ unit = "nginx.service" }` (letters, digits and `:-_.\@`; without a suffix it is a service). It is checked on the host with `systemctl is-active`."#;
+    InvalidHealthUrl = "invalid_health_url", Error, File,
+        r#"a health check's URL that is not an http(s) URL"#,
+        toml r#"[hosts.pi.deploy]
+health = [{ http = "localhost:8123" }]
+"#,
+        r#"Write a whole http:// or https:// URL without credentials or fragment: `{ http = "http://127.0.0.1:8123/" }`. curl fetches it on the host itself, so `localhost` works and no firewall port needs to be open."#;
     InvalidUtf8 = "invalid_utf8", Error, File,
         r#"the file is not valid UTF-8"#,
         toml r#"[hosts.pi]
@@ -441,6 +455,12 @@ placement = { tags = ["egde"] }
 placement = { hosts = ["pi-9"] }
 "#,
         r#"Use the name of a host in `hosts`."#;
+    UnknownHealthContainer = "unknown_health_container", Error, Semantic,
+        r#"a health check waits for a container the host does not run"#,
+        toml r#"[hosts.pi.deploy]
+health = [{ container = "homeassistant" }]   # no hosts.pi.containers.homeassistant
+"#,
+        r#"Name one of the host's containers (its own, or a fleet container placed on it), or remove the check: every deploy would fail its confirmation and roll back."#;
     UnplacedContainer = "unplaced_container", Warning, Semantic,
         r#"a fleet container placed nowhere"#,
         toml r#"[containers.web]

@@ -128,9 +128,34 @@ pub fn load_and_check_bytes(
             (report, Some(loaded))
         }
         Err(LoadError::Invalid(invalid)) => {
+            let invalid = *invalid;
+            let mut diagnostics: Vec<Diagnostic> =
+                invalid.problems.iter().map(Diagnostic::from).collect();
+            let mut suppressed = Vec::new();
+            // Every problem in one run: the rules also see what remains once the bad values are
+            // taken out, minus whatever they say about the places those values were.
+            if let Some(partial) = invalid.partial {
+                let model::Partial { fleet, removed } = *partial;
+                let rest = Loaded {
+                    fleet,
+                    source: invalid.source.clone(),
+                    spans: invalid.spans,
+                };
+                let (more, quiet) = check_loaded_in(&rest, base);
+                // Whatever the rules say inside the table that held a removed value describes
+                // the removal (a network left without its address), not the user's file.
+                let unrelated =
+                    |path: &model::Path| !removed.iter().any(|r| path.starts_with(&holder(r)));
+                diagnostics.extend(more.into_iter().filter(|d| unrelated(&d.path)));
+                suppressed = quiet;
+                diagnostics.sort_by(|a, b| {
+                    (a.span.map_or(usize::MAX, |s| s.start), &a.path)
+                        .cmp(&(b.span.map_or(usize::MAX, |s| s.start), &b.path))
+                });
+            }
             let report = Report {
-                diagnostics: invalid.problems.iter().map(Diagnostic::from).collect(),
-                suppressed: Vec::new(),
+                diagnostics,
+                suppressed,
                 source: invalid.source,
             };
             (report, None)
@@ -149,6 +174,16 @@ pub fn load_and_check_bytes(
             (report, None)
         }
     }
+}
+
+/// The table holding the value at `path`: without its array indices, then without its key.
+fn holder(path: &model::Path) -> model::Path {
+    let mut segments = path.segments().to_vec();
+    while matches!(segments.last(), Some(model::Segment::Index(_))) {
+        segments.pop();
+    }
+    segments.pop();
+    model::Path::from_segments(segments)
 }
 
 /// Runs every rule on a loaded inventory, drops warnings a host silenced with `allow`, and sorts by position.

@@ -6,25 +6,24 @@
 //!
 //! - [`AdoptPlan`]: the exact commands, in order. It is built from two ordinary deploy plans
 //!   ([`Plan::deploy`]): one of a copy of the inventory whose host is reached as the bootstrap user
-//!   (preflight, activation with `--sudo` for a non-root user, rollback), and one of the inventory
-//!   as it is, whose confirmation logs in as the fleet's deploy user. So adopt runs exactly the
-//!   `nixos-rebuild` and `ssh` command lines `pifleet deploy` would, only with another login.
+//!   (preflight, build, copy, arming the rollback, activation, going back), and one of the inventory
+//!   as it is, whose confirmation, disarm and commit log in as the fleet's deploy user: after the
+//!   switch the bootstrap login may be gone, and the deploy user's login is the one every later
+//!   deploy needs. So adopt runs exactly the steps `pifleet deploy` would, confirmed by the same
+//!   routine ([`crate::confirm`]) through the same executor ([`crate::run`]).
 //! - [`transition`]: the lockout analysis across the switch. `render` writes
 //!   `users.mutableUsers = false`, so an account the inventory does not list (the stock image's
 //!   `nixos`) disappears with the switch; when the bootstrap login does not survive, the deploy
 //!   user must be able to log in afterwards, or nobody can.
 //! - [`hardware_file`]: the fetched `nixos-generate-config --show-hardware-config` output, checked
 //!   to parse, under a comment saying where it came from.
-//! - [`capture`], [`stream`] and [`confirm`] run the commands (one host, in order).
+//! - [`capture`] runs the probes before the deploy (preflight, fetching the hardware configuration).
 
 use std::fmt;
-use std::process::{ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use model::{Address, Fleet, HostName, HostView, LoginBlock, Port, UserName};
 
-use crate::exec::command;
 pub use crate::exec::{Captured, capture};
 use crate::plan::{self, Action, CommandSpec, HostPlan, Options, Plan, Target};
 
@@ -97,8 +96,8 @@ pub struct AdoptPlan {
     pub hardware_config: bool,
     /// `ssh <bootstrap> nixos-generate-config --show-hardware-config`.
     pub fetch: CommandSpec,
-    /// Preflight, activation and rollback through the bootstrap login; the confirmation as the
-    /// fleet's deploy user.
+    /// Preflight, build, copy, arming, activation and going back through the bootstrap login; the
+    /// confirmation, disarm and commit as the fleet's deploy user.
     pub deploy: HostPlan,
     /// The nixos-rebuild action.
     pub action: Action,
@@ -132,8 +131,14 @@ impl AdoptPlan {
         }
         let via_bootstrap = Plan::deploy(&reached, std::slice::from_ref(name), options)?;
         let mut deploy = only(via_bootstrap);
-        // Confirmed as the deploy user: that is the login every later deploy needs.
+        // Confirmed, disarmed and committed as the deploy user: that is the login every later
+        // deploy needs, and the bootstrap login may be gone after the switch. Watching the activation
+        // falls back to it too.
         deploy.confirm = as_fleet.confirm.clone();
+        deploy.confirm_login = as_fleet.confirm_login.clone();
+        deploy.disarm = as_fleet.disarm.clone();
+        deploy.commit = as_fleet.commit.clone();
+        deploy.probe_fallback = Some(as_fleet.probe.clone());
         let fetch = remote(&deploy.preflight, SHOW_HARDWARE_CONFIG);
         Ok(Self {
             host: name.to_string(),
@@ -188,25 +193,15 @@ impl fmt::Display for AdoptPlan {
             )?;
             return Ok(());
         }
-        writeln!(f, "  3. activate:  {}", self.deploy.activate)?;
-        match &self.deploy.confirm {
-            Some(confirm) => {
-                writeln!(f, "  4. confirm:   {confirm}")?;
-                match &self.deploy.rollback {
-                    Some(rollback) => writeln!(
-                        f,
-                        "     if the confirmation fails, roll back through {}: {rollback}",
-                        b.destination()
-                    )?,
-                    None => writeln!(f, "     if the confirmation fails: report it")?,
-                }
-            }
-            None => writeln!(
-                f,
-                "  4. no confirmation: the new system starts at the next boot; then {} must log in",
-                t.destination()
-            )?,
-        }
+        writeln!(
+            f,
+            "  3. deploy through {}; confirm, disarm and commit as {}; watch the activation as either:",
+            b.destination(),
+            t.destination()
+        )?;
+        writeln!(f)?;
+        write!(f, "{}", self.deploy)?;
+        writeln!(f)?;
         writeln!(
             f,
             "then `pifleet deploy {}` goes in as {}@{} port {} (the inventory's deploy settings)",
@@ -528,78 +523,11 @@ pub fn save_hardware(path: &std::path::Path, text: &str, force: bool) -> Result<
     Ok(Saved::Written)
 }
 
-/// Runs `spec` with its output (stdout too) going to pifleet's stderr, so stdout stays for results.
-pub fn stream(spec: &CommandSpec) -> std::io::Result<ExitStatus> {
-    command(spec)
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit())
-        .status()
-}
-
-/// What the confirmation as the deploy user found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirmation {
-    /// Logged in; the system is running.
-    Running,
-    /// Logged in; the system runs with failed units.
-    Degraded(Vec<String>),
-    /// Could not log in, or the system is in a bad state.
-    Failed(String),
-}
-
-/// Runs the confirmation command until it gives an answer or `timeout` passes, pausing `interval`
-/// between attempts. ssh's exit code 255 (the login failed) is retried: sshd restarts during the
-/// switch. `destination` names the login in messages.
-pub fn confirm(
-    spec: &CommandSpec,
-    destination: &str,
-    timeout: Duration,
-    interval: Duration,
-    attempt_timeout: Duration,
-) -> Confirmation {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match capture(spec, attempt_timeout) {
-            Err(err) => return Confirmation::Failed(format!("cannot run ssh: {err}")),
-            Ok(out) => match out.status {
-                None => format!("no answer from {destination}"),
-                Some(status) if status.code() == Some(255) => {
-                    crate::run::explain_ssh_failure(destination, &out.stderr)
-                }
-                Some(_) => {
-                    let mut lines = out.stdout.lines();
-                    let state = lines.next().unwrap_or("").trim().to_owned();
-                    let failed: Vec<String> = lines
-                        .filter_map(|l| l.split_whitespace().next())
-                        .map(str::to_owned)
-                        .collect();
-                    match state.as_str() {
-                        "running" => return Confirmation::Running,
-                        "degraded" => return Confirmation::Degraded(failed),
-                        "initializing" | "starting" => format!("the system is still {state}"),
-                        "" => {
-                            return Confirmation::Failed(format!(
-                                "`systemctl is-system-running` printed nothing ({})",
-                                out.stderr.lines().next().unwrap_or("no error output")
-                            ));
-                        }
-                        other => {
-                            return Confirmation::Failed(format!("the system is {other}"));
-                        }
-                    }
-                }
-            },
-        };
-        if Instant::now() >= deadline {
-            return Confirmation::Failed(format!("{last} (gave up after {} s)", timeout.as_secs()));
-        }
-        thread::sleep(interval);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::time::Duration;
 
     use super::*;
 

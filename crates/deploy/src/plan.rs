@@ -2,11 +2,19 @@
 //!
 //! A plan is computed from the inventory and the command-line options alone and never touches the
 //! network, so the `--dry-run` output and the executor cannot disagree: the executor runs
-//! [`CommandSpec`]s from the plan verbatim.
+//! [`CommandSpec`]s from the plan verbatim, with two values filled in once they are known: the new
+//! system's store path ([`crate::remote::TOPLEVEL`], printed by `nix build`) and the system the host
+//! ran before ([`crate::remote::PREVIOUS`], read from the host), both validated as store paths.
+//!
+//! pifleet drives the steps itself rather than running `nixos-rebuild`: the dead man's switch must be
+//! armed between copying and activating, the activation must be a `test` whose end the switch can
+//! see, and the boot default must change only after the confirmation (docs/deploy.md).
 
 use std::fmt;
 
-use model::{Fleet, Host, HostName};
+use model::{Fleet, HealthCheck, Host, HostName};
+
+use crate::remote;
 
 /// Where the NixOS profile of the running system lives on every host.
 pub const SYSTEM_PROFILE: &str = "/nix/var/nix/profiles/system";
@@ -30,9 +38,9 @@ pub enum Error {
         tag: String,
     },
     /// `--build-on HOST` names a fleet host whose SSH port differs from a target's: `NIX_SSHOPTS`
-    /// carries a single `-p`, so nixos-rebuild would reach one of them on the wrong port.
+    /// carries a single `-p`, so Nix would reach one of them on the wrong port.
     #[error(
-        "build host `{build_host}` listens on port {build_port}, but `{host}` on port {port}; nixos-rebuild passes one port (NIX_SSHOPTS) to both"
+        "build host `{build_host}` listens on port {build_port}, but `{host}` on port {port}; Nix passes one port (NIX_SSHOPTS) to both"
     )]
     BuildHostPort {
         /// The build host.
@@ -44,6 +52,24 @@ pub enum Error {
         /// The target's deploy port.
         port: u16,
     },
+    /// `--reboot` on a host whose boot loader cannot boot a generation once, without the
+    /// acknowledgement that it commits first.
+    #[error(
+        "`{host}` boots with {loader}, which has no one-shot boot: `--reboot` would have to make the new \
+         generation the boot default before rebooting, and if it then fails to boot, only the boot menu on a \
+         console brings back the previous one. Pass --commit-before-reboot to accept that, or deploy without --reboot"
+    )]
+    RebootCommitsFirst {
+        /// The host.
+        host: String,
+        /// Its boot loader.
+        loader: &'static str,
+    },
+    /// `--reboot` with an action other than `switch`.
+    #[error(
+        "--reboot goes with --action switch (it proves that the new boot default boots), not {0}"
+    )]
+    RebootAction(Action),
     /// `--build-on` was given an empty value.
     #[error("--build-on needs `local`, `target` or a host")]
     EmptyBuildHost,
@@ -57,22 +83,23 @@ pub enum Error {
     },
 }
 
-/// What `nixos-rebuild` does with the new system.
+/// What a deploy does with the new system (nixos-rebuild's names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Action {
-    /// Activate now and make it the boot default.
+    /// Arm the rollback, activate with `test`, confirm, disarm, then make it the boot default.
     #[default]
     Switch,
     /// Make it the boot default; it runs after the next reboot.
     Boot,
-    /// Activate now without changing the boot default: a reboot returns to the previous system.
+    /// Like `switch` without the last step: the boot default stays, so a reboot returns to the
+    /// previous system.
     Test,
     /// Build and copy, then print what activation would change; nothing is activated.
     DryActivate,
 }
 
 impl Action {
-    /// The `nixos-rebuild` subcommand.
+    /// The name on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Switch => "switch",
@@ -82,9 +109,9 @@ impl Action {
         }
     }
 
-    /// Whether the running system changes, so the post-activation confirmation (and the magic
-    /// rollback) applies: `switch` and `test`. `boot` changes nothing until the next reboot and
-    /// `dry-activate` changes nothing at all.
+    /// Whether the running system changes, so the dead man's switch and the confirmation apply:
+    /// `switch` and `test`. `boot` changes nothing until the next reboot and `dry-activate` changes
+    /// nothing at all.
     pub fn activates(self) -> bool {
         matches!(self, Action::Switch | Action::Test)
     }
@@ -187,7 +214,7 @@ pub enum BuildOn {
 impl BuildOn {
     /// `local`, `target`, or a build host: a fleet host's name or `[user@]address`, validated like the
     /// inventory's users and addresses, so the value can never smuggle an option into ssh's or
-    /// nixos-rebuild's command line.
+    /// Nix's command line.
     pub fn parse(word: &str) -> Result<Self, Error> {
         Ok(match word {
             "" => return Err(Error::EmptyBuildHost),
@@ -215,20 +242,29 @@ impl BuildOn {
 /// Options that shape every host's commands.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// What nixos-rebuild does.
+    /// What happens to the new system.
     pub action: Action,
-    /// The flake holding `nixosConfigurations.<host>`, e.g. `.`; `#<host>` is always appended.
+    /// The flake holding `nixosConfigurations.<host>`, e.g. `.`.
     pub flake: String,
     /// Where to build.
     pub build_on: BuildOn,
-    /// The workstation's Nix system (`x86_64-linux`): targets of another system get `--fast`.
-    pub local_system: String,
     /// SSH options the user already passes to Nix (`NIX_SSHOPTS`), kept first so they win.
     pub ssh_options: Vec<String>,
     /// `ConnectTimeout` for every SSH connection, in seconds.
     pub connect_timeout: u32,
-    /// Roll back automatically when the post-activation confirmation fails.
+    /// Arm the dead man's switch and roll back a host whose confirmation fails. Off
+    /// (`--no-magic-rollback`): a failed confirmation is only reported, and the new system runs
+    /// uncommitted (a reboot returns to the previous one).
     pub magic_rollback: bool,
+    /// Overrides every host's `deploy.confirm_timeout` (seconds after activation ends).
+    pub confirm_timeout: Option<u32>,
+    /// After the confirmation, reboot into the new generation, confirm again, then commit.
+    pub reboot: bool,
+    /// With `reboot`: accept committing before the reboot on hosts whose boot loader has no
+    /// one-shot boot (extlinux).
+    pub commit_before_reboot: bool,
+    /// Deploy this many hosts first; the others only if all of them are confirmed.
+    pub canary: Option<usize>,
     /// `hosts/known_hosts`: hosts with a recorded key are pinned to it (`StrictHostKeyChecking=yes`,
     /// `HostKeyAlias=<host>`). `None` leaves ssh's own known_hosts in charge.
     pub known_hosts: Option<std::path::PathBuf>,
@@ -240,10 +276,13 @@ impl Default for Options {
             action: Action::Switch,
             flake: ".".into(),
             build_on: BuildOn::Inventory,
-            local_system: workstation_system(),
             ssh_options: Vec::new(),
             connect_timeout: 10,
             magic_rollback: true,
+            confirm_timeout: None,
+            reboot: false,
+            commit_before_reboot: false,
+            canary: None,
             known_hosts: None,
         }
     }
@@ -269,7 +308,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// `user@address`, as ssh and `--target-host` take it.
+    /// `user@address`, as ssh takes it.
     pub fn destination(&self) -> String {
         format!("{}@{}", self.user, self.address)
     }
@@ -316,6 +355,20 @@ impl CommandSpec {
             .chain(self.args.iter().map(String::as_str))
             .collect()
     }
+
+    /// This command with [`remote::TOPLEVEL`] and [`remote::PREVIOUS`] replaced by store paths that
+    /// [`remote::store_path`] accepted.
+    pub fn bind(&self, toplevel: Option<&str>, previous: Option<&str>) -> CommandSpec {
+        CommandSpec {
+            program: self.program.clone(),
+            args: self
+                .args
+                .iter()
+                .map(|a| remote::bind(a, toplevel, previous))
+                .collect(),
+            env: self.env.clone(),
+        }
+    }
 }
 
 /// As a shell command line one could paste: `VAR='…' program arg…`, quoted where needed.
@@ -331,18 +384,40 @@ impl fmt::Display for CommandSpec {
     }
 }
 
-/// Quotes `word` for a POSIX shell when it holds anything but plainly safe characters.
+/// Quotes `word` for a POSIX shell when it holds anything but plainly safe characters (shlex).
 pub fn shell_quote(word: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./#-".contains(c);
-    if !word.is_empty() && word.chars().all(safe) {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+    remote::quote(word)
 }
 
-/// Everything that happens to one host, in order: preflight, activate, confirm, and the rollback
-/// that runs only when the confirmation fails.
+/// What kind of run a host gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// `switch` and `test`: arm, activate with `test`, confirm, disarm (and commit, for `switch`).
+    Activate,
+    /// `boot`: commit only; the new system starts at the next boot.
+    Boot,
+    /// `dry-activate`: print what activation would change.
+    DryActivate,
+    /// `pifleet rollback`: the system profile's previous generation, then the confirmation.
+    ProfileRollback,
+}
+
+/// `--reboot`: after the live confirmation, prove the new generation boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebootPlan {
+    /// The host's boot loader.
+    pub loader: model::BootLoader,
+    /// Adds the new generation to the boot menu and boots it once (one-shot loaders). `None` for
+    /// extlinux, where the plan commits before rebooting instead.
+    pub stage: Option<CommandSpec>,
+    /// The reboot.
+    pub reboot: CommandSpec,
+    /// Extlinux only: the previous system made the boot default again when the confirmation after
+    /// the reboot fails (then another reboot).
+    pub uncommit: Option<CommandSpec>,
+}
+
+/// Everything that happens to one host, in order. Steps that do not apply are `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPlan {
     /// The host's name in the inventory (and in the flake).
@@ -351,49 +426,96 @@ pub struct HostPlan {
     pub system: String,
     /// How it is reached.
     pub target: Target,
-    /// `ssh … true`: can the deploy user log in at all?
-    pub preflight: CommandSpec,
     /// The `from="…"` restrictions of the deploy user's keys, when every key has one: the preflight
     /// refuses a host none of whose keys admits this workstation's address.
     pub key_sources: Option<Vec<String>>,
-    /// The `nixos-rebuild` run (for `pifleet rollback`, the one switching back).
-    pub activate: CommandSpec,
-    /// Over a fresh connection: the system state and its failed units. `None` when nothing is
-    /// activated (`boot`, `dry-activate`).
+    /// What kind of run.
+    pub flow: Flow,
+    /// Seconds after the activation ends that the host waits for a confirmation.
+    pub deadline: u32,
+    /// The health checks the confirmation runs, in order (for messages).
+    pub health: Vec<HealthCheck>,
+    /// `ssh … true`: can the deploy user log in at all?
+    pub preflight: CommandSpec,
+    /// `nix build` of the system (prints [`remote::TOPLEVEL`]).
+    pub build: Option<CommandSpec>,
+    /// `nix copy` of the closure to the host (none when it was built there).
+    pub copy: Vec<CommandSpec>,
+    /// What the host runs and the state of a deploy in progress: records [`remote::PREVIOUS`]
+    /// before anything changes and watches the activation.
+    pub probe: CommandSpec,
+    /// Another login to probe through when `probe` cannot log in (adopt: the deploy user, once the
+    /// bootstrap login is gone).
+    pub probe_fallback: Option<CommandSpec>,
+    /// Clears an earlier deploy's state; refuses while another deploy is unconfirmed.
+    pub prepare: Option<CommandSpec>,
+    /// Arms the dead man's switch. `None` with `--no-magic-rollback`.
+    pub arm: Option<CommandSpec>,
+    /// Starts the activation (`Activate`), prints what it would do (`DryActivate`), or goes back
+    /// one generation (`ProfileRollback`).
+    pub activate: Option<CommandSpec>,
+    /// The confirmation over a fresh connection.
     pub confirm: Option<CommandSpec>,
-    /// Runs when the confirmation fails. `None` without confirmation or with `--no-magic-rollback`.
+    /// Who the confirmation logs in as, for messages.
+    pub confirm_login: String,
+    /// Decides "confirmed" on the host and stops the switch.
+    pub disarm: Option<CommandSpec>,
+    /// Goes back to [`remote::PREVIOUS`] at once when the confirmation fails.
     pub rollback: Option<CommandSpec>,
+    /// Makes the new system the boot default.
+    pub commit: Option<CommandSpec>,
+    /// `--reboot`.
+    pub reboot: Option<RebootPlan>,
 }
 
 /// The whole deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// What is being done, for the header: `switch`, `rollback`, …
+    /// What is being done, for the header.
     pub title: String,
-    /// The nixos-rebuild action (`switch` for a rollback).
+    /// The action.
     pub action: Action,
-    /// Whether a failed confirmation would have rolled back, but `--no-magic-rollback` said no.
+    /// Whether the dead man's switch was turned off (`--no-magic-rollback`).
     pub magic_rollback_disabled: bool,
+    /// Deploy this many hosts first; the rest only if they are all confirmed.
+    pub canary: Option<usize>,
     /// The hosts, in inventory order.
     pub hosts: Vec<HostPlan>,
 }
 
-/// The remote command of the confirmation: the overall state on the first line, then failed units.
-pub const CONFIRM_COMMAND: &str =
-    "systemctl is-system-running; systemctl --failed --plain --no-legend";
-
 impl Plan {
     /// The deploy of `hosts` (which must be in `fleet`) with `options`.
     pub fn deploy(fleet: &Fleet, hosts: &[HostName], options: &Options) -> Result<Plan, Error> {
+        if options.reboot && options.action != Action::Switch {
+            return Err(Error::RebootAction(options.action));
+        }
         let mut out = Vec::new();
         for name in hosts {
             let host = host_of(fleet, name)?;
             out.push(deploy_host(fleet, name, host, options)?);
         }
+        let mut title = options.action.as_str().to_owned();
+        if options.action.activates() {
+            title.push_str(if !options.magic_rollback {
+                " (activate with test, confirm"
+            } else {
+                " (arm the rollback, activate with test, confirm, disarm"
+            });
+            if options.action == Action::Switch {
+                title.push_str(if options.reboot {
+                    ", reboot into it, confirm, commit)"
+                } else {
+                    ", commit)"
+                });
+            } else {
+                title.push(')');
+            }
+        }
         Ok(Plan {
-            title: format!("nixos-rebuild {}", options.action),
+            title,
             action: options.action,
             magic_rollback_disabled: options.action.activates() && !options.magic_rollback,
+            canary: options.canary,
             hosts: out,
         })
     }
@@ -405,20 +527,36 @@ impl Plan {
         for name in hosts {
             let host = host_of(fleet, name)?;
             let target = target_of(fleet, name, host);
+            let view = model::HostView::new(fleet, name, host);
             let system = host.board.system().to_owned();
             let ctx = HostContext {
                 name: name.as_str(),
                 target: &target,
-                system: &system,
                 options,
             };
+            let sudo = target.needs_sudo();
             out.push(HostPlan {
                 host: name.to_string(),
                 key_sources: key_sources(fleet, name, host),
-                preflight: ctx.ssh(&["true"]),
-                activate: ctx.rebuild_rollback(Action::Switch),
-                confirm: Some(ctx.ssh(&[CONFIRM_COMMAND])),
+                flow: Flow::ProfileRollback,
+                deadline: options
+                    .confirm_timeout
+                    .unwrap_or(view.deploy.confirm_timeout),
+                health: view.deploy.health.to_vec(),
+                preflight: ctx.ssh("true"),
+                build: None,
+                copy: Vec::new(),
+                probe: ctx.ssh(&remote::probe()),
+                probe_fallback: None,
+                prepare: None,
+                arm: None,
+                activate: Some(ctx.ssh(&remote::profile_rollback(sudo))),
+                confirm: Some(ctx.ssh(&remote::confirm(view.deploy.health, None, sudo))),
+                confirm_login: target.destination(),
+                disarm: None,
                 rollback: None,
+                commit: None,
+                reboot: None,
                 system,
                 target,
             });
@@ -427,6 +565,7 @@ impl Plan {
             title: "rollback to the previous generation".into(),
             action: Action::Switch,
             magic_rollback_disabled: false,
+            canary: None,
             hosts: out,
         })
     }
@@ -462,7 +601,6 @@ fn key_sources(fleet: &Fleet, name: &HostName, host: &Host) -> Option<Vec<String
 struct HostContext<'a> {
     name: &'a str,
     target: &'a Target,
-    system: &'a str,
     options: &'a Options,
 }
 
@@ -470,85 +608,62 @@ impl HostContext<'_> {
     /// Options for every SSH connection: the user's first (the first value of an option wins in
     /// ssh), then non-interactive defaults and the port.
     fn ssh_options(&self) -> Vec<String> {
-        let mut opts = self.options.ssh_options.clone();
-        opts.extend([
-            "-o".into(),
-            "BatchMode=yes".into(),
-            "-o".into(),
-            format!("ConnectTimeout={}", self.options.connect_timeout),
-        ]);
-        // A recorded host key is the only one accepted: no trust on first use, no prompt.
-        if let (Some(alias), Some(known_hosts)) = (&self.target.pinned, &self.options.known_hosts) {
-            opts.extend([
-                "-o".into(),
-                "StrictHostKeyChecking=yes".into(),
-                "-o".into(),
-                format!("UserKnownHostsFile={}", known_hosts.display()),
-                "-o".into(),
-                format!("HostKeyAlias={alias}"),
-            ]);
-        }
-        opts.extend(["-p".into(), self.target.port.to_string()]);
-        opts
+        ssh_options(self.target, self.options)
     }
 
-    /// `ssh` over a fresh connection (never a multiplexed one nixos-rebuild left behind).
-    fn ssh(&self, remote: &[&str]) -> CommandSpec {
+    /// `ssh` over a fresh connection (never a multiplexed one), running `remote` (one shell command
+    /// line) on the host.
+    fn ssh(&self, remote: &str) -> CommandSpec {
         CommandSpec::new("ssh")
             .args(self.ssh_options())
             .args(["-o", "ControlMaster=no", "-o", "ControlPath=none"])
             .arg(self.target.destination())
-            .args(remote.iter().copied())
+            .arg(remote)
     }
 
-    fn flake(&self) -> String {
-        // Always `#<host>`: without it nixos-rebuild picks the target's own hostname.
-        format!("{}#{}", self.options.flake, self.name)
-    }
-
-    /// The flags that say how to reach and change the target, shared by deploy and rollback.
-    fn target_flags(&self) -> Vec<String> {
-        let mut args = vec![
-            "--flake".into(),
-            self.flake(),
-            "--target-host".into(),
-            self.target.destination(),
-        ];
-        if self.target.needs_sudo() {
-            args.push("--sudo".into());
-        }
-        args
-    }
-
-    /// `--fast` when the target's system differs from the workstation's: nixos-rebuild must not
-    /// try to build and re-execute itself for the target's architecture.
-    fn fast(&self) -> Option<&'static str> {
-        (self.system != self.options.local_system).then_some("--fast")
-    }
-
+    /// `NIX_SSHOPTS` for Nix's own SSH connections (`ssh-ng://`): the same pinned options.
     fn with_ssh_env(&self, spec: CommandSpec) -> CommandSpec {
         CommandSpec {
-            // nixos-rebuild splits NIX_SSHOPTS as a shell would: quote each option.
-            env: vec![(
-                "NIX_SSHOPTS".into(),
-                self.ssh_options()
-                    .iter()
-                    .map(|o| shell_quote(o))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )],
+            // Older Nix splits NIX_SSHOPTS on whitespace only (no quotes), so the options go in as
+            // they are: none holds whitespace (the user's own were split on it, the rest are ours).
+            env: vec![("NIX_SSHOPTS".into(), self.ssh_options().join(" "))],
             ..spec
         }
     }
 
-    fn rebuild_rollback(&self, action: Action) -> CommandSpec {
-        let spec = CommandSpec::new("nixos-rebuild")
-            .arg(action.as_str())
-            .arg("--rollback")
-            .args(self.target_flags())
-            .args(self.fast());
-        self.with_ssh_env(spec)
+    /// The flake attribute of the host's system.
+    fn toplevel_attr(&self) -> String {
+        // Always the host's own attribute: never the builder's hostname.
+        format!(
+            "{}#nixosConfigurations.{}.config.system.build.toplevel",
+            self.options.flake, self.name
+        )
     }
+}
+
+/// Options for every SSH connection to `target`: the user's first (the first value of an option wins
+/// in ssh), then non-interactive defaults, the pinned host key, and the port.
+pub(crate) fn ssh_options(target: &Target, options: &Options) -> Vec<String> {
+    let mut opts = options.ssh_options.clone();
+    opts.extend([
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!("ConnectTimeout={}", options.connect_timeout),
+    ]);
+    // A recorded host key is the only one accepted: no trust on first use, no prompt.
+    if let (Some(alias), Some(known_hosts)) = (&target.pinned, &options.known_hosts) {
+        opts.extend([
+            "-o".into(),
+            "StrictHostKeyChecking=yes".into(),
+            "-o".into(),
+            format!("UserKnownHostsFile={}", known_hosts.display()),
+            "-o".into(),
+            format!("HostKeyAlias={alias}"),
+        ]);
+    }
+    opts.extend(["-p".into(), target.port.to_string()]);
+    opts
 }
 
 fn deploy_host(
@@ -558,14 +673,14 @@ fn deploy_host(
     options: &Options,
 ) -> Result<HostPlan, Error> {
     let target = target_of(fleet, name, host);
+    let view = model::HostView::new(fleet, name, host);
     let system = host.board.system().to_owned();
     let ctx = HostContext {
         name: name.as_str(),
         target: &target,
-        system: &system,
         options,
     };
-    let build_host = match &options.build_on {
+    let builder = match &options.build_on {
         BuildOn::Local => None,
         BuildOn::Target => Some(target.destination()),
         BuildOn::Inventory => match host.deploy.build_on {
@@ -588,46 +703,98 @@ fn deploy_host(
             None => Some(build.clone()),
         },
     };
-
-    let mut activate = CommandSpec::new("nixos-rebuild")
-        .arg(options.action.as_str())
-        .args(ctx.target_flags())
-        .arg("--use-substitutes")
-        .args(ctx.fast());
-    if let Some(build_host) = build_host {
-        activate = activate.args(["--build-host".to_owned(), build_host]);
+    let destination = target.destination();
+    let mut build = CommandSpec::new("nix").args(["build", "--no-link", "--print-out-paths"]);
+    if let Some(builder) = &builder {
+        build = build.args([
+            "--eval-store".to_owned(),
+            "auto".to_owned(),
+            "--store".to_owned(),
+            format!("ssh-ng://{builder}"),
+        ]);
     }
-    let activate = ctx.with_ssh_env(activate);
-
-    let confirm = options
-        .action
-        .activates()
-        .then(|| ctx.ssh(&[CONFIRM_COMMAND]));
-    let rollback = match options.action {
-        _ if !options.magic_rollback => None,
-        Action::Switch => Some(ctx.rebuild_rollback(Action::Switch)),
-        // `test` left the profile alone: re-activating it is the way back (so is a reboot).
-        Action::Test => {
-            let activate = format!("{SYSTEM_PROFILE}/bin/switch-to-configuration");
-            let remote: Vec<&str> = if target.needs_sudo() {
-                vec!["sudo", &activate, "test"]
-            } else {
-                vec![&activate, "test"]
-            };
-            Some(ctx.ssh(&remote))
-        }
-        Action::Boot | Action::DryActivate => None,
+    let build = ctx.with_ssh_env(build.arg(ctx.toplevel_attr()));
+    let copy = match &builder {
+        Some(b) if *b == destination => Vec::new(),
+        Some(b) => vec![ctx.with_ssh_env(CommandSpec::new("nix").args([
+            "copy".to_owned(),
+            "--from".to_owned(),
+            format!("ssh-ng://{b}"),
+            "--to".to_owned(),
+            format!("ssh-ng://{destination}"),
+            "--substitute-on-destination".to_owned(),
+            remote::TOPLEVEL.to_owned(),
+        ]))],
+        None => vec![ctx.with_ssh_env(CommandSpec::new("nix").args([
+            "copy".to_owned(),
+            "--to".to_owned(),
+            format!("ssh-ng://{destination}"),
+            "--substitute-on-destination".to_owned(),
+            remote::TOPLEVEL.to_owned(),
+        ]))],
     };
-    let preflight = ctx.ssh(&["true"]);
+
+    let sudo = target.needs_sudo();
+    let deadline = options
+        .confirm_timeout
+        .unwrap_or(view.deploy.confirm_timeout);
+    let activates = options.action.activates();
+    let armed = activates && options.magic_rollback;
+    let loader = view.deploy.boot_loader;
+    let reboot = if options.reboot {
+        if !loader.has_one_shot() && !options.commit_before_reboot {
+            return Err(Error::RebootCommitsFirst {
+                host: name.to_string(),
+                loader: loader.as_str(),
+            });
+        }
+        Some(RebootPlan {
+            loader,
+            stage: remote::stage_one_shot(sudo, loader).map(|s| ctx.ssh(&s)),
+            reboot: ctx.ssh(&remote::reboot(sudo)),
+            uncommit: (!loader.has_one_shot()).then(|| ctx.ssh(&remote::uncommit(sudo))),
+        })
+    } else {
+        None
+    };
+    let flow = match options.action {
+        Action::Switch | Action::Test => Flow::Activate,
+        Action::Boot => Flow::Boot,
+        Action::DryActivate => Flow::DryActivate,
+    };
     Ok(HostPlan {
         host: name.to_string(),
-        system: system.clone(),
-        target,
+        system,
         key_sources: key_sources(fleet, name, host),
-        preflight,
-        activate,
-        confirm,
-        rollback,
+        flow,
+        deadline,
+        health: view.deploy.health.to_vec(),
+        preflight: ctx.ssh("true"),
+        build: Some(build),
+        copy,
+        probe: ctx.ssh(&remote::probe()),
+        probe_fallback: None,
+        prepare: activates.then(|| ctx.ssh(&remote::prepare(sudo))),
+        arm: armed.then(|| ctx.ssh(&remote::arm(sudo, deadline))),
+        activate: match flow {
+            Flow::Activate => Some(ctx.ssh(&remote::activate(sudo))),
+            Flow::DryActivate => Some(ctx.ssh(&remote::dry_activate(sudo))),
+            Flow::Boot | Flow::ProfileRollback => None,
+        },
+        confirm: activates.then(|| {
+            ctx.ssh(&remote::confirm(
+                view.deploy.health,
+                Some(remote::TOPLEVEL),
+                sudo,
+            ))
+        }),
+        confirm_login: destination,
+        disarm: armed.then(|| ctx.ssh(&remote::disarm(sudo))),
+        rollback: armed.then(|| ctx.ssh(&remote::rollback_now(sudo))),
+        commit: matches!(options.action, Action::Switch | Action::Boot)
+            .then(|| ctx.ssh(&remote::commit(sudo))),
+        reboot,
+        target,
     })
 }
 
@@ -641,288 +808,193 @@ impl fmt::Display for Plan {
             self.title,
             if n == 1 { "" } else { "s" }
         )?;
-        for host in &self.hosts {
-            let t = &host.target;
-            writeln!(f)?;
+        if let Some(canary) = self.canary {
+            let names: Vec<&str> = self.hosts.iter().map(|h| h.host.as_str()).collect();
+            let (first, rest) = names.split_at(canary.min(names.len()));
             writeln!(
                 f,
-                "{} ({}, {}@{} port {})",
-                host.host, host.system, t.user, t.address, t.port
-            )?;
-            writeln!(f, "  1. preflight: {}", host.preflight)?;
-            writeln!(f, "  2. activate:  {}", host.activate)?;
-            match &host.confirm {
-                Some(confirm) => {
-                    writeln!(f, "  3. confirm:   {confirm}")?;
-                    match &host.rollback {
-                        Some(rollback) => {
-                            writeln!(f, "     if the confirmation fails, roll back: {rollback}")?
-                        }
-                        None if self.magic_rollback_disabled => writeln!(
-                            f,
-                            "     if the confirmation fails: report it, no rollback (--no-magic-rollback)"
-                        )?,
-                        None => writeln!(f, "     if the confirmation fails: report it")?,
-                    }
+                "waves: canaries {} first; {} only if every canary is confirmed",
+                first.join(", "),
+                if rest.is_empty() {
+                    "no other hosts".to_owned()
+                } else {
+                    rest.join(", ")
                 }
-                None if self.action == Action::Boot => writeln!(
-                    f,
-                    "  3. no confirmation: the new system starts at the next boot (`pifleet rollback` goes back)"
-                )?,
-                None => writeln!(f, "  3. no confirmation: nothing is activated")?,
-            }
+            )?;
+        }
+        writeln!(
+            f,
+            "{}: the store path `nix build` prints; {}: what the host runs before (`readlink -f /run/current-system`)",
+            remote::TOPLEVEL,
+            remote::PREVIOUS
+        )?;
+        for host in &self.hosts {
+            writeln!(f)?;
+            host.fmt_steps(f)?;
         }
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+/// One host's steps, numbered, as `--dry-run` prints them.
+impl fmt::Display for HostPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_steps(f)
+    }
+}
 
-    use super::*;
-
-    #[test]
-    fn build_hosts_are_validated_like_addresses() {
-        assert_eq!(BuildOn::parse("local").expect("ok"), BuildOn::Local);
-        assert_eq!(
-            BuildOn::parse("builder@10.0.0.9").expect("ok"),
-            BuildOn::Host("builder@10.0.0.9".into())
-        );
-        assert_eq!(
-            BuildOn::parse("rpi-box-01").expect("ok"),
-            BuildOn::Host("rpi-box-01".into())
-        );
-        for bad in [
-            "-oProxyCommand=sh",
-            "a b",
-            "user@",
-            "Root@host",
-            "host:22",
-            "x@-y",
-        ] {
-            assert!(
-                matches!(BuildOn::parse(bad), Err(Error::BuildHost { .. })),
-                "{bad} must be refused"
-            );
+impl HostPlan {
+    fn fmt_steps(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.target;
+        write!(
+            f,
+            "{} ({}, {}@{} port {}",
+            self.host, self.system, t.user, t.address, t.port
+        )?;
+        if self.flow == Flow::Activate || self.flow == Flow::ProfileRollback {
+            write!(f, ", confirm within {} s", self.deadline)?;
         }
-    }
-
-    const FLEET: &str = r#"
-[fleet]
-state_version = "26.05"
-
-[ssh]
-permit_root_login = "prohibit-password"
-root_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf admin@workstation"]
-
-[users.deploy]
-ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf admin@workstation"]
-sudo = "no-password"
-
-[hosts.pi]
-board = "rpi4"
-address = "127.0.0.2"
-tags = ["edge"]
-
-[hosts.vps]
-board = "x86_64"
-address = "127.0.0.3"
-users = ["deploy"]
-deploy = { user = "deploy", port = 2222, build_on = "target" }
-tags = ["edge", "cloud"]
-"#;
-
-    fn fleet() -> Fleet {
-        model::load_str(FLEET, "fleet.toml").unwrap().fleet
-    }
-
-    fn options() -> Options {
-        Options {
-            local_system: "x86_64-linux".into(),
-            ..Options::default()
+        if let Some(reboot) = &self.reboot {
+            write!(f, ", boot loader {}", reboot.loader.as_str())?;
         }
-    }
-
-    fn hosts(f: &Fleet, words: &[&str]) -> Vec<String> {
-        let sel: Vec<_> = words.iter().map(|w| Selector::parse(w)).collect();
-        select(f, &sel)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn selection_by_name_tag_and_all() {
-        let f = fleet();
-        assert_eq!(hosts(&f, &[]), ["pi", "vps"]);
-        assert_eq!(hosts(&f, &["@cloud"]), ["vps"]);
-        assert_eq!(hosts(&f, &["vps", "@edge", "pi"]), ["pi", "vps"]);
-        let err = select(&f, &[Selector::parse("nope")]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "no host `nope` in the inventory (hosts: pi, vps)"
-        );
-        let err = select(&f, &[Selector::parse("@none")]).unwrap_err();
-        assert_eq!(err.to_string(), "no host is tagged `none`");
-    }
-
-    #[test]
-    fn argv_per_host() {
-        let f = fleet();
-        let plan = Plan::deploy(&f, &select(&f, &[]).unwrap(), &options()).unwrap();
-        let pi = &plan.hosts[0];
-        assert_eq!(
-            pi.activate.argv(),
-            [
-                "nixos-rebuild",
-                "switch",
-                "--flake",
-                ".#pi",
-                "--target-host",
-                "root@127.0.0.2",
-                "--use-substitutes",
-                "--fast"
-            ]
-        );
-        assert_eq!(
-            pi.activate.env,
-            [(
-                "NIX_SSHOPTS".to_owned(),
-                "-o BatchMode=yes -o ConnectTimeout=10 -p 22".to_owned()
-            )]
-        );
-        let vps = &plan.hosts[1];
-        assert_eq!(
-            vps.activate.argv(),
-            [
-                "nixos-rebuild",
-                "switch",
-                "--flake",
-                ".#vps",
-                "--target-host",
-                "deploy@127.0.0.3",
-                "--sudo",
-                "--use-substitutes",
-                "--build-host",
-                "deploy@127.0.0.3"
-            ]
-        );
-        assert_eq!(
-            vps.rollback.as_ref().unwrap().argv(),
-            [
-                "nixos-rebuild",
-                "switch",
-                "--rollback",
-                "--flake",
-                ".#vps",
-                "--target-host",
-                "deploy@127.0.0.3",
-                "--sudo"
-            ]
-        );
-        assert_eq!(
-            vps.preflight.to_string(),
-            "ssh -o BatchMode=yes -o ConnectTimeout=10 -p 2222 -o ControlMaster=no -o ControlPath=none deploy@127.0.0.3 true"
-        );
-    }
-
-    #[test]
-    fn build_on_overrides_and_user_ssh_options_come_first() {
-        let f = fleet();
-        let all = select(&f, &[]).unwrap();
-        let opts = Options {
-            build_on: BuildOn::Local,
-            ssh_options: vec!["-F".into(), "/tmp/cfg".into()],
-            ..options()
+        writeln!(f, ")")?;
+        let mut n = 0;
+        let mut step = |f: &mut fmt::Formatter<'_>, name: &str, spec: &CommandSpec| {
+            n += 1;
+            writeln!(f, "  {n:>2}. {name:<9} {spec}")
         };
-        let plan = Plan::deploy(&f, &all, &opts).unwrap();
-        assert!(!plan.hosts[1].activate.args.contains(&"--build-host".into()));
-        assert_eq!(
-            plan.hosts[1].activate.env[0].1,
-            "-F /tmp/cfg -o BatchMode=yes -o ConnectTimeout=10 -p 2222"
-        );
-        let opts = Options {
-            build_on: BuildOn::parse("builder@10.0.0.1").unwrap(),
-            ..options()
-        };
-        let plan = Plan::deploy(&f, &all, &opts).unwrap();
-        assert!(
-            plan.hosts[0]
-                .activate
-                .to_string()
-                .ends_with("--build-host builder@10.0.0.1")
-        );
-        // A fleet host as the build host must share the port: NIX_SSHOPTS has one -p.
-        let opts = Options {
-            build_on: BuildOn::parse("vps").unwrap(),
-            ..options()
-        };
-        assert!(matches!(
-            Plan::deploy(&f, &all, &opts),
-            Err(Error::BuildHostPort { .. })
-        ));
-    }
-
-    #[test]
-    fn actions_decide_confirmation_and_rollback() {
-        let f = fleet();
-        let all = select(&f, &[]).unwrap();
-        for (action, confirm, rollback) in [
-            (Action::Switch, true, true),
-            (Action::Test, true, true),
-            (Action::Boot, false, false),
-            (Action::DryActivate, false, false),
-        ] {
-            let plan = Plan::deploy(
-                &f,
-                &all,
-                &Options {
-                    action,
-                    ..options()
-                },
-            )
-            .unwrap();
-            assert_eq!(plan.hosts[0].confirm.is_some(), confirm, "{action}");
-            assert_eq!(plan.hosts[0].rollback.is_some(), rollback, "{action}");
+        let note = |f: &mut fmt::Formatter<'_>, text: &str| writeln!(f, "      {text}");
+        step(f, "preflight", &self.preflight)?;
+        if let Some(build) = &self.build {
+            step(f, "build", build)?;
         }
-        let plan = Plan::deploy(
-            &f,
-            &all,
-            &Options {
-                action: Action::Test,
-                ..options()
+        for copy in &self.copy {
+            step(f, "copy", copy)?;
+        }
+        match self.flow {
+            Flow::DryActivate => {
+                if let Some(activate) = &self.activate {
+                    step(f, "dry-run", activate)?;
+                }
+                return note(f, "nothing is activated and the boot default stays");
+            }
+            Flow::Boot => {
+                if let Some(commit) = &self.commit {
+                    step(f, "commit", commit)?;
+                }
+                return note(
+                    f,
+                    "nothing is activated now: the new system starts at the next boot (`pifleet rollback` goes back)",
+                );
+            }
+            Flow::ProfileRollback => {
+                step(f, "record", &self.probe)?;
+                if let Some(activate) = &self.activate {
+                    step(f, "rollback", activate)?;
+                }
+                if let Some(confirm) = &self.confirm {
+                    step(f, "confirm", confirm)?;
+                }
+                step(f, "record", &self.probe)?;
+                return note(f, "reports the generation before and after");
+            }
+            Flow::Activate => {}
+        }
+        step(f, "record", &self.probe)?;
+        note(
+            f,
+            &format!("{} := the `current` it prints", remote::PREVIOUS),
+        )?;
+        if let Some(prepare) = &self.prepare {
+            step(f, "prepare", prepare)?;
+        }
+        match &self.arm {
+            Some(arm) => {
+                step(f, "arm", arm)?;
+                note(
+                    f,
+                    &format!(
+                        "the host goes back to {} by itself {} s after the activation ends unless disarmed",
+                        remote::PREVIOUS,
+                        self.deadline
+                    ),
+                )?;
+            }
+            None => note(
+                f,
+                "no rollback timer (--no-magic-rollback): a failed confirmation is only reported",
+            )?,
+        }
+        if let Some(activate) = &self.activate {
+            step(f, "activate", activate)?;
+            note(
+                f,
+                &format!(
+                    "watched with `record` until it ends; until the commit, power-cycling brings back {}",
+                    remote::PREVIOUS
+                ),
+            )?;
+        }
+        if let Some(confirm) = &self.confirm {
+            step(f, "confirm", confirm)?;
+            match &self.rollback {
+                Some(rollback) => {
+                    note(f, "if it fails:")?;
+                    step(f, "rollback", rollback)?;
+                    note(
+                        f,
+                        "if the host cannot be reached: wait for its timer, then report where it is",
+                    )?;
+                }
+                None => note(
+                    f,
+                    "if it fails: report it; the host keeps the new system, uncommitted",
+                )?,
+            }
+        }
+        if let Some(disarm) = &self.disarm {
+            step(f, "disarm", disarm)?;
+        }
+        match (&self.reboot, &self.commit) {
+            (Some(reboot), Some(commit)) => match &reboot.stage {
+                Some(stage) => {
+                    step(f, "stage", stage)?;
+                    step(f, "reboot", &reboot.reboot)?;
+                    note(f, "wait for the host (`record`), then:")?;
+                    step(f, "confirm", self.confirm.as_ref().unwrap_or(&self.probe))?;
+                    step(f, "commit", commit)?;
+                    note(
+                        f,
+                        "if the confirmation after the reboot fails: reboot again, into the unchanged boot default",
+                    )?;
+                }
+                None => {
+                    step(f, "commit", commit)?;
+                    note(
+                        f,
+                        "committed before the reboot (no one-shot boot): if the new generation fails to boot, only the boot menu on a console brings back the previous one",
+                    )?;
+                    step(f, "reboot", &reboot.reboot)?;
+                    note(f, "wait for the host (`record`), then:")?;
+                    step(f, "confirm", self.confirm.as_ref().unwrap_or(&self.probe))?;
+                    if let Some(uncommit) = &reboot.uncommit {
+                        note(f, "if it fails:")?;
+                        step(f, "uncommit", uncommit)?;
+                        step(f, "reboot", &reboot.reboot)?;
+                    }
+                }
             },
-        )
-        .unwrap();
-        assert_eq!(
-            plan.hosts[1].rollback.as_ref().unwrap().args[10..],
-            [
-                "deploy@127.0.0.3",
-                "sudo",
-                "/nix/var/nix/profiles/system/bin/switch-to-configuration",
-                "test"
-            ]
-        );
-        let plan = Plan::deploy(
-            &f,
-            &all,
-            &Options {
-                magic_rollback: false,
-                ..options()
-            },
-        )
-        .unwrap();
-        assert!(plan.hosts.iter().all(|h| h.rollback.is_none()));
-        assert!(plan.magic_rollback_disabled);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote(".#pi"), ".#pi");
+            (None, Some(commit)) => {
+                step(f, "commit", commit)?;
+            }
+            (_, None) => note(
+                f,
+                &format!(
+                    "no commit (test): the boot default stays; a reboot returns to {}",
+                    remote::PREVIOUS
+                ),
+            )?,
+        }
+        Ok(())
     }
 }

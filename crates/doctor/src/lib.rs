@@ -55,7 +55,7 @@ pub struct Fix {
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
-    /// A short stable name (`nix`, `flakes`, `aarch64`, `ssh-keys`, `disk`, `nixos-rebuild`).
+    /// A short stable name (`nix`, `flakes`, `aarch64`, `ssh-keys`, `disk`).
     pub name: &'static str,
     /// How it came out.
     pub status: Status,
@@ -97,8 +97,10 @@ impl Check {
 const RESTART_DAEMON: &str = "sudo systemctl restart nix-daemon";
 
 /// Nix is installed and new enough. `version_output` is what `nix --version` printed, or `None`
-/// when it could not be run.
-pub fn nix_version(version_output: Option<&str>) -> Check {
+/// when it could not be run; `location` is where `nix` resolved to (symlinks followed), which tells
+/// a distribution's package (`/usr/bin/nix`, which `nix upgrade-nix` cannot replace) from an
+/// installer-made Nix in the store.
+pub fn nix_version(version_output: Option<&str>, location: Option<&Path>) -> Check {
     const NAME: &str = "nix";
     let install_ubuntu = "sh <(curl -L https://nixos.org/nix/install) --daemon   # Debian's nix-bin is too old for nixos-26.05";
     let Some(output) = version_output else {
@@ -127,9 +129,20 @@ pub fn nix_version(version_output: Option<&str>) -> Check {
                 "Nix {text} is too old to evaluate nixos-26.05 (needs {}.{} or newer)",
                 MIN_NIX.0, MIN_NIX.1
             ),
-            format!(
-                "sudo -i nix upgrade-nix && {RESTART_DAEMON}   # or reinstall: {install_ubuntu}"
-            ),
+            if location.is_some_and(|p| !p.starts_with("/nix/store")) {
+                format!(
+                    "{} is the distribution's package, which `nix upgrade-nix` cannot replace: \
+                     sudo apt remove nix-bin && sh <(curl -L https://nixos.org/nix/install) --daemon",
+                    location
+                        .map(Path::display)
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "sudo -i nix upgrade-nix && {RESTART_DAEMON}   # or reinstall: {install_ubuntu}"
+                )
+            },
             "nix.package = pkgs.nixVersions.latest;   # in configuration.nix, then: sudo nixos-rebuild switch",
         );
     }
@@ -137,7 +150,7 @@ pub fn nix_version(version_output: Option<&str>) -> Check {
 }
 
 /// `(major, minor, full version)` from `nix (Nix) 2.24.10` and the like.
-fn parse_version(output: &str) -> Option<(u32, u32, String)> {
+pub fn parse_version(output: &str) -> Option<(u32, u32, String)> {
     // The last number is Nix's own version, also in `nix (Determinate Nix 3.6.2) 2.29.0`.
     let word = output
         .split_whitespace()
@@ -418,21 +431,6 @@ pub fn disk_space(path: &Path, available: u64) -> Check {
     )
 }
 
-/// `nixos-rebuild` is on `PATH` (deploys run it on the workstation).
-pub fn nixos_rebuild(path_var: &OsStr) -> Check {
-    const NAME: &str = "nixos-rebuild";
-    match find_on_path(path_var, &["nixos-rebuild", "nixos-rebuild-ng"]) {
-        Some(found) => Check::ok(NAME, format!("{}", found.display())),
-        None => Check::bad(
-            NAME,
-            Status::Fail,
-            "nixos-rebuild is not on PATH: pifleet deploy needs it",
-            "nix profile install nixpkgs#nixos-rebuild",
-            "it ships with NixOS: check that /run/current-system/sw/bin is on PATH (and system.disableInstallerTools is false)",
-        ),
-    }
-}
-
 fn find_on_path(path_var: &OsStr, names: &[&str]) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     std::env::split_paths(path_var).find_map(|dir| {
@@ -472,7 +470,12 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
         conf.apply(text, None, 0);
     }
     let mut checks = vec![
-        nix_version(inputs.nix_version.as_deref()),
+        nix_version(
+            inputs.nix_version.as_deref(),
+            find_on_path(&inputs.path_var, &["nix"])
+                .and_then(|p| fs::canonicalize(p).ok())
+                .as_deref(),
+        ),
         flakes(&conf),
         aarch64(&inputs.root, &inputs.arch, &conf),
         ssh_keys(&inputs.ssh_dir, inputs.inventory_keys.as_deref()),
@@ -480,7 +483,6 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
     if let Some((path, available)) = &inputs.store {
         checks.push(disk_space(path, *available));
     }
-    checks.push(nixos_rebuild(&inputs.path_var));
     checks
 }
 

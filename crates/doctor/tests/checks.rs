@@ -2,7 +2,6 @@
 //! entries under a root directory, `nix --version` outputs, SSH key directories, PATHs.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use doctor::{Inputs, NixConf, Status};
@@ -55,18 +54,34 @@ extra-platforms = aarch64-linux
 
 #[test]
 fn nix_version_passes_new_and_fails_old_or_missing() {
-    let ok = doctor::nix_version(Some("nix (Nix) 2.31.2\n"));
+    let installed = std::path::Path::new("/nix/store/abc-nix-2.8.0/bin/nix");
+    let ok = doctor::nix_version(Some("nix (Nix) 2.31.2\n"), Some(installed));
     assert_eq!(ok.status, Status::Ok, "{ok:?}");
     assert_eq!(ok.summary, "Nix 2.31.2");
 
-    let old = doctor::nix_version(Some("nix (Nix) 2.8.0\n"));
+    // An installer-made Nix upgrades itself.
+    let old = doctor::nix_version(Some("nix (Nix) 2.8.0\n"), Some(installed));
     assert_eq!(old.status, Status::Fail);
     assert!(old.summary.contains("too old"), "{}", old.summary);
     let fix = old.fix.expect("fix");
     assert!(fix.ubuntu.contains("upgrade-nix"), "{}", fix.ubuntu);
     assert!(fix.nixos.contains("nix.package"), "{}", fix.nixos);
 
-    let missing = doctor::nix_version(None);
+    // Debian's nix-bin cannot: the fix replaces it.
+    let packaged = doctor::nix_version(
+        Some("nix (Nix) 2.8.0\n"),
+        Some(std::path::Path::new("/usr/bin/nix")),
+    );
+    let fix = packaged.fix.expect("fix");
+    assert!(!fix.ubuntu.contains("upgrade-nix &&"), "{}", fix.ubuntu);
+    assert!(fix.ubuntu.contains("apt remove nix-bin"), "{}", fix.ubuntu);
+    assert!(
+        fix.ubuntu.contains("nixos.org/nix/install"),
+        "{}",
+        fix.ubuntu
+    );
+
+    let missing = doctor::nix_version(None, None);
     assert_eq!(missing.status, Status::Fail);
     assert!(
         missing
@@ -272,38 +287,11 @@ fn disk_space_thresholds() {
 }
 
 #[test]
-fn nixos_rebuild_on_path_or_not() {
-    let root = Root::new();
-    let bin = root.path().join("bin");
-    root.file("bin/nixos-rebuild", "#!/bin/sh\n");
-    let check = doctor::nixos_rebuild(bin.as_os_str());
-    assert_eq!(check.status, Status::Fail, "not executable yet");
-    fs::set_permissions(bin.join("nixos-rebuild"), fs::Permissions::from_mode(0o755))
-        .expect("chmod");
-    let path = format!("/nonexistent:{}", bin.display());
-    assert_eq!(doctor::nixos_rebuild(path.as_ref()).status, Status::Ok);
-    let check = doctor::nixos_rebuild("/nonexistent".as_ref());
-    assert!(
-        check
-            .fix
-            .expect("fix")
-            .ubuntu
-            .contains("nixpkgs#nixos-rebuild")
-    );
-}
-
-#[test]
 fn a_ready_ubuntu_workstation_passes_everything() {
     let root = Root::new();
     root.nix_conf(DEBIAN_READY)
         .qemu(true, "OCF")
-        .file("home/.ssh/id_ed25519.pub", &format!("{KEY_A} me@laptop\n"))
-        .file("bin/nixos-rebuild", "#!/bin/sh\n");
-    fs::set_permissions(
-        root.path().join("bin/nixos-rebuild"),
-        fs::Permissions::from_mode(0o755),
-    )
-    .expect("chmod");
+        .file("home/.ssh/id_ed25519.pub", &format!("{KEY_A} me@laptop\n"));
     let checks = doctor::run_all(&Inputs {
         root: root.path().to_path_buf(),
         user_conf: None,
@@ -316,17 +304,7 @@ fn a_ready_ubuntu_workstation_passes_everything() {
         store: Some(("/nix/store".into(), 100 << 30)),
     });
     let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
-    assert_eq!(
-        names,
-        [
-            "nix",
-            "flakes",
-            "aarch64",
-            "ssh-keys",
-            "disk",
-            "nixos-rebuild"
-        ]
-    );
+    assert_eq!(names, ["nix", "flakes", "aarch64", "ssh-keys", "disk"]);
     for check in &checks {
         assert_eq!(check.status, Status::Ok, "{check:?}");
         assert_eq!(check.fix, None);

@@ -509,17 +509,50 @@ impl<'a> Keeper<'a> {
     }
 
     /// Re-encrypts the file to its current recipients when it is not [`Status::Current`];
-    /// `Ok(false)` when it already was.
-    pub fn rekey(&self, item: &Item, unlock: &Unlock) -> Result<bool, KeeperError> {
+    /// `Ok(None)` when it already was.
+    pub fn rekey(&self, item: &Item, unlock: &Unlock) -> Result<Option<Resealed>, KeeperError> {
         if self.status(item).is_current() {
-            return Ok(false);
+            return Ok(None);
         }
+        self.reseal(item, unlock).map(Some)
+    }
+
+    /// Decrypts the file and encrypts it again to its current recipients, whatever its status.
+    ///
+    /// A secret is brought into the form its hosts read now: a Wi-Fi passphrase stored before any
+    /// host named it as `psk_secret` gains its `psk=` line. A stored value that does not fit how
+    /// its hosts read it is re-encrypted as it is (so revoking a key never waits for a value to be
+    /// fixed) and reported in [`Resealed::unfit`].
+    pub fn reseal(&self, item: &Item, unlock: &Unlock) -> Result<Resealed, KeeperError> {
         // Fail on recipients before anyone types a passphrase.
         self.recipients(item)?;
         let plaintext = self.open(item, unlock)?;
+        let mut out = Resealed::default();
+        if let Item::Secret(name) = item {
+            let uses = payload::uses(self.fleet, name);
+            let shown = payload::editable(&uses, plaintext.expose());
+            match payload::prepare(&uses, &shown) {
+                Ok(formed) if formed != plaintext => {
+                    self.seal(item, formed.expose())?;
+                    out.reformatted = true;
+                    return Ok(out);
+                }
+                Ok(_) => {}
+                Err(unfit) => out.unfit = Some(unfit),
+            }
+        }
         self.seal(item, plaintext.expose())?;
-        Ok(true)
+        Ok(out)
     }
+}
+
+/// What [`Keeper::reseal`] did besides re-encrypting.
+#[derive(Debug, Default)]
+pub struct Resealed {
+    /// The value was rewritten into the form its hosts read (see [`payload::prepare`]).
+    pub reformatted: bool,
+    /// The value does not fit how its hosts read it; it was re-encrypted unchanged.
+    pub unfit: Option<payload::PayloadError>,
 }
 
 /// Who holds each key the fleet knows, by tag.

@@ -18,18 +18,19 @@ mod json_spans;
 pub mod load;
 pub mod names;
 mod problem;
+pub mod scaffold;
 pub mod source;
 pub mod sshd;
 pub mod types;
 pub mod view;
 
 pub use load::{
-    Format, Invalid, LoadError, Loaded, MAX_INVENTORY_BYTES, Problem, ReadError, load, load_bytes,
-    load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
+    Format, Invalid, LoadError, Loaded, MAX_INVENTORY_BYTES, Partial, Problem, ReadError, load,
+    load_bytes, load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
 };
 pub use names::{
-    Address, Cidr, ContainerName, HostName, ImageRef, Ip, NameError, Port, PortMapping, Protocol,
-    SecretName, SshPublicKey, StateVersion, Tag, UserName, UserPattern, Volume,
+    Address, Cidr, ContainerName, HealthUrl, HostName, ImageRef, Ip, NameError, Port, PortMapping,
+    Protocol, SecretName, SshPublicKey, StateVersion, Tag, UnitName, UserName, UserPattern, Volume,
 };
 pub use problem::ProblemCode;
 pub use source::{Lines, Path, Segment, SourceFile, Span, SpanMap, Spans};

@@ -73,6 +73,10 @@ problem_codes! {
     InvalidCidr = "invalid_cidr",
     /// A gateway or DNS server that is not an IP address.
     InvalidIp = "invalid_ip",
+    /// A health check's unit name that is not a systemd unit name.
+    InvalidUnitName = "invalid_unit_name",
+    /// A health check's URL that is not an http(s) URL.
+    InvalidHealthUrl = "invalid_health_url",
     /// A Wi-Fi passphrase written into the inventory.
     PlaintextWifiPsk = "plaintext_wifi_psk",
     /// A password written into the inventory instead of a hash.

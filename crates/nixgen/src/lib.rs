@@ -16,6 +16,7 @@
 //!   (`cargo bench -p nixgen`, numbers in `docs/benchmarks.md`), so the default, [`Check::Parse`],
 //!   skips it and generation stays fast.
 
+pub mod edit;
 mod escape;
 mod expr;
 mod print;

@@ -26,11 +26,16 @@ pub(crate) struct Opts {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a fleet repository: flake.nix, a fleet.toml that passes check, the schema, .gitignore, README, git.
+    Init(command::init::Args),
     /// Validate the inventory: syntax, schema and semantic checks, with line numbers and fixes.
     Check(command::check::Args),
     /// Render the inventory into NixOS modules under hosts/ (or check that they are up to date).
     #[command(name = "gen")]
     Gen(command::generate::Args),
+    /// One line per host: board, address, tags, deploy user, containers, secrets, last deploy.
+    #[command(visible_alias = "list")]
+    Status(command::status::Args),
     /// Print the inventory's JSON schema (as in schema/fleet.schema.json).
     Schema(command::schema::Args),
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
@@ -57,10 +62,36 @@ enum Command {
 
 pub(crate) fn run() -> ExitCode {
     init_logging();
+    crate::pipe::silence_closed_pipe_panics();
     let opts = Opts::parse();
-    let result = match opts.command {
+    // A print to a closed pipe unwinds (running every destructor) and ends here, quietly.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(opts)));
+    let result = match result {
+        Ok(result) => result,
+        Err(payload) if crate::pipe::is_closed_pipe_panic(payload.as_ref()) => {
+            return ExitCode::from(crate::pipe::CLOSED_PIPE_STATUS);
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(err) if crate::pipe::is_closed_pipe(&err) => {
+            ExitCode::from(crate::pipe::CLOSED_PIPE_STATUS)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(opts: Opts) -> anyhow::Result<Outcome> {
+    match opts.command {
+        Command::Init(args) => command::init::run(args),
         Command::Check(args) => command::check::run(args),
         Command::Gen(args) => command::generate::run(args),
+        Command::Status(args) => command::status::run(args),
         Command::Schema(args) => command::schema::run(args),
         Command::Completions(args) => command::completions::run(args, Opts::command()),
         Command::Flash(args) => command::flash::run(args),
@@ -72,14 +103,6 @@ pub(crate) fn run() -> ExitCode {
         Command::Keys(args) => command::keys::run(args),
         Command::Secrets(args) => command::secrets::run(args),
         Command::Hostkey(args) => command::hostkey::run(args),
-    };
-    match result {
-        Ok(Outcome::Clean) => ExitCode::SUCCESS,
-        Ok(Outcome::Problems) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
     }
 }
 
@@ -94,4 +117,36 @@ fn init_logging() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every command a user can run, with its path (`secrets set`).
+    fn leaves(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name()).trim().to_owned();
+            out.push((name.clone(), sub.clone()));
+            leaves(sub, &name, out);
+        }
+    }
+
+    #[test]
+    fn every_command_documents_its_exit_codes_in_help() {
+        let mut all = Vec::new();
+        leaves(&super::Opts::command(), "", &mut all);
+        assert!(all.len() > 20, "{}", all.len());
+        for (name, mut cmd) in all {
+            if name.ends_with("help") {
+                continue;
+            }
+            let help = cmd.render_long_help().to_string();
+            assert!(
+                help.contains("Exit codes:"),
+                "`pifleet {name} --help`:\n{help}"
+            );
+            assert!(help.contains("  0  "), "`pifleet {name} --help`:\n{help}");
+        }
+    }
 }

@@ -97,7 +97,15 @@ pub(crate) fn rekey_host(
                 out.pending.push(format!("{file}: {why}"));
             }
             Status::Stale { .. } => match keeper.rekey(&item, unlock) {
-                Ok(_) => out.rekeyed.push(file),
+                Ok(resealed) => {
+                    if let Some(unfit) = resealed.and_then(|r| r.unfit) {
+                        out.pending.push(format!(
+                            "{file} does not hold a value {host} can use: {unfit}; fix it with `pifleet secrets edit {}`",
+                            used.name
+                        ));
+                    }
+                    out.rekeyed.push(file);
+                }
                 Err(err) => out.pending.push(format!(
                     "{:#}; re-encrypt it later with `pifleet secrets rekey {}`",
                     anyhow::Error::new(err),
@@ -233,13 +241,20 @@ pub(crate) fn ready_for_card(
 
 /// Writes `key` onto the NixOS root of the card or image at `path` (found by its superblock) and
 /// prints what changed. Another host key already there is replaced only with `replace`.
+/// `fresh_table`: the partition table was just written and the kernel has not re-read it, so its
+/// partition nodes are not to be trusted (see [`card::locate_fresh`]).
 pub(crate) fn write_to_card(
     path: &std::path::Path,
     key: &card::HostKey,
     replace: bool,
+    fresh_table: bool,
 ) -> anyhow::Result<()> {
     let view = flash::SystemView::live();
-    let root = card::locate(&view, path)?;
+    let root = if fresh_table {
+        card::locate_fresh(&view, path)?
+    } else {
+        card::locate(&view, path)?
+    };
     let mut editor = card::open(&root)?;
     let plan = match card::write_host_key(editor.as_mut(), &root.shown, key, replace) {
         Ok(plan) => plan,
@@ -248,7 +263,7 @@ pub(crate) fn write_to_card(
         }
         Err(err) => return Err(err.into()),
     };
-    eprintln!("host key {} on {}:", key.fingerprint(), root.shown);
+    eprintln!("{}:", root.shown);
     for line in plan.describe(true) {
         eprintln!("  {line}");
     }

@@ -33,12 +33,94 @@ pub(crate) struct Common {
     /// SSH ConnectTimeout, in seconds, for every connection.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub(crate) connect_timeout: u32,
-    /// How long the post-activation confirmation may keep trying, in seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    pub(crate) confirm_timeout: u64,
+    /// Seconds after the activation ends that each host waits for the confirmation before it goes
+    /// back by itself [default: each host's `deploy.confirm_timeout`, 180 unless the inventory says].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(3..=86400))]
+    pub(crate) confirm_timeout: Option<u32>,
     /// Where per-host logs go [default: $XDG_STATE_HOME/pifleet/logs, or ~/.local/state/pifleet/logs].
     #[arg(long, value_name = "DIR")]
     pub(crate) log_dir: Option<PathBuf>,
+    /// `json` prints the plan (with --dry-run) or the results as one JSON document on stdout
+    /// (see docs/deploy.md); progress and prompts stay on stderr.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub(crate) format: Format,
+}
+
+/// How `deploy` and `rollback` print the plan and the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned text.
+    Human,
+    /// One JSON document with a stable shape.
+    Json,
+}
+
+/// The name of the results file each run leaves in its log directory (read by `pifleet status`).
+pub(crate) const RESULTS_FILE: &str = "results.json";
+
+fn spec_json(spec: &deploy::CommandSpec) -> serde_json::Value {
+    let mut argv = vec![spec.program.clone()];
+    argv.extend(spec.args.iter().cloned());
+    serde_json::json!({
+        "argv": argv,
+        "env": spec.env.iter().map(|(k, v)| serde_json::json!([k, v])).collect::<Vec<_>>(),
+    })
+}
+
+/// The plan as JSON: `{title, action, canary, hosts: [{host, system, target, steps: [{step, argv, env}]}]}`.
+pub(crate) fn plan_json(plan: &Plan) -> serde_json::Value {
+    let hosts: Vec<serde_json::Value> = plan
+        .hosts
+        .iter()
+        .map(|h| {
+            let mut steps = Vec::new();
+            let mut push = |name: &str, spec: Option<&deploy::CommandSpec>| {
+                if let Some(spec) = spec {
+                    let mut step = spec_json(spec);
+                    step["step"] = name.into();
+                    steps.push(step);
+                }
+            };
+            push("preflight", Some(&h.preflight));
+            push("build", h.build.as_ref());
+            for copy in &h.copy {
+                push("copy", Some(copy));
+            }
+            push("record", Some(&h.probe));
+            push("prepare", h.prepare.as_ref());
+            push("arm", h.arm.as_ref());
+            push("activate", h.activate.as_ref());
+            push("confirm", h.confirm.as_ref());
+            push("disarm", h.disarm.as_ref());
+            push("commit", h.commit.as_ref());
+            serde_json::json!({
+                "host": h.host,
+                "system": h.system,
+                "target": { "user": h.target.user, "address": h.target.address, "port": h.target.port },
+                "confirm_deadline_secs": h.deadline,
+                "steps": steps,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "title": plan.title,
+        "canary": plan.canary,
+        "hosts": hosts,
+    })
+}
+
+/// One host's result as JSON: `{host, status, detail, failed_units, before, after, log, elapsed_secs}`.
+fn report_json(r: &HostReport) -> serde_json::Value {
+    serde_json::json!({
+        "host": r.host,
+        "status": r.status.as_str(),
+        "detail": r.detail,
+        "failed_units": r.failed_units,
+        "before": r.before.as_ref().map(ToString::to_string),
+        "after": r.after.as_ref().map(ToString::to_string),
+        "log": r.log,
+        "elapsed_secs": r.elapsed.as_secs(),
+    })
 }
 
 /// The SSH options the user passes to Nix in `NIX_SSHOPTS`, split as a shell would (quotes kept
@@ -61,15 +143,6 @@ pub(crate) fn select(
     Ok(deploy::select(fleet, &selectors)?)
 }
 
-/// The workstation's Nix system. Tests pin it (`PIFLEET_WORKSTATION_SYSTEM`) so plans do not depend
-/// on the machine.
-pub(crate) fn workstation_system() -> String {
-    std::env::var("PIFLEET_WORKSTATION_SYSTEM")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(deploy::workstation_system)
-}
-
 /// Options every plan shares, from the command line and the environment.
 pub(crate) fn plan_options(
     common: &Common,
@@ -80,9 +153,9 @@ pub(crate) fn plan_options(
     warn_unpinned(fleet, hosts);
     Ok(deploy::Options {
         flake: common.flake.clone(),
-        local_system: workstation_system(),
         ssh_options: nix_sshopts()?,
         connect_timeout: common.connect_timeout,
+        confirm_timeout: common.confirm_timeout,
         known_hosts: Some(workspace.known_hosts()),
         ..deploy::Options::default()
     })
@@ -104,7 +177,10 @@ pub(crate) fn warn_unpinned(fleet: &model::Fleet, hosts: &[model::HostName]) {
 /// Dry run, or preflight, confirmation prompt, run and summary.
 pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Result<Outcome> {
     if common.dry_run {
-        print!("{plan}");
+        match common.format {
+            Format::Human => print!("{plan}"),
+            Format::Json => println!("{:#}", plan_json(plan)),
+        }
         return Ok(Outcome::Clean);
     }
     if plan.hosts.is_empty() {
@@ -123,13 +199,11 @@ pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Resul
     let names: Vec<&str> = plan.hosts.iter().map(|h| h.host.as_str()).collect();
     let observer = Progress::new(&names, tty);
     let executor = Executor::new(
-        RunOptions {
-            parallel: usize::from(common.parallel),
-            confirm_timeout: Duration::from_secs(common.confirm_timeout),
-            confirm_interval: Duration::from_secs(2),
-            ssh_timeout: Duration::from_secs(u64::from(common.connect_timeout) + 20),
-            log_dir: log_dir.clone(),
-        },
+        run_options(
+            usize::from(common.parallel),
+            common.connect_timeout,
+            &log_dir,
+        ),
         &observer,
     );
 
@@ -159,18 +233,84 @@ pub(crate) fn execute(plan: &Plan, common: &Common, verb: &str) -> anyhow::Resul
         eprintln!("nothing deployed");
         return Ok(Outcome::Problems);
     }
-    reports.extend(executor.deploy(&reachable));
+    // Canaries first; the rest only if every canary was confirmed.
+    let canaries = plan.canary.unwrap_or(0).min(reachable.len());
+    let (first, rest) = reachable.split_at(canaries);
+    if !first.is_empty() {
+        let names: Vec<&str> = first.iter().map(|h| h.host.as_str()).collect();
+        observer.message(&format!("canaries first: {}", names.join(", ")));
+        let wave = executor.deploy(first);
+        let failed: Vec<&str> = wave
+            .iter()
+            .filter(|r| !r.succeeded())
+            .map(|r| r.host.as_str())
+            .collect();
+        let stop = (!failed.is_empty()).then(|| {
+            format!(
+                "not deployed: canary {} was not confirmed",
+                failed.join(", ")
+            )
+        });
+        reports.extend(wave.iter().cloned());
+        match stop {
+            Some(reason) => {
+                observer.message(&format!("stopping the wave: {reason}"));
+                for host in rest {
+                    reports.push(executor.skipped(host, &reason));
+                }
+            }
+            None => reports.extend(executor.deploy(rest)),
+        }
+    } else {
+        reports.extend(executor.deploy(rest));
+    }
     observer.done();
 
     // The summary in plan order.
     let order: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     reports.sort_by_key(|r| order.get(r.host.as_str()).copied().unwrap_or(usize::MAX));
-    print_summary(&reports, &log_dir)?;
+    let results = serde_json::json!({
+        "title": plan.title,
+        "finished_unix": unix_now(),
+        "logs": log_dir,
+        "hosts": reports.iter().map(report_json).collect::<Vec<_>>(),
+        "succeeded": reports.iter().filter(|r| r.succeeded()).count(),
+    });
+    // Kept with the logs, for `pifleet status`; a failure to write it costs only that.
+    if let Err(err) = std::fs::write(log_dir.join(RESULTS_FILE), format!("{results:#}\n")) {
+        tracing::warn!(
+            "could not write {}: {err}",
+            log_dir.join(RESULTS_FILE).display()
+        );
+    }
+    match common.format {
+        Format::Human => print_summary(&reports, &log_dir)?,
+        Format::Json => println!("{results:#}"),
+    }
     Ok(if reports.iter().all(HostReport::succeeded) {
         Outcome::Clean
     } else {
         Outcome::Problems
     })
+}
+
+/// Now, as seconds since the Unix epoch (what `status` compares).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The executor's knobs from the command line.
+pub(crate) fn run_options(parallel: usize, connect_timeout: u32, log_dir: &Path) -> RunOptions {
+    RunOptions {
+        parallel,
+        ssh_timeout: Duration::from_secs(u64::from(connect_timeout) + 20),
+        // A slow card may activate for many minutes; the host's timer covers a hung one.
+        activation_timeout: Duration::from_secs(3600),
+        reboot_timeout: Duration::from_secs(600),
+        log_dir: log_dir.to_owned(),
+    }
 }
 
 fn print_summary(reports: &[HostReport], log_dir: &Path) -> anyhow::Result<()> {
@@ -196,6 +336,19 @@ fn print_summary(reports: &[HostReport], log_dir: &Path) -> anyhow::Result<()> {
             r.elapsed.as_secs(),
             r.detail
         )?;
+        if r.before.is_some() || r.after.is_some() {
+            let show = |g: &Option<deploy::Generation>| {
+                g.as_ref()
+                    .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+            };
+            writeln!(
+                out,
+                "{:<width$}  before: {}; after: {}",
+                "",
+                show(&r.before),
+                show(&r.after)
+            )?;
+        }
     }
     let ok = reports.iter().filter(|r| r.succeeded()).count();
     writeln!(
@@ -218,7 +371,7 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    fn new(hosts: &[&str], tty: bool) -> Self {
+    pub(crate) fn new(hosts: &[&str], tty: bool) -> Self {
         let width = hosts.iter().map(|h| h.len()).max().unwrap_or(0);
         let bars = tty.then(|| {
             let multi = indicatif::MultiProgress::new();
@@ -260,7 +413,7 @@ impl Progress {
         }
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         if let Some((_, bars)) = &self.bars {
             for bar in bars.values() {
                 if !bar.is_finished() {

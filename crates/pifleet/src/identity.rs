@@ -14,8 +14,8 @@ use anyhow::Context as _;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct IdentityArg {
     /// The SSH private key (ed25519 or rsa) that decrypts secrets [default: $PIFLEET_IDENTITY,
-    /// else ~/.ssh/id_ed25519, then ~/.ssh/id_rsa]. A passphrase-protected key asks for its
-    /// passphrase on the terminal.
+    /// else ~/.ssh/id_ed25519, then ~/.ssh/id_rsa; under sudo, the invoking user's ~/.ssh]. A
+    /// passphrase-protected key asks for its passphrase on the terminal.
     #[arg(long, value_name = "PATH", global = true)]
     pub(crate) identity: Option<PathBuf>,
 }
@@ -24,9 +24,40 @@ impl IdentityArg {
     /// The keys to decrypt with; the search runs now, its failure is reported with the first file
     /// that needed a key.
     pub(crate) fn unlock(&self) -> keeper::Unlock {
-        let search = vault::IdentitySearch::from_env(self.identity.clone());
+        let mut search = vault::IdentitySearch::from_env(self.identity.clone());
+        if let Some(home) = sudo_home() {
+            search.home = Some(home);
+        }
         keeper::Unlock::new(&search, Box::new(ask_passphrase))
     }
+}
+
+/// Under `sudo` (root, with `SUDO_USER` naming someone else), the invoking user's home: `flash`
+/// needs root for the card, while the key that decrypts is the operator's, not root's.
+fn sudo_home() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    let user = std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u != "root")?;
+    if std::fs::metadata("/proc/self").ok()?.uid() != 0 {
+        return None;
+    }
+    // getent asks NSS, so directory-service accounts resolve as well as /etc/passwd ones.
+    let out = std::process::Command::new("getent")
+        .args(["passwd", &user])
+        .output()
+        .ok()?;
+    let line = String::from_utf8(out.stdout).ok()?;
+    passwd_home(&line).map(PathBuf::from)
+}
+
+/// The home directory (sixth field) of a passwd(5) line.
+fn passwd_home(line: &str) -> Option<&str> {
+    line.lines()
+        .next()?
+        .split(':')
+        .nth(5)
+        .filter(|h| h.starts_with('/'))
 }
 
 /// Asks for a private key's passphrase on the terminal; `None` without one.
@@ -75,4 +106,20 @@ pub(crate) fn read_value(from: Option<&Path>, what: &str) -> anyhow::Result<keep
         }
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_home_field_of_a_passwd_line() {
+        assert_eq!(
+            super::passwd_home("ops:x:1000:1000:Ops,,,:/home/ops:/bin/bash\n"),
+            Some("/home/ops")
+        );
+        assert_eq!(
+            super::passwd_home("ops:x:1000:1000::relative:/bin/sh"),
+            None
+        );
+        assert_eq!(super::passwd_home(""), None);
+    }
 }

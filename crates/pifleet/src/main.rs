@@ -5,8 +5,11 @@ mod command;
 mod enrol;
 mod fleet_run;
 mod identity;
+mod nix_gate;
 mod outcome;
+mod pipe;
 mod progress;
+mod pubkey;
 mod ui;
 mod workspace;
 

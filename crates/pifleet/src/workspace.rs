@@ -177,9 +177,11 @@ impl Workspace {
     }
 
     /// Writes `hosts/` for `fleet` as `gen` does (never over files edited by hand).
-    pub(crate) fn write_tree(&self, fleet: &model::Fleet) -> anyhow::Result<render::tree::Summary> {
+    pub(crate) fn write_tree(&self, fleet: &model::Fleet) -> anyhow::Result<Hosts> {
         let output = self.render(fleet)?;
-        Ok(render::tree::plan(&self.hosts, &output, false)?.apply()?)
+        let plan = render::tree::plan(&self.hosts, &output, false)?;
+        plan.apply()?;
+        Ok(Hosts::of(plan.steps()))
     }
 
     /// Whether `hosts/` is exactly what `gen` would write now (the same comparison as `gen --check`).
@@ -246,5 +248,75 @@ fn warn_untracked_in(dir: &Path, sub: &std::ffi::OsStr) {
             untracked.split_whitespace().collect::<Vec<_>>().join(", "),
             add.display()
         );
+    }
+}
+
+/// gen's summary, in hosts (a host is written when any of its files is, removed when its files
+/// are); the index files beside them are mentioned only when they alone changed.
+#[derive(Debug, Default)]
+pub(crate) struct Hosts {
+    pub(crate) written: usize,
+    pub(crate) unchanged: usize,
+    pub(crate) removed: usize,
+    pub(crate) index_only: bool,
+    /// Temporary files an interrupted gen left, removed.
+    pub(crate) leftovers: usize,
+}
+
+impl Hosts {
+    pub(crate) fn of(steps: &[render::tree::Step]) -> Self {
+        use render::tree::Action;
+        use std::collections::BTreeMap;
+        let mut hosts: BTreeMap<&std::ffi::OsStr, (bool, bool)> = BTreeMap::new();
+        let mut index_changed = false;
+        let mut leftovers = 0;
+        for step in steps {
+            if step.action == Action::Leftover {
+                leftovers += 1;
+                continue;
+            }
+            let mut parts = step.path.components();
+            let (Some(first), Some(_)) = (parts.next(), parts.next()) else {
+                index_changed |= step.action != Action::Unchanged;
+                continue;
+            };
+            let (changed, kept) = hosts.entry(first.as_os_str()).or_default();
+            *changed |= step.action != Action::Unchanged;
+            *kept |= step.action != Action::Remove;
+        }
+        let mut out = Hosts::default();
+        for (changed, kept) in hosts.into_values() {
+            match (changed, kept) {
+                (_, false) => out.removed += 1,
+                (true, true) => out.written += 1,
+                (false, true) => out.unchanged += 1,
+            }
+        }
+        out.index_only = index_changed && out.written == 0 && out.removed == 0;
+        out.leftovers = leftovers;
+        out
+    }
+}
+
+impl std::fmt::Display for Hosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.written + self.unchanged;
+        write!(
+            f,
+            "{total} host{}: {} written, {} unchanged, {} removed",
+            if total == 1 { "" } else { "s" },
+            self.written,
+            self.unchanged,
+            self.removed
+        )?;
+        if self.index_only {
+            f.write_str("; index updated")?;
+        }
+        match self.leftovers {
+            0 => {}
+            1 => f.write_str(", 1 leftover temporary file removed")?,
+            n => write!(f, ", {n} leftover temporary files removed")?,
+        }
+        Ok(())
     }
 }

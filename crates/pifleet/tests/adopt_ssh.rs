@@ -1,12 +1,12 @@
 //! `pifleet adopt` against a real `sshd` on loopback addresses standing in for the machine.
 //!
-//! nixos-rebuild and nixos-generate-config are recording stand-ins because the real ones can't run
-//! here (they need a NixOS machine): nixos-rebuild is `deploy_support`'s, first on the
-//! workstation's PATH; nixos-generate-config is written below into the directory sshd puts first
-//! on every session's PATH, records that it ran, and prints a small valid hardware module.
-//! Everything else is real: ssh logs in to sshd with generated keys; only loopback is contacted.
-//! The machine answers on 127.0.0.3 before adoption (the bootstrap address) and on 127.0.0.2, the
-//! inventory's address. sshd here can only log in root, so root is both bootstrap and deploy user;
+//! The machine is one of `deploy_support`'s fake NixOS targets (real sshd, a fake root with
+//! generations, and stand-ins for systemd-run/systemctl/nix-env that really run the transient
+//! units and timers); `nix` on the workstation is its recording stand-in. nixos-generate-config is
+//! written below into the directory sshd puts first on every session's PATH, records that it ran,
+//! and prints a small valid hardware module. ssh logs in to sshd with generated keys; only loopback
+//! is contacted. The machine answers on 127.0.0.3 before adoption (the bootstrap address) and on
+//! 127.0.0.2, the inventory's address. sshd here can only log in root, so root is both bootstrap and deploy user;
 //! the `nixos`-with-`--sudo` plan is pinned by adopt_plan.rs.
 
 #![allow(clippy::unwrap_used, reason = "tests: a failure is the test failing")]
@@ -72,7 +72,7 @@ fn lab(reject: &[&str]) -> Lab {
         .into_iter()
         .filter(|a| !reject.contains(a))
         .collect();
-    lab.start_sshd(&answer, reject);
+    lab.start_machine(&answer, reject);
     generate_config_stand_in(&lab, MODULE);
     lab
 }
@@ -134,18 +134,32 @@ fn adopts_through_the_bootstrap_login_and_confirms_as_the_deploy_user() {
         "{stderr}"
     );
 
-    // Exactly the bootstrap login's plan: the target is the --via address and port.
+    // Built for alpha, copied and activated through the bootstrap login (the --via address).
     let calls = lab.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(
         calls[0].1,
         [
-            "switch",
-            "--flake",
-            ".#alpha",
-            "--target-host",
-            "root@127.0.0.3",
-            "--use-substitutes"
+            "build",
+            "--no-link",
+            "--print-out-paths",
+            ".#nixosConfigurations.alpha.config.system.build.toplevel"
+        ]
+    );
+    let record = std::fs::read_to_string(lab.path("record")).unwrap();
+    assert!(
+        record.contains("\ncopy root@127.0.0.3 copy --to ssh-ng://root@127.0.0.3 "),
+        "{record}"
+    );
+    let good = deploy_support::store_path("good");
+    assert_eq!(
+        lab.activations("127.0.0.2"),
+        [
+            format!("begin test {good}"),
+            format!("end test {good} 0"),
+            format!("profile 2 {good}"),
+            format!("begin boot {good}"),
+            format!("end boot {good} 0"),
         ]
     );
     // The machine's host key was learned over the bootstrap address (first seen, --yes), recorded
@@ -174,17 +188,17 @@ fn adopts_through_the_bootstrap_login_and_confirms_as_the_deploy_user() {
             lab.port
         )]
     );
-    // Confirmed over a fresh connection to the inventory's address.
+    // Confirmed over a fresh connection to the inventory's address, by deploy's confirmation.
     assert!(
         stderr.contains(&format!(
-            "-p {} -o ControlMaster=no -o ControlPath=none root@127.0.0.2 'systemctl is-system-running",
+            "-p {} -o 'ControlMaster=no' -o 'ControlPath=none' root@127.0.0.2 'echo \"current $(readlink -f /run/current-system)\"; echo \"state $(systemctl is-system-running",
             lab.port
         )),
         "{stderr}"
     );
     assert!(
         stdout.contains(&format!(
-            "alpha: adopted; root@127.0.0.2 (port {}) logs in and the system is running. From now on `pifleet deploy alpha` uses the inventory's deploy settings",
+            "alpha: adopted; root@127.0.0.2 (port {}) logs in and the system is confirmed. From now on `pifleet deploy alpha` uses the inventory's deploy settings",
             lab.port
         )),
         "{stdout}"
@@ -273,28 +287,32 @@ fn a_failed_confirmation_rolls_back_through_the_bootstrap_login() {
     // switch, as when the inventory holds a key this workstation does not have.
     let lab = lab(&["127.0.0.2"]);
     lab.fleet(&fleet(&lab, true));
-    let out = adopt(&lab, &["--confirm-timeout", "1"]);
+    let out = adopt(&lab, &["--confirm-timeout", "8"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("alpha: the confirmation as root@127.0.0.2 failed: cannot log in as root@127.0.0.2: the key was rejected"),
+        stderr
+            .contains("alpha: rolled back: cannot log in as root@127.0.0.2: the key was rejected"),
         "{stderr}"
     );
-    let calls: Vec<Vec<String>> = lab.calls().into_iter().map(|(_, argv)| argv).collect();
-    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(stderr.contains("the host went back on request"), "{stderr}");
+    // Activated through the bootstrap login, then back to what it ran before; never committed.
+    let (good, old) = (
+        deploy_support::store_path("good"),
+        deploy_support::store_path("old"),
+    );
     assert_eq!(
-        calls[1],
+        lab.activations("127.0.0.3"),
         [
-            "switch",
-            "--rollback",
-            "--flake",
-            ".#alpha",
-            "--target-host",
-            "root@127.0.0.3"
+            format!("begin test {good}"),
+            format!("end test {good} 0"),
+            format!("begin test {old}"),
+            format!("end test {old} 0"),
         ]
     );
+    assert_eq!(lab.current("127.0.0.3"), old);
     assert!(
-        stderr.contains("alpha: rolled back to the previous system"),
+        stderr.contains("alpha: it runs its previous system again"),
         "{stderr}"
     );
 }

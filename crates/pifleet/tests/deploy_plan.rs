@@ -104,6 +104,36 @@ fn dry_run_without_magic_rollback_and_boot() {
     );
 }
 
+/// Canaries first; `--reboot` with a one-shot GRUB entry on the VPS, and committing first on the
+/// Pi (extlinux has no one-shot boot), which needs the acknowledgement.
+#[test]
+fn dry_run_reboot_and_canary() {
+    snapshot(
+        "deploy__dry_run_reboot_canary",
+        &[
+            "deploy",
+            "vps",
+            "kitchen-pi",
+            "--dry-run",
+            "--reboot",
+            "--commit-before-reboot",
+            "--canary",
+            "1",
+        ],
+    );
+    let lab = Lab::new();
+    lab.fleet(&fleet());
+    let out = lab.pifleet(&["deploy", "kitchen-pi", "--dry-run", "--reboot"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("`kitchen-pi` boots with extlinux, which has no one-shot boot")
+            && stderr.contains("Pass --commit-before-reboot to accept that"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
 #[test]
 fn rollback_dry_run() {
     snapshot(
@@ -178,4 +208,67 @@ fn untracked_hosts_are_warned_about() {
     let out = lab.pifleet(&["deploy", "--dry-run", "nas"], &[("NIX_SSHOPTS", "")]);
     let (_, stderr) = text(&out);
     assert!(!stderr.contains("does not track"), "{stderr}");
+}
+
+#[test]
+fn deploy_with_an_old_nix_stops_before_the_preflight() {
+    let lab = Lab::new();
+    lab.fleet(&fleet());
+    // Debian's Nix 2.8: refused first, with the version found and needed.
+    std::fs::write(lab.path("bin/nix"), "#!/bin/sh\necho 'nix (Nix) 2.8.0'\n").unwrap();
+    let out = lab.pifleet(&["deploy", "nas"], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "error: Nix 2.8.0 (`nix`) is too old: pifleet needs Nix 2.18 or newer; `pifleet doctor` shows how to upgrade"
+    );
+    assert!(!lab.path("xdg-state").exists(), "{stderr}");
+    // A dry run needs no Nix.
+    let out = lab.pifleet(&["deploy", "--dry-run", "nas"], &[("NIX_SSHOPTS", "")]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
+#[test]
+fn dry_run_as_json_lists_each_hosts_steps_with_argv() {
+    let lab = Lab::new();
+    lab.fleet(&fleet());
+    let out = lab.pifleet(
+        &["deploy", "--dry-run", "--format", "json", "vps"],
+        &[("NIX_SSHOPTS", "")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let hosts = plan["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0]["host"], "vps");
+    assert_eq!(hosts[0]["target"]["port"], 2222);
+    let steps: Vec<&str> = hosts[0]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["step"].as_str().expect("step name"))
+        .collect();
+    let at = |name: &str| {
+        steps
+            .iter()
+            .position(|s| *s == name)
+            .unwrap_or_else(|| panic!("no {name} in {steps:?}"))
+    };
+    assert!(at("preflight") < at("arm"), "{steps:?}");
+    assert!(
+        at("arm") < at("activate") && at("activate") < at("confirm"),
+        "{steps:?}"
+    );
+    assert!(
+        at("confirm") < at("disarm") && at("disarm") < at("commit"),
+        "{steps:?}"
+    );
+    for step in hosts[0]["steps"].as_array().expect("steps") {
+        assert!(
+            step["argv"][0].as_str().is_some_and(|p| !p.is_empty()),
+            "{step}"
+        );
+    }
 }

@@ -1,39 +1,39 @@
-//! Running deploys end to end against real `sshd` targets on loopback addresses, with a recording
-//! stand-in for `nixos-rebuild`: the real one can't run here (it needs NixOS targets and a modern
-//! Nix), so a script on PATH records its argv and start/end times instead (see `deploy_support`).
-//! Asserted: the exact argv per host, the parallelism limit, that one failing host leaves the
-//! others alone, the magic rollback after a failed confirmation, and `pifleet rollback`.
+//! Deploys end to end against fake NixOS targets: real `sshd` on loopback addresses, each serving a
+//! fake root (a store with generations, the system profile, `/run/current-system`, `/boot`) in
+//! its own mount and pid namespace. pifleet's own scripts run there unchanged through real shells.
+//!
+//! THE STAND-INS ARE REAL PROCESSES IN REAL TIME: `systemd-run` on the target really runs each
+//! transient unit, detached in a session of its own, and `--on-active` is a real timer (`sleep`);
+//! the "bad" generation really stops sshd, so nothing from the workstation can reach the host until
+//! the host's own timer brings the previous system back; the "dropping" generation really kills
+//! every SSH connection and session while it activates. Only `nix` on the workstation records
+//! instead of building (see `deploy_support`). Deadlines are short, from `--confirm-timeout`; no
+//! test asserts how long anything took.
 
 #![allow(clippy::unwrap_used, reason = "tests: a failure is the test failing")]
 
 mod deploy_support;
 
-use deploy_support::{Lab, ssh_available, text};
+use deploy_support::{Lab, ssh_available, store_path, text};
 
-const ADDRESSES: [&str; 6] = [
-    "127.0.0.2",
-    "127.0.0.3",
-    "127.0.0.4",
-    "127.0.0.5",
-    "127.0.0.6",
-    "127.0.0.7",
-];
+const ADDRESSES: [&str; 4] = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
 
-/// A lab with sshd on every address and a fleet of `hosts` (name, board, extra TOML) on them.
-fn lab_with(hosts: &[(&str, &str, &str)]) -> Option<Lab> {
+/// A lab with a fake target on every address and a fleet of `hosts` (name, extra TOML) on them,
+/// each declaring the health check `unit = "nginx"`; the extra TOML goes into its `deploy` table.
+fn lab_with(hosts: &[(&str, &str)]) -> Option<Lab> {
     if !ssh_available() {
         return None;
     }
     let mut lab = Lab::new();
-    lab.start_sshd(&ADDRESSES, &[]);
+    lab.start_sshd(&ADDRESSES[..hosts.len()], &[]);
     let mut toml = format!(
         "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\nport = {}\npermit_root_login = \"prohibit-password\"\nroot_keys = [\"{}\"]\n",
         lab.port,
         lab.client_key()
     );
-    for (i, (name, board, extra)) in hosts.iter().enumerate() {
+    for (i, (name, extra)) in hosts.iter().enumerate() {
         toml.push_str(&format!(
-            "\n[hosts.{name}]\nboard = \"{board}\"\naddress = \"{}\"\n{extra}\n",
+            "\n[hosts.{name}]\nboard = \"x86_64\"\naddress = \"{}\"\n[hosts.{name}.deploy]\nhealth = [{{ unit = \"nginx\" }}]\n{extra}\n",
             ADDRESSES[i]
         ));
     }
@@ -41,20 +41,31 @@ fn lab_with(hosts: &[(&str, &str, &str)]) -> Option<Lab> {
     Some(lab)
 }
 
-fn three() -> Option<Lab> {
-    lab_with(&[
-        ("alpha", "rpi4", "tags = [\"edge\"]"),
-        ("bravo", "x86_64", "deploy = { build_on = \"target\" }"),
-        ("charlie", "generic-aarch64", "tags = [\"edge\"]"),
-    ])
+/// The deadline the tests give hosts: long enough for a few SSH logins on a busy machine.
+const DEADLINE: &str = "10";
+
+fn deploy(lab: &Lab, extra: &[&str], build: &str) -> (Option<i32>, String, String) {
+    deploy_within(lab, DEADLINE, extra, build)
 }
 
-fn argv_of(lab: &Lab, host: &str) -> Vec<Vec<String>> {
-    lab.calls()
-        .into_iter()
-        .filter(|(h, _)| h == host)
-        .map(|(_, argv)| argv)
-        .collect()
+fn deploy_within(
+    lab: &Lab,
+    deadline: &str,
+    extra: &[&str],
+    build: &str,
+) -> (Option<i32>, String, String) {
+    let mut args = vec![
+        "deploy",
+        "--yes",
+        "--connect-timeout",
+        "5",
+        "--confirm-timeout",
+        deadline,
+    ];
+    args.extend_from_slice(extra);
+    let out = lab.pifleet(&args, &[("PIFLEET_TEST_BUILD", build)]);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
 }
 
 fn summary_line<'a>(stdout: &'a str, host: &str) -> &'a str {
@@ -64,276 +75,372 @@ fn summary_line<'a>(stdout: &'a str, host: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no summary line for {host} in\n{stdout}"))
 }
 
+/// The index of the first line of `lines` that contains `needle`.
+fn position(lines: &[String], needle: &str) -> usize {
+    lines
+        .iter()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no `{needle}` in\n{}", lines.join("\n")))
+}
+
 #[test]
-fn exact_argv_per_host_and_logs() {
-    let Some(lab) = three() else { return };
-    let out = lab.pifleet(&["deploy", "--yes"], &[]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-
-    let words = |s: &str| -> Vec<String> { s.split(' ').map(str::to_owned).collect() };
-    assert_eq!(
-        argv_of(&lab, "alpha"),
-        [words(
-            "switch --flake .#alpha --target-host root@127.0.0.2 --use-substitutes --fast"
-        )]
-    );
-    assert_eq!(
-        argv_of(&lab, "bravo"),
-        [words(
-            "switch --flake .#bravo --target-host root@127.0.0.3 --use-substitutes --build-host root@127.0.0.3"
-        )]
-    );
-    assert_eq!(
-        argv_of(&lab, "charlie"),
-        [words(
-            "switch --flake .#charlie --target-host root@127.0.0.4 --use-substitutes --fast"
-        )]
-    );
-    // The user's NIX_SSHOPTS first (first value wins in ssh), then pifleet's defaults and the port.
-    assert_eq!(
-        lab.sshopts("alpha"),
-        [format!(
-            "-F {} -o BatchMode=yes -o ConnectTimeout=10 -p {}",
-            lab.path("ssh/ssh_config").display(),
-            lab.port
-        )]
-    );
-
-    for host in ["alpha", "bravo", "charlie"] {
-        assert!(summary_line(&stdout, host).contains(" ok "), "{stdout}");
-        // Plain lines prefixed with the host when not on a terminal.
-        assert!(
-            stderr.contains(&format!("{host:<7} | building the system configuration...")),
-            "{stderr}"
+fn confirm_then_disarm_then_commit() {
+    let Some(lab) = lab_with(&[("alpha", ""), ("bravo", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &[], "");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let good = store_path("good");
+    let old = store_path("old");
+    for a in &ADDRESSES[..2] {
+        // Activated with `test`, then the profile's new generation and the boot entry.
+        assert_eq!(
+            lab.activations(a),
+            [
+                format!("begin test {good}"),
+                format!("end test {good} 0"),
+                format!("profile 2 {good}"),
+                format!("begin boot {good}"),
+                format!("end boot {good} 0"),
+            ]
         );
+        assert_eq!(lab.current(a), good);
+        assert_eq!(lab.profile(a), ("system-2-link".to_owned(), good.clone()));
+        assert_eq!(lab.boot_default(a), good);
+        // The switch was armed before the activation, and disarmed before the commit.
+        let journal = lab.journal(a);
+        let armed = position(&journal, "create pifleet-rollback timer 10 s");
+        let activated = position(&journal, "create pifleet-activate");
+        let disarmed = position(&journal, "stop pifleet-rollback.timer");
+        let committed = position(&journal, "create pifleet-commit");
+        assert!(armed < activated && activated < disarmed && disarmed < committed);
+        assert!(!journal.iter().any(|l| l.contains("start pifleet-rollback")));
     }
     assert!(
-        stdout.contains("3 of 3 host(s) succeeded; logs in "),
-        "{stdout}"
-    );
-
-    // One log per host, under $XDG_STATE_HOME/pifleet/logs/<timestamp>/.
-    let logs = lab.path("xdg-state/pifleet/logs");
-    let runs: Vec<_> = std::fs::read_dir(&logs).unwrap().collect();
-    assert_eq!(runs.len(), 1);
-    let run = runs.into_iter().next().unwrap().unwrap().path();
-    assert!(
-        stderr.contains(&format!("logs: {}", run.display())),
+        stderr.contains(&format!(
+            "until it is committed, power-cycling alpha brings back generation 1 ({old})"
+        )),
         "{stderr}"
     );
-    for host in ["alpha", "bravo", "charlie"] {
-        let log = std::fs::read_to_string(run.join(format!("{host}.log"))).unwrap();
-        assert!(log.contains("activating the configuration..."), "{log}");
-        assert!(log.contains("ok: running"), "{log}");
-    }
-}
-
-#[test]
-fn parallelism_is_limited() {
-    let hosts: Vec<(String, &str, &str)> =
-        (0..6).map(|i| (format!("h{i}"), "x86_64", "")).collect();
-    let hosts: Vec<(&str, &str, &str)> =
-        hosts.iter().map(|(n, b, e)| (n.as_str(), *b, *e)).collect();
-    let Some(lab) = lab_with(&hosts) else { return };
-    let out = lab.pifleet(
-        &["deploy", "--yes", "--parallel", "2"],
-        &[("PIFLEET_TEST_SLEEP", "1")],
-    );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(lab.calls().len(), 6);
-    // Never more than two at once, and the limit is actually used (six one-second runs).
-    assert_eq!(
-        lab.max_concurrency(),
-        2,
-        "{}",
-        std::fs::read_to_string(lab.path("record")).unwrap()
-    );
-}
-
-#[test]
-fn one_failing_host_does_not_stop_the_others() {
-    let Some(lab) = three() else { return };
-    let out = lab.pifleet(
-        &["deploy", "--yes", "--parallel", "1"],
-        &[("PIFLEET_TEST_FAIL", "alpha")],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    // alpha ran first (inventory order, one at a time) and failed; the others still ran.
-    let hosts: Vec<String> = lab.calls().into_iter().map(|(h, _)| h).collect();
-    assert_eq!(hosts, ["alpha", "bravo", "charlie"]);
+    let line = summary_line(&stdout, "alpha");
+    assert!(line.contains(" ok "), "{stdout}");
     assert!(
-        summary_line(&stdout, "alpha").contains("failed   ")
-            && summary_line(&stdout, "alpha").contains("nixos-rebuild exited with exit code 1"),
-        "{stdout}"
-    );
-    assert!(stderr.contains("alpha   | error: builder for"), "{stderr}");
-    assert!(summary_line(&stdout, "bravo").contains(" ok "), "{stdout}");
-    assert!(
-        summary_line(&stdout, "charlie").contains(" ok "),
-        "{stdout}"
-    );
-    assert!(stdout.contains("2 of 3 host(s) succeeded"), "{stdout}");
-}
-
-#[test]
-fn failed_confirmation_rolls_back() {
-    let Some(lab) = three() else { return };
-    // The stand-in "breaks" alpha: afterwards its systemctl says `maintenance` with a failed unit.
-    let out = lab.pifleet(
-        &["deploy", "alpha", "bravo", "--yes"],
-        &[("PIFLEET_TEST_BREAK", "alpha")],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    let words = |s: &str| -> Vec<String> { s.split(' ').map(str::to_owned).collect() };
-    assert_eq!(
-        argv_of(&lab, "alpha"),
-        [
-            words("switch --flake .#alpha --target-host root@127.0.0.2 --use-substitutes --fast"),
-            words("switch --rollback --flake .#alpha --target-host root@127.0.0.2 --fast"),
-        ]
-    );
-    assert_eq!(
-        argv_of(&lab, "bravo").len(),
-        1,
-        "bravo is never rolled back"
-    );
-    let alpha = summary_line(&stdout, "alpha");
-    assert!(
-        alpha.contains("rolled back")
-            && alpha.contains("the system is maintenance; failed units: broken.service; rolled back to the previous system"),
+        line.contains("running; committed: generation 2 is the boot default"),
         "{stdout}"
     );
     assert!(
-        stderr.contains("alpha | confirmation failed: the system is maintenance; failed units: broken.service; rolling back to the previous system"),
-        "{stderr}"
-    );
-    assert!(summary_line(&stdout, "bravo").contains(" ok "), "{stdout}");
-    // The stand-in's rollback repaired it.
-    assert!(!lab.path("state/broken-127.0.0.2").exists());
-}
-
-#[test]
-fn no_magic_rollback_only_reports() {
-    let Some(lab) = three() else { return };
-    let out = lab.pifleet(
-        &["deploy", "alpha", "--yes", "--no-magic-rollback"],
-        &[("PIFLEET_TEST_BREAK", "alpha")],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert_eq!(argv_of(&lab, "alpha").len(), 1, "no rollback ran");
-    assert!(
-        summary_line(&stdout, "alpha").contains("not confirmed  ")
-            && stdout.contains("not rolled back (run `pifleet rollback alpha`)"),
+        stdout.contains(&format!(
+            "before: generation 1 ({old}); after: generation 2 ({good})"
+        )),
         "{stdout}"
     );
-}
-
-#[test]
-fn degraded_is_success_with_failed_units_reported() {
-    let Some(lab) = three() else { return };
-    let out = lab.pifleet(
-        &["deploy", "@edge", "--yes"],
-        &[("PIFLEET_TEST_DEGRADE", "charlie")],
-    );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    let mut hosts: Vec<String> = lab.calls().into_iter().map(|(h, _)| h).collect();
-    hosts.sort();
-    assert_eq!(hosts, ["alpha", "charlie"], "@edge selects these two");
-    assert!(
-        summary_line(&stdout, "charlie").contains("degraded: failed units: broken.service"),
-        "{stdout}"
-    );
-}
-
-#[test]
-fn rollback_command_switches_back() {
-    let Some(lab) = three() else { return };
-    let out = lab.pifleet(&["rollback", "alpha", "bravo", "--yes"], &[]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    let words = |s: &str| -> Vec<String> { s.split(' ').map(str::to_owned).collect() };
-    assert_eq!(
-        argv_of(&lab, "alpha"),
-        [words(
-            "switch --rollback --flake .#alpha --target-host root@127.0.0.2 --fast"
-        )]
-    );
-    assert_eq!(
-        argv_of(&lab, "bravo"),
-        [words(
-            "switch --rollback --flake .#bravo --target-host root@127.0.0.3"
-        )]
-    );
-    assert!(argv_of(&lab, "charlie").is_empty());
     assert!(stdout.contains("2 of 2 host(s) succeeded"), "{stdout}");
-
-    // At least one host is required.
-    let out = lab.pifleet(&["rollback"], &[]);
-    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
-fn lockout_is_detected_over_a_fresh_connection_and_rolled_back() {
-    let Some(lab) = three() else { return };
-    // The "switch" removes alpha's authorized key: the preflight got in, the confirmation cannot.
-    let out = lab.pifleet(
-        &[
-            "deploy",
-            "alpha",
-            "bravo",
-            "--yes",
-            "--confirm-timeout",
-            "2",
-        ],
-        &[("PIFLEET_TEST_LOCKOUT", "alpha")],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    let words = |s: &str| -> Vec<String> { s.split(' ').map(str::to_owned).collect() };
+fn a_bad_generation_goes_back_by_the_hosts_own_timer() {
+    let Some(lab) = lab_with(&[("alpha", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy_within(&lab, "4", &[], "alpha=bad");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let a = ADDRESSES[0];
+    let (bad, old) = (store_path("bad"), store_path("old"));
+    // The host went back to what it ran before, by the timer (sshd was down: nothing from the
+    // workstation could get in), and the boot default never changed.
     assert_eq!(
-        argv_of(&lab, "alpha"),
+        lab.activations(a),
         [
-            words("switch --flake .#alpha --target-host root@127.0.0.2 --use-substitutes --fast"),
-            words("switch --rollback --flake .#alpha --target-host root@127.0.0.2 --fast"),
+            format!("begin test {bad}"),
+            format!("end test {bad} 0"),
+            format!("begin test {old}"),
+            format!("end test {old} 0"),
         ]
     );
-    // Retried until the timeout (sshd may be restarting), then rolled back.
+    let journal = lab.journal(a);
+    let fired = position(&journal, "fired pifleet-rollback.timer");
+    assert!(position(&journal, "start pifleet-rollback.service") > fired);
     assert!(
-        stderr.contains("alpha | cannot log in as root@127.0.0.2: the key was rejected"),
-        "{stderr}"
+        !journal.iter().any(|l| l.contains("pifleet-rollback-now")),
+        "{journal:?}"
     );
-    assert!(stderr.contains("; trying again"), "{stderr}");
-    let alpha = summary_line(&stdout, "alpha");
+    assert_eq!(lab.current(a), old);
+    assert_eq!(lab.profile(a), ("system-1-link".to_owned(), old.clone()));
+    assert_eq!(lab.boot_default(a), old);
+
+    let line = summary_line(&stdout, "alpha");
+    assert!(line.contains("rolled back"), "{stdout}");
     assert!(
-        alpha.contains("rolled back")
-            && alpha.contains("(gave up after 2 s); rolled back to the previous system"),
+        line.contains(&format!(
+            "the host went back by itself (its rollback timer fired 4 s after the activation ended) and runs generation 1 ({old})"
+        )),
         "{stdout}"
     );
-    assert!(summary_line(&stdout, "bravo").contains(" ok "), "{stdout}");
+    // Why it was not confirmed. Whether pifleet lost the host while watching the activation or
+    // while confirming depends on when sshd stopped, so only the reason is asserted.
+    assert!(
+        line.contains("cannot log in as root@127.0.0.2: nothing listens on the SSH port"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the host goes back to the previous system by itself when its timer fires"),
+        "{stderr}"
+    );
 }
 
 #[test]
-fn a_slow_start_is_waited_for() {
-    let Some(lab) = three() else { return };
+fn an_ssh_drop_during_activation_does_not_stop_it() {
+    let Some(lab) = lab_with(&[("alpha", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &[], "alpha=dropping");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let a = ADDRESSES[0];
+    let dropping = store_path("dropping");
+    let acts = lab.activations(a);
+    // Every SSH session was killed while the activation ran; it finished anyway, and was confirmed
+    // and committed over new connections afterwards.
+    let dropped = position(&acts, "dropped ssh");
+    assert!(position(&acts, &format!("end test {dropping} 0")) > dropped);
+    assert!(position(&acts, &format!("profile 2 {dropping}")) > dropped);
+    assert_eq!(lab.current(a), dropping);
+    assert_eq!(lab.boot_default(a), dropping);
+    assert!(summary_line(&stdout, "alpha").contains(" ok "), "{stdout}");
+}
+
+#[test]
+fn a_failed_health_check_goes_back() {
+    let Some(lab) = lab_with(&[("alpha", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &[], "alpha=unhealthy");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let a = ADDRESSES[0];
+    let (unhealthy, old) = (store_path("unhealthy"), store_path("old"));
+    assert_eq!(
+        lab.activations(a),
+        [
+            format!("begin test {unhealthy}"),
+            format!("end test {unhealthy} 0"),
+            format!("begin test {old}"),
+            format!("end test {old} 0"),
+        ]
+    );
+    // Asked for by the workstation, before the host's timer would have.
+    let journal = lab.journal(a);
+    position(&journal, "start pifleet-rollback-now.service");
+    assert_eq!(lab.current(a), old);
+    assert_eq!(lab.profile(a).0, "system-1-link");
+    let line = summary_line(&stdout, "alpha");
+    assert!(line.contains("rolled back"), "{stdout}");
+    assert!(
+        line.contains("health check `unit nginx.service` failed: inactive"),
+        "{stdout}"
+    );
+    assert!(line.contains("the host went back on request"), "{stdout}");
+}
+
+#[test]
+fn without_magic_rollback_a_failed_confirmation_is_only_reported() {
+    let Some(lab) = lab_with(&[("alpha", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &["--no-magic-rollback"], "alpha=unhealthy");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let a = ADDRESSES[0];
+    // No timer was armed; the host keeps the new system, uncommitted.
+    assert!(
+        !lab.journal(a)
+            .iter()
+            .any(|l| l.contains("pifleet-rollback")),
+        "{:?}",
+        lab.journal(a)
+    );
+    assert_eq!(lab.current(a), store_path("unhealthy"));
+    assert_eq!(lab.boot_default(a), store_path("old"));
+    let line = summary_line(&stdout, "alpha");
+    assert!(line.contains("not confirmed"), "{stdout}");
+    assert!(
+        line.contains("power-cycling brings back generation 1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn degraded_is_confirmed_with_its_failed_units() {
+    let Some(lab) = lab_with(&[("alpha", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &[], "alpha=degraded");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        summary_line(&stdout, "alpha").contains("degraded: failed units: broken.service"),
+        "{stdout}"
+    );
+    assert_eq!(lab.boot_default(ADDRESSES[0]), store_path("degraded"));
+}
+
+#[test]
+fn reboot_boots_the_new_generation_once_then_commits() {
+    let Some(lab) = lab_with(&[("alpha", "boot_loader = \"systemd-boot\"")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &["--reboot"], "");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let a = ADDRESSES[0];
+    let (good, old) = (store_path("good"), store_path("old"));
+    assert_eq!(
+        lab.activations(a),
+        [
+            format!("begin test {good}"),
+            format!("end test {good} 0"),
+            // Staged: in the menu as generation 2, the default still generation 1, booted once.
+            format!("profile 2 {good}"),
+            format!("profile 1 {old}"),
+            format!("begin boot {old}"),
+            format!("end boot {old} 0"),
+            format!("boot {good}"),
+            // Confirmed after the reboot, then committed.
+            format!("profile 2 {good}"),
+            format!("begin boot {good}"),
+            format!("end boot {good} 0"),
+        ]
+    );
+    position(&lab.journal(a), &format!("reboot into {good}"));
+    assert_eq!(lab.current(a), good);
+    assert_eq!(lab.boot_default(a), good);
+    assert!(
+        summary_line(&stdout, "alpha")
+            .contains("rebooted into the new generation once and confirmed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_canary_that_is_not_confirmed_stops_the_wave() {
+    let Some(lab) = lab_with(&[("alpha", ""), ("bravo", ""), ("charlie", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &["--canary", "1"], "alpha=unhealthy");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        summary_line(&stdout, "alpha").contains("rolled back"),
+        "{stdout}"
+    );
+    for (host, a) in [("bravo", ADDRESSES[1]), ("charlie", ADDRESSES[2])] {
+        let line = summary_line(&stdout, host);
+        assert!(
+            line.contains("skipped") && line.contains("canary alpha was not confirmed"),
+            "{stdout}"
+        );
+        // Not built, and nothing changed on them.
+        assert!(
+            lab.calls().iter().all(|(h, _)| h != host),
+            "{:?}",
+            lab.calls()
+        );
+        assert!(lab.activations(a).is_empty());
+        assert_eq!(lab.current(a), store_path("old"));
+    }
+
+    // Confirmed canaries let the wave go on.
+    let (code, stdout, stderr) = deploy(&lab, &["--canary", "1"], "");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    for a in &ADDRESSES[..3] {
+        assert_eq!(lab.boot_default(a), store_path("good"));
+    }
+}
+
+#[test]
+fn rollback_reports_the_generations_before_and_after() {
+    let Some(lab) = lab_with(&[("alpha", "")]) else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &[], "");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let out = lab.pifleet(
-        &["deploy", "charlie", "--yes"],
-        &[("PIFLEET_TEST_SLOW_START", "charlie")],
+        &["rollback", "alpha", "--yes", "--confirm-timeout", DEADLINE],
+        &[],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
+    let a = ADDRESSES[0];
+    let (good, old) = (store_path("good"), store_path("old"));
+    assert_eq!(lab.current(a), old);
+    assert_eq!(lab.profile(a), ("system-1-link".to_owned(), old.clone()));
+    assert_eq!(lab.boot_default(a), old);
     assert!(
-        stderr.contains("charlie | the system is still starting; trying again"),
-        "{stderr}"
-    );
-    assert!(
-        summary_line(&stdout, "charlie").contains(" ok "),
+        summary_line(&stdout, "alpha").contains(&format!(
+            "generation 2 ({good}) -> generation 1 ({old}); running"
+        )),
         "{stdout}"
     );
-    assert_eq!(argv_of(&lab, "charlie").len(), 1, "no rollback");
+}
+
+#[test]
+fn a_failing_build_leaves_the_others_alone_and_parallelism_is_limited() {
+    let Some(lab) = lab_with(&[("alpha", ""), ("bravo", ""), ("charlie", ""), ("delta", "")])
+    else {
+        return;
+    };
+    let (code, stdout, stderr) = deploy(&lab, &["--parallel", "2"], "alpha=fail");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let line = summary_line(&stdout, "alpha");
+    assert!(line.contains("failed"), "{stdout}");
+    assert!(lab.activations(ADDRESSES[0]).is_empty());
+    for a in &ADDRESSES[1..] {
+        assert_eq!(lab.boot_default(a), store_path("good"));
+    }
+    assert!(lab.max_concurrency() <= 2, "{}", lab.max_concurrency());
+    assert!(stdout.contains("3 of 4 host(s) succeeded"), "{stdout}");
+}
+
+#[test]
+fn json_results_are_kept_and_status_shows_each_hosts_last_deploy() {
+    let Some(lab) = lab_with(&[("alpha", ""), ("bravo", "")]) else {
+        return;
+    };
+    // Before any deploy: listed, never deployed.
+    let out = lab.pifleet(&["status", "--format", "json"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let hosts: serde_json::Value = serde_json::from_str(&stdout).expect("status json");
+    assert_eq!(hosts[0]["host"], "alpha");
+    assert_eq!(hosts[0]["last_deploy"], serde_json::Value::Null);
+
+    let (code, stdout, stderr) = deploy(&lab, &["--format", "json"], "bravo=fail");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let results: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let by_host = |name: &str| {
+        results["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .find(|h| h["host"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {results:#}"))
+    };
+    assert_eq!(by_host("alpha")["status"], "ok");
+    assert_eq!(
+        by_host("alpha")["after"],
+        format!("generation 2 ({})", store_path("good"))
+    );
+    assert_eq!(by_host("bravo")["status"], "failed");
+    assert_eq!(results["succeeded"], 1);
+
+    // status reads what the run left beside its logs.
+    let out = lab.pifleet(&["list", "--format", "json"], &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let hosts: serde_json::Value = serde_json::from_str(&stdout).expect("status json");
+    assert_eq!(hosts[0]["last_deploy"]["status"], "ok");
+    assert_eq!(hosts[1]["host"], "bravo");
+    assert_eq!(hosts[1]["last_deploy"]["status"], "failed");
+    let out = lab.pifleet(&["status"], &[]);
+    let table = text(&out).0;
+    let bravo = table
+        .lines()
+        .find(|l| l.starts_with("bravo "))
+        .expect("a bravo line");
+    assert!(bravo.ends_with("failed"), "{table}");
 }

@@ -288,10 +288,10 @@ fn repo_flake_shows_exactly_the_expected_outputs() {
         let apps = &show["apps"][system];
         assert_eq!(
             keys(apps),
-            set(&["check", "deploy", "flash", "gen"]),
+            set(&["check", "default", "deploy", "flash", "gen"]),
             "{system}"
         );
-        for app in ["check", "deploy", "flash", "gen"] {
+        for app in ["check", "default", "deploy", "flash", "gen"] {
             assert_eq!(apps[app]["type"], "app", "{system} {app}");
         }
         assert_eq!(
@@ -518,12 +518,38 @@ fn template_instantiates_and_its_flake_shows_its_hosts() {
         "nix flake init failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for file in ["flake.nix", "fleet.toml", "README.md"] {
+    for file in [
+        "flake.nix",
+        "fleet.toml",
+        "README.md",
+        "schema/fleet.schema.json",
+    ] {
         assert!(fleet.join(file).is_file(), "the template has no {file}");
     }
+    // Editors find the schema from the inventory's first line.
+    let inventory = fs::read_to_string(fleet.join("fleet.toml")).expect("read fleet.toml");
+    assert_eq!(
+        inventory.lines().next(),
+        Some("#:schema ./schema/fleet.schema.json")
+    );
 
-    // What `nix run .#gen` would write for the template's fleet.toml.
-    copy_dir(&fixture("hosts-template"), &fleet.join("hosts"));
+    // The template's inventory passes check as it is, and gen writes its hosts.
+    for command in ["check", "gen"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pifleet"))
+            .arg(command)
+            .current_dir(&fleet)
+            .env("PIFLEET_CACHE_DIR", sandbox.path("gen-cache"))
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run pifleet");
+        assert!(
+            out.status.success(),
+            "pifleet {command} on the template:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(fleet.join("hosts/pi-01/default.nix").is_file());
     let show = sandbox.show(&fleet, &[("pifleet", &repo)]);
     assert_eq!(
         keys(&show["nixosConfigurations"]),
@@ -536,7 +562,7 @@ fn template_instantiates_and_its_flake_shows_its_hosts() {
         );
         assert_eq!(
             keys(&show["apps"][system]),
-            set(&["check", "deploy", "flash", "gen"])
+            set(&["check", "default", "deploy", "flash", "gen"])
         );
     }
 }

@@ -634,6 +634,8 @@ fn fake_nix(dir: &Path) -> PathBuf {
     std::fs::write(
         &script,
         r#"#!/bin/sh
+# A current Nix (Debian's 2.8 here is below pifleet's minimum).
+if [ "$1" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi
 printf '%s\n' "$@" > "$FAKE_NIX_LOG"
 out="$FAKE_NIX_OUT"
 mkdir -p "$out/sd-image"
@@ -725,7 +727,7 @@ fn a_failed_build_is_an_error() {
     std::fs::create_dir_all(&bin).expect("bin");
     std::fs::write(
         bin.join("nix"),
-        "#!/bin/sh\necho 'error: flake has no output' >&2\nexit 1\n",
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi\necho 'error: flake has no output' >&2\nexit 1\n",
     )
     .expect("script");
     std::fs::set_permissions(bin.join("nix"), std::fs::Permissions::from_mode(0o755))
@@ -744,5 +746,95 @@ fn a_failed_build_is_an_error() {
     assert!(
         stderr.contains("nix build .#rpi-box-03-sd` failed"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn an_old_nix_stops_image_and_flash_before_anything_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    // Debian's nix-bin 2.8: it would fail on --print-out-paths after the questions.
+    std::fs::write(
+        bin.join("nix"),
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.8.0'; exit 0; fi\ntouch \"$0.ran\"\nexit 1\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(bin.join("nix"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    example_fleet(dir.path());
+    let target = dir.path().join("card.img");
+    for args in [
+        vec!["image", "rpi-box-03"],
+        vec!["flash", "rpi-box-03", target.to_str().expect("utf-8")],
+    ] {
+        let (code, _, stderr) = run(pifleet()
+            .args(&args)
+            .env("PATH", &path)
+            .current_dir(dir.path()));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            "error: Nix 2.8.0 (`nix`) is too old: pifleet needs Nix 2.18 or newer; `pifleet doctor` shows how to upgrade",
+            "{args:?}"
+        );
+        assert!(!bin.join("nix.ran").exists(), "{args:?}: nix ran a build");
+        assert!(!target.exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn flash_refuses_an_unknown_host_before_building() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join("unused.img.zst");
+    let mut cmd = pifleet();
+    with_fake_nix(&mut cmd, dir.path(), &image);
+    let target = dir.path().join("card.img");
+    let (code, _, stderr) = run(cmd
+        .args(["flash", "no-such-host"])
+        .arg(&target)
+        .current_dir(dir.path()));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no-such-host"), "{stderr}");
+    assert!(
+        !dir.path().join("nix-argv").exists(),
+        "a build started: {stderr}"
+    );
+    assert!(!target.exists());
+}
+
+#[test]
+fn image_as_json_reports_path_sizes_and_hash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = image_bytes(LEN, 8);
+    let image = make_image(dir.path(), &bytes, true);
+    let mut cmd = pifleet();
+    cmd.args(["image", "rpi-box-03", "--format", "json"]);
+    with_fake_nix(&mut cmd, dir.path(), &image);
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let built = dir.path().join("out/sd-image/fake-host.img.zst");
+    assert_eq!(report["host"], "rpi-box-03");
+    assert_eq!(report["image"], built.to_str().expect("utf-8"));
+    assert_eq!(report["compression"], "zstd");
+    assert_eq!(report["card_bytes"], bytes.len() as u64);
+    assert_eq!(
+        report["bytes"],
+        std::fs::metadata(&built).expect("built").len()
+    );
+    let sha = Command::new("sha256sum")
+        .arg(&built)
+        .output()
+        .expect("sha256sum");
+    let sha = String::from_utf8_lossy(&sha.stdout);
+    assert_eq!(
+        report["sha256"],
+        sha.split_whitespace().next().expect("hash")
     );
 }

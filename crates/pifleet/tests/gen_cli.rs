@@ -88,7 +88,10 @@ fn writes_once_then_reports_everything_unchanged() {
     let first = repo.run(&[]);
     let (out, err) = text(&first);
     assert_eq!(first.status.code(), Some(0), "{out}{err}");
-    assert_eq!(out, "gen: 3 written, 0 unchanged, 0 removed (hosts)\n");
+    assert_eq!(
+        out,
+        "gen: 2 hosts: 2 written, 0 unchanged, 0 removed (hosts)\n"
+    );
     let tree = repo.tree();
     assert_eq!(tree.len(), 3);
     for (path, text) in &tree {
@@ -102,11 +105,9 @@ fn writes_once_then_reports_everything_unchanged() {
     // The cached no-op path (render::cache) recognises the unchanged inventory.
     let second = repo.run(&[]);
     assert_eq!(second.status.code(), Some(0));
-    assert!(
-        text(&second)
-            .0
-            .starts_with("gen: 0 written, 3 unchanged, 0 removed (hosts; fleet.toml unchanged")
-    );
+    assert!(text(&second).0.starts_with(
+        "gen: 2 hosts: 0 written, 2 unchanged, 0 removed (hosts; fleet.toml unchanged"
+    ));
     // And the full path, with the cache off, agrees and writes nothing.
     let third = Command::new(env!("CARGO_BIN_EXE_pifleet"))
         .arg("gen")
@@ -116,7 +117,7 @@ fn writes_once_then_reports_everything_unchanged() {
         .unwrap();
     assert_eq!(
         text(&third).0,
-        "gen: 0 written, 3 unchanged, 0 removed (hosts)\n"
+        "gen: 2 hosts: 0 written, 2 unchanged, 0 removed (hosts)\n"
     );
     assert_eq!(repo.tree(), tree);
 }
@@ -223,8 +224,12 @@ fn the_cache_never_hides_an_edit_to_a_generated_file() {
     repo.edit("hosts/default.nix", "port = 22;", "port = 2222;");
     let out = repo.run(&[]);
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    // --check reports it as drift: exit 1, with the edit in the diff.
     let check = repo.run(&["--check"]);
-    assert_ne!(check.status.code(), Some(0), "{:?}", text(&check));
+    let (diff, stderr) = text(&check);
+    assert_eq!(check.status.code(), Some(1), "{diff}{stderr}");
+    assert!(diff.contains("-      port = 2222;"), "{diff}");
+    assert!(diff.contains("+      port = 22;"), "{diff}");
 }
 
 #[test]
@@ -238,12 +243,38 @@ fn hosts_that_leave_the_inventory_are_removed() {
     let out = repo.run(&[]);
     assert_eq!(
         text(&out).0,
-        "gen: 1 written, 1 unchanged, 1 removed (hosts)\n"
+        "gen: 1 host: 0 written, 1 unchanged, 1 removed (hosts)\n"
     );
     assert!(!repo.path("hosts/rpi-box-03/default.nix").exists());
     // The hand-written file, and so its directory, stay.
     assert_eq!(repo.read("hosts/rpi-box-03/hardware.nix"), "{ }\n");
     assert!(!repo.read("hosts/default.nix").contains("rpi-box-03"));
+}
+
+#[test]
+fn the_cache_never_hides_a_change_under_secrets() {
+    let repo = Repo::new();
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    // Same inventory, but a plain-text file under secrets/ now fails check.
+    std::fs::create_dir(repo.path("secrets")).unwrap();
+    std::fs::write(repo.path("secrets/wifi.age"), "psk=not encrypted\n").unwrap();
+    let out = repo.run(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("not_an_age_file"),
+        "{stdout}{stderr}"
+    );
+    // Once it is gone again, gen is clean (and then a cached no-op again).
+    std::fs::remove_file(repo.path("secrets/wifi.age")).unwrap();
+    assert_eq!(repo.run(&[]).status.code(), Some(0));
+    let again = repo.run(&[]);
+    assert!(
+        text(&again).0.contains("unchanged since the last gen"),
+        "{:?}",
+        text(&again)
+    );
 }
 
 #[test]
@@ -277,7 +308,7 @@ fn leftover_temporary_files_are_reported_by_check_and_removed_by_gen() {
     let gen_run = repo.run(&[]);
     assert_eq!(
         text(&gen_run).0,
-        "gen: 0 written, 3 unchanged, 0 removed, 1 leftover temporary file removed (hosts)\n"
+        "gen: 2 hosts: 0 written, 2 unchanged, 0 removed, 1 leftover temporary file removed (hosts)\n"
     );
     assert!(!repo.path(leftover).exists());
     assert_eq!(repo.tree().len(), 3);

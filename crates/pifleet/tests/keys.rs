@@ -391,6 +391,12 @@ fn private_key_files_are_refused() {
         .arg(&private));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("PRIVATE key"), "{err}");
+    // It came from the command line: the message says --key, names the .pub, and never blames
+    // the inventory.
+    assert!(err.contains("--key"), "{err}");
+    assert!(err.contains("id_ed25519.pub"), "{err}");
+    assert!(!err.contains("inventory"), "{err}");
+    assert!(!err.contains("b3BlbnNzaC1rZXktdjEAAAAA"), "{err}");
     assert_eq!(stat(&image.to_string_lossy(), "/home/nixos/.ssh"), None);
 }
 

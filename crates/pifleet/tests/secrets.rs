@@ -34,12 +34,16 @@ fn run(cmd: &mut Command, input: Option<&str>) -> (i32, String, String) {
     .env_remove("PIFLEET_IDENTITY");
     let mut child = cmd.spawn().expect("run pifleet");
     if let Some(input) = input {
-        child
+        // A command that refuses before reading (a bad secret name) closes the pipe first.
+        match child
             .stdin
             .take()
             .expect("stdin")
             .write_all(input.as_bytes())
-            .expect("write stdin");
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.expect("write stdin"),
+        }
     }
     let Output {
         status,
@@ -227,7 +231,7 @@ wifi = {{ ssid = "home", psk_secret = "home-wifi" }}
         std::fs::write(
             &script,
             format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$@\" >> {log}\nout={out}\nmkdir -p \"$out/sd-image\"\ncp {image} \"$out/sd-image/zero.img\"\necho \"$out\"\n",
+                "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'nix (Nix) 2.24.14'; exit 0; fi\nprintf '%s\\n' \"$@\" >> {log}\nout={out}\nmkdir -p \"$out/sd-image\"\ncp {image} \"$out/sd-image/zero.img\"\necho \"$out\"\n",
                 log = self.path("nix-argv").display(),
                 out = self.path("out").display(),
                 image = image.display()
@@ -768,4 +772,110 @@ address = "127.0.0.2"
     lab.fleet(&fleet);
     let out = lab.pifleet(&["deploy", "--yes", "--connect-timeout", "5"], &[]);
     assert!(out.status.success(), "{}", text(&out).1);
+}
+
+#[test]
+fn rekey_puts_a_passphrase_stored_before_it_was_named_into_the_form_hosts_read() {
+    let repo = Repo::new();
+    repo.enrolled();
+    let host_key = repo.keygen("zero-host");
+    // Stored while no host names it: kept as given (a bare passphrase, and a short one).
+    for (name, value) in [("garage-wifi", PASSPHRASE), ("short-wifi", "tiny")] {
+        let (code, _, stderr) = run(
+            repo.pifleet().args(["secrets", "set", name]),
+            Some(&format!("{value}\n")),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("no host reads"), "{stderr}");
+    }
+    // Two boards start reading them as Wi-Fi passphrases (one with a key made elsewhere).
+    let host_pub = repo.public("zero-host");
+    let mut fleet = repo.read("fleet.toml");
+    fleet.push_str(&format!(
+        "\n[hosts.garage]\nboard = \"zero2w\"\naddress = \"10.0.0.9\"\ndeploy = {{ user = \"ops\" }}\nusers = [\"ops\"]\nhost_key = \"{host_pub}\"\nwifi = {{ ssid = \"garage\", psk_secret = \"garage-wifi\" }}\n\
+         \n[hosts.shed]\nboard = \"zero2w\"\naddress = \"10.0.0.10\"\ndeploy = {{ user = \"ops\" }}\nusers = [\"ops\"]\nhost_key = \"{host_pub}\"\nwifi = {{ ssid = \"shed\", psk_secret = \"short-wifi\" }}\n"
+    ));
+    repo.write("fleet.toml", &fleet);
+    let (code, _, stderr) = repo.as_admin(&["secrets", "rekey"], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "secrets/garage-wifi.age: the value was rewritten in the form its hosts read it"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: secrets/short-wifi.age does not hold a value its hosts can use: the Wi-Fi passphrase is 4 characters long"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pifleet secrets edit short-wifi"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("tiny"),
+        "the value is never shown: {stderr}"
+    );
+    let garage = ok(repo.age_decrypt(&host_key, "secrets/garage-wifi.age"));
+    assert_eq!(garage, format!("psk={PASSPHRASE}\n").as_bytes());
+    // The unfit value is encrypted to its new reader unchanged, for the admin to fix.
+    let short = ok(repo.age_decrypt(&host_key, "secrets/short-wifi.age"));
+    assert_eq!(short, b"tiny\n");
+}
+
+#[test]
+fn keys_inject_with_a_login_key_and_another_host_key_on_the_card_writes_neither() {
+    let repo = Repo::new();
+    let first = repo.enrolled();
+    let card = partitioned_image(repo.dir.path(), Some(Layout::Booted));
+    let card_arg = card.to_str().expect("utf-8");
+    let (code, _, stderr) =
+        repo.as_admin(&["keys", "inject", card_arg, "--host-key", "zero"], None);
+    assert_eq!(code, 0, "{stderr}");
+    // The host gets a new identity in the repository; the card still holds the first one.
+    let (code, _, stderr) = repo.as_admin(&["hostkey", "new", "zero", "--force"], None);
+    assert_eq!(code, 0, "{stderr}");
+    let admin = repo.public("admin");
+    let admin_file = repo.path("keys/admin.pub");
+    let args = [
+        "keys",
+        "inject",
+        card_arg,
+        "--key",
+        admin_file.to_str().expect("utf-8"),
+        "--host-key",
+        "zero",
+    ];
+    let (code, stdout, stderr) = repo.as_admin(&args, None);
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("--replace-host-key"), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    let spec = format!("{}?offset={ROOT_START}", card.display());
+    assert_eq!(stat(&spec, "/home/nixos/.ssh/authorized_keys"), None);
+    let on_card = debugfs(&spec, "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    let words = |s: &str| s.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    assert_eq!(words(&on_card), words(&first));
+
+    // Asked to replace it: both are written, in one go.
+    let mut replace = args.to_vec();
+    replace.push("--replace-host-key");
+    let (code, stdout, stderr) = repo.as_admin(&replace, None);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("replaced /etc/ssh/ssh_host_ed25519_key"),
+        "{stdout}"
+    );
+    let fleet = repo.read("fleet.toml");
+    let second = fleet
+        .lines()
+        .find_map(|l| l.strip_prefix("host_key = "))
+        .expect("host_key")
+        .trim_matches('"')
+        .to_owned();
+    assert_ne!(second, first);
+    repo.assert_card_holds_the_key(&spec, &second);
+    assert!(
+        debugfs(&spec, "cat /home/nixos/.ssh/authorized_keys").contains(&admin),
+        "authorized_keys"
+    );
 }

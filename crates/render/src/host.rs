@@ -453,7 +453,9 @@ fn containers(body: &mut AttrSet, view: &HostView<'_>) {
         // oci-containers runs each container as a systemd unit that restarts always; other
         // policies go on the unit, where systemd (not Docker) applies them.
         let policy = match c.restart {
-            Restart::Always => None,
+            // systemd never restarts a unit stopped on purpose, so Restart=always already is
+            // Docker's unless-stopped.
+            Restart::Always | Restart::UnlessStopped => None,
             Restart::OnFailure => Some("on-failure"),
             Restart::No => Some("no"),
         };

@@ -196,6 +196,7 @@ fn restart_policies_are_forced_on_the_systemd_unit_and_privileged_is_a_flag() {
         "",
         "tags = [\"edge\"]",
         "[hosts.box.containers.once]\nimage = \"busybox:1.37\"\nrestart = \"no\"\nprivileged = true\n\n\
+         [hosts.box.containers.steady]\nimage = \"redis:7.4.1\"\nrestart = \"unless-stopped\"\n\n\
          [containers.agent]\nimage = \"grafana/alloy:v1.5.0\"\nrestart = \"on-failure\"\nplacement = { tags = [\"edge\"] }\n",
     );
     let Some(m) = eval_box(&text) else { return };
@@ -206,7 +207,12 @@ fn restart_policies_are_forced_on_the_systemd_unit_and_privileged_is_a_flag() {
             "docker-once": { "serviceConfig": { "Restart": { "_type": "override", "priority": 50, "content": "no" } } },
         })
     );
+    // unless-stopped is systemd's Restart=always, which oci-containers already sets: no override.
     let containers = &m["virtualisation"]["oci-containers"];
+    assert_eq!(
+        containers["containers"]["steady"],
+        json!({ "image": "redis:7.4.1", "autoStart": true })
+    );
     assert_eq!(containers["backend"], json!("docker"));
     assert_eq!(
         containers["containers"]["once"],

@@ -1,5 +1,5 @@
 //! Hosts: lists that repeat an entry, module paths and packages the flake must accept, board
-//! options, and time zones.
+//! options, time zones, and the health checks deploy runs before confirming a new system.
 
 use model::{Board, Path};
 
@@ -16,7 +16,8 @@ pub(crate) const FAMILY: Family = Family {
         module_files,
         board_options,
         time_zones,
-        trusted_users
+        trusted_users,
+        health_checks
     ],
 };
 
@@ -203,6 +204,54 @@ fn module_files(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     .help("create it, or fix the path (relative to the inventory); remember `git add`: the flake sees only tracked files"),
                 );
             }
+        }
+    }
+    out
+}
+
+/// A deploy health check must name something the host has: a container check for a container the
+/// host does not run would fail every confirmation, and every deploy would roll back. A check listed
+/// twice is a slip.
+fn health_checks(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for view in ctx.fleet.views() {
+        let name = view.name;
+        let base = host_path(name).key("deploy").key("health");
+        for (i, check) in view.deploy.health.iter().enumerate() {
+            if let Some(j) = view.deploy.health[..i].iter().position(|c| c == check) {
+                out.push(
+                    ctx.at_value(
+                        Code::DuplicateEntry,
+                        base.clone().index(i),
+                        format!("the health check `{check}` is listed twice in `hosts.{name}.deploy.health`"),
+                    )
+                    .help("remove the repeated check")
+                    .related(
+                        base.clone().index(j),
+                        ctx.value_span(&base.clone().index(j)),
+                        "first listed here",
+                    ),
+                );
+            }
+            let model::HealthCheck::Container(container) = check else {
+                continue;
+            };
+            if view.containers.iter().any(|c| c.name == container) {
+                continue;
+            }
+            let known: Vec<&str> = view.containers.iter().map(|c| c.name.as_str()).collect();
+            out.push(
+                ctx.at_value(
+                    Code::UnknownHealthContainer,
+                    base.clone().index(i).key("container"),
+                    format!("host `{name}` runs no container `{container}`, so this check would fail every deploy"),
+                )
+                .help(if known.is_empty() {
+                    "the host runs no containers: remove the check, or add the container".to_owned()
+                } else {
+                    format!("use one of its containers ({})", known.join(", "))
+                }),
+            );
         }
     }
     out

@@ -17,7 +17,7 @@ pub use schema::{schema, schema_string};
 
 use crate::Fleet;
 use crate::ProblemCode;
-use crate::source::{Path, SourceFile, Span, SpanMap};
+use crate::source::{Path, Segment, SourceFile, Span, SpanMap};
 use schema::{locate_serde_error, validate_value};
 use toml::{item_to_json, offset_of_line_col};
 
@@ -56,6 +56,21 @@ pub struct Invalid {
     pub spans: SpanMap,
     /// Every problem, in source order.
     pub problems: Vec<Problem>,
+    /// The inventory without the values the problems point at (and any table left without a
+    /// required field), when what remains still reads as an inventory: `check` runs its rules on
+    /// it, so one bad value does not hide every other problem. `None` when nothing could be
+    /// salvaged.
+    pub partial: Option<Box<Partial>>,
+}
+
+/// What [`Invalid::partial`] holds.
+#[derive(Debug, Clone)]
+pub struct Partial {
+    /// The rest of the inventory.
+    pub fleet: Fleet,
+    /// Where values were taken out: diagnostics at or under these paths (or above them) describe
+    /// what was removed, not the user's file.
+    pub removed: Vec<Path>,
 }
 
 /// The largest inventory pifleet reads: far above any real fleet (10,000 hosts take about 3 MiB),
@@ -211,6 +226,7 @@ pub fn load_bytes(bytes: &[u8], source_name: &str) -> Result<Loaded, LoadError> 
                 source,
                 spans: SpanMap::default(),
                 problems: vec![problem],
+                partial: None,
             })))
         }
     }
@@ -230,6 +246,7 @@ pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Load
             source: source.clone(),
             spans,
             problems,
+            partial: None,
         }))
     };
 
@@ -297,7 +314,71 @@ pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Load
     }
     problems.sort_by_key(|p| (p.span.map_or(usize::MAX, |s| s.start), p.path.clone()));
     problems.dedup();
-    Err(invalid(spans, problems))
+    let partial = salvage(&value, &problems);
+    Err(LoadError::Invalid(Box::new(Invalid {
+        source: source.clone(),
+        spans,
+        problems,
+        partial,
+    })))
+}
+
+/// Takes out of `value` what `problems` point at, then any table the schema still refuses (one
+/// that lost a required field, say), until the rest deserializes; `None` when the document root
+/// itself would have to go, or after a bounded number of rounds.
+fn salvage(value: &Value, problems: &[Problem]) -> Option<Box<Partial>> {
+    let mut value = value.clone();
+    let mut removed: Vec<Path> = Vec::new();
+    let mut targets: Vec<Path> = problems.iter().map(|p| p.path.clone()).collect();
+    for _ in 0..8 {
+        if targets.iter().any(|t| t.segments().is_empty()) {
+            return None;
+        }
+        // Deepest first, and array elements from the end, so indices stay valid.
+        targets.sort();
+        targets.dedup();
+        for target in targets.iter().rev() {
+            remove_at(&mut value, target.segments());
+        }
+        removed.append(&mut targets);
+        let validator = schema::validator()?;
+        targets = validator
+            .iter_errors(&value)
+            .map(|e| schema::pointer_to_path(e.instance_path().as_str(), &value))
+            .collect();
+        if targets.is_empty() {
+            return serde_json::from_value::<Fleet>(value)
+                .ok()
+                .map(|fleet| Box::new(Partial { fleet, removed }));
+        }
+    }
+    None
+}
+
+/// Removes the value at `path` (a key of its table, or an element of its array).
+fn remove_at(value: &mut Value, path: &[Segment]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = value;
+    for seg in parents {
+        let next = match (cur, seg) {
+            (Value::Object(map), Segment::Key(k)) => map.get_mut(k),
+            (Value::Array(items), Segment::Index(i)) => items.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else { return };
+        cur = next;
+    }
+    match (cur, last) {
+        (Value::Object(map), Segment::Key(k)) => {
+            map.remove(k);
+        }
+        (Value::Array(items), Segment::Index(i)) if *i < items.len() => {
+            items.remove(*i);
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

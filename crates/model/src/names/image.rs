@@ -155,9 +155,19 @@ impl FromStr for ImageRef {
     }
 }
 
+/// Schema pattern: lower-case repository path components (after an optional registry host), then a
+/// tag, a digest or both.
+const IMAGE_PATTERN: &str = concat!(
+    r"^([A-Za-z0-9-]*[.:][A-Za-z0-9.:-]*/|localhost/)?",
+    r"[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*",
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64}|@sha512:[0-9a-f]{128})?",
+    r"|@sha256:[0-9a-f]{64}|@sha512:[0-9a-f]{128})$"
+);
+
 parsed_string_schema!(
     ImageRef,
     ProblemCode::InvalidImage,
     "pifleet-image",
+    Some(IMAGE_PATTERN),
     "Container image with a tag or digest: \"ghcr.io/owner/name:1.2.3\", \"eclipse-mosquitto:2.0.20\" or \"name@sha256:…\"."
 );

@@ -304,9 +304,18 @@ string_newtype! {
     check = |s| check_short_name(s, ProblemCode::InvalidTag, "tag")
 }
 
+/// Schema pattern for [`Address`]: digits and dots alone must be an IPv4 address (each number
+/// 0-255, no leading zeros, as the parser reads them); with colons, an IPv6 address (two or more;
+/// one colon is a port, which belongs in `deploy.port`); anything else is a name without `/`.
+const ADDRESS_PATTERN: &str = concat!(
+    r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+    r"|[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*",
+    r"|[^/:]*[^0-9./:][^/:]*)$"
+);
+
 string_newtype! {
     /// Where deploy connects: an IPv4/IPv6 address or a DNS name.
-    Address, kind = ProblemCode::InvalidAddress, pattern = NO_PATTERN, format = Some("pifleet-address"),
+    Address, kind = ProblemCode::InvalidAddress, pattern = Some(ADDRESS_PATTERN), format = Some("pifleet-address"),
     description = "IPv4 or IPv6 address, or DNS name, that the workstation connects to over SSH.",
     check = check_address
 }

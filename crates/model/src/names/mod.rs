@@ -8,7 +8,8 @@
 
 //!
 //! One file per family of grammars: [`labels`] (host, user, container names, tags, releases,
-//! addresses, volumes), [`ssh_key`], [`image`] and [`network`] (ports, CIDRs, IPs).
+//! addresses, volumes), [`ssh_key`], [`image`], [`network`] (ports, CIDRs, IPs) and [`health`]
+//! (what deploy checks on a host before confirming it).
 
 use crate::ProblemCode;
 
@@ -137,13 +138,18 @@ pub(crate) const NO_PATTERN: Option<&str> = None;
 pub(crate) const NO_FORMAT: Option<&str> = None;
 
 /// Defines a parsed newtype whose serde form is a string and whose parsed parts are public.
+///
+/// `$pattern` is a regular expression that accepts every value the parser accepts and refuses
+/// the common mistakes: draft 2020-12 makes `format` an annotation that editors' validators do
+/// not enforce, so without it an editor would accept what pifleet refuses. The parser stays the
+/// judge; a test checks the pattern never refuses a value the parser accepts.
 macro_rules! parsed_string_schema {
-    ($name:ident, $code:expr, $format:expr, $description:expr) => {
+    ($name:ident, $code:expr, $format:expr, $pattern:expr, $description:expr) => {
         impl $name {
             /// How the loader validates this type.
             pub const KIND: StringKind = StringKind {
                 code: $code,
-                pattern: None,
+                pattern: $pattern,
                 format: Some($format),
                 validate: |s| s.parse::<$name>().map(|_| ()),
             };
@@ -155,7 +161,12 @@ macro_rules! parsed_string_schema {
             }
 
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!({ "type": "string", "format": $format, "description": $description })
+                let mut schema =
+                    json_schema!({ "type": "string", "format": $format, "description": $description });
+                if let Some(pattern) = $pattern {
+                    schema.insert("pattern".into(), pattern.into());
+                }
+                schema
             }
         }
 
@@ -175,11 +186,13 @@ macro_rules! parsed_string_schema {
 }
 
 // The families, declared after the macros they use.
+mod health;
 mod image;
 mod labels;
 mod network;
 mod ssh_key;
 
+pub use health::{HealthUrl, UnitName};
 pub use image::ImageRef;
 pub use labels::{
     Address, ContainerName, HostName, SecretName, StateVersion, Tag, UserName, UserPattern, Volume,
@@ -207,6 +220,8 @@ pub const STRING_KINDS: &[StringKind] = &[
     PortMapping::KIND,
     Cidr::KIND,
     Ip::KIND,
+    UnitName::KIND,
+    HealthUrl::KIND,
 ];
 
 #[cfg(test)]

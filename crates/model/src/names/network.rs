@@ -154,10 +154,21 @@ impl FromStr for PortMapping {
     }
 }
 
+/// Schema pattern: `[IP:]HOST:CONTAINER[/tcp|/udp]` with ports 1-65535 as the parser reads them
+/// (leading zeros and `+` included).
+const PORT_MAPPING_PATTERN: &str = concat!(
+    r"^((\[[0-9A-Fa-f:.]+\]|[0-9.]+):)?",
+    r"[+]?0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])",
+    ":",
+    r"[+]?0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])",
+    r"(/tcp|/udp)?$"
+);
+
 parsed_string_schema!(
     PortMapping,
     ProblemCode::InvalidPort,
     "pifleet-port-mapping",
+    Some(PORT_MAPPING_PATTERN),
     "Published port: \"HOST:CONTAINER\", optionally with a host address and protocol: \"127.0.0.1:8080:80\", \"53:53/udp\". Ports are 1-65535."
 );
 
@@ -212,6 +223,10 @@ parsed_string_schema!(
     Cidr,
     ProblemCode::InvalidCidr,
     "pifleet-cidr",
+    Some(concat!(
+        r"^([0-9.]+/[+]?0*(3[0-2]|[12]?[0-9])",
+        r"|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/[+]?0*(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
+    )),
     "Address with prefix length (CIDR), e.g. \"192.168.1.41/24\"."
 );
 
@@ -243,6 +258,7 @@ parsed_string_schema!(
     Ip,
     ProblemCode::InvalidIp,
     "pifleet-ip",
+    Some("^[0-9A-Fa-f:.]+$"),
     "IPv4 or IPv6 address, e.g. \"192.168.1.1\"."
 );
 

@@ -350,6 +350,13 @@ parsed_string_schema!(
     SshPublicKey,
     ProblemCode::InvalidSshKey,
     "pifleet-ssh-public-key",
+    // One line: options, then a key type and its base64 blob (an ed25519 blob has a fixed
+    // length; every blob starts with AAAA, the length of its algorithm name), then a comment.
+    Some(concat!(
+        r"^([^\r\n]*[ \t])?(ssh-ed25519[ \t]+AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}",
+        r"|(ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|[!-~]+@[!-~]+)[ \t]+AAAA[A-Za-z0-9+/]+={0,2})",
+        r"([ \t][^\r\n]*)?$"
+    )),
     "OpenSSH public key, one line as in a .pub file: \"ssh-ed25519 AAAA… user@machine\", optionally with authorized_keys options in front (`from=\"10.0.0.0/8\" ssh-ed25519 …`)."
 );
 

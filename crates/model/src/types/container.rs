@@ -15,6 +15,10 @@ pub enum Restart {
     /// Always restart (default).
     #[default]
     Always,
+    /// Docker Compose's most common value, accepted as written. Under systemd it is the same as
+    /// `always`: a container stopped on purpose (`systemctl stop docker-NAME`) stays stopped until
+    /// it is started again or the host boots (when `auto_start` starts it).
+    UnlessStopped,
     /// Restart only after a failure.
     OnFailure,
     /// Never restart.

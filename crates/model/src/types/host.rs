@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{Address, ContainerName, Port, SshPublicKey, StateVersion, Tag, UserName};
+use crate::names::{
+    Address, ContainerName, HealthUrl, Port, SshPublicKey, StateVersion, Tag, UnitName, UserName,
+};
 
 /// The hardware a host runs on; decides the system type and the board profile in `nix/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -82,6 +84,128 @@ pub enum BuildOn {
     Target,
 }
 
+/// The boot loader a host boots with: `pifleet deploy --reboot` boots a new generation once only where the loader can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootLoader {
+    /// U-Boot reading `/boot/extlinux/extlinux.conf` (the Pis and the generic aarch64 SD image): no
+    /// one-shot boot, so `--reboot` must commit first.
+    Extlinux,
+    /// GRUB (NixOS's default on x86_64): one-shot with `grub-reboot`; needs `boot.loader.grub.default = "saved"`.
+    Grub,
+    /// systemd-boot (UEFI): one-shot with `bootctl set-oneshot`.
+    SystemdBoot,
+}
+
+impl BootLoader {
+    /// The name as written in the inventory.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootLoader::Extlinux => "extlinux",
+            BootLoader::Grub => "grub",
+            BootLoader::SystemdBoot => "systemd-boot",
+        }
+    }
+
+    /// Whether it can boot an entry once and fall back to the default on the next boot.
+    pub fn has_one_shot(self) -> bool {
+        !matches!(self, BootLoader::Extlinux)
+    }
+}
+
+/// One check that must pass on the host before deploy confirms a new system. Each runs on the host
+/// itself, over the confirmation's SSH connection, so none needs an open firewall port.
+///
+/// Written as a table with exactly one key (`{ tcp = 8123 }`); see [`HealthCheckTable`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "HealthCheckTable", into = "HealthCheckTable")]
+pub enum HealthCheck {
+    /// A TCP port on the host accepts connections (on 127.0.0.1 or ::1).
+    Tcp(Port),
+    /// A systemd unit is active.
+    Unit(UnitName),
+    /// An http(s) URL answers with a 2xx status when fetched with curl on the host.
+    Http(HealthUrl),
+    /// A container of this host is running.
+    Container(ContainerName),
+}
+
+/// A health check as written: a table with exactly one of its keys. The schema says "exactly one"
+/// with `minProperties`/`maxProperties`, so a bad value is reported at the key that holds it (a
+/// tagged enum's `oneOf` could only say "none of the variants matched").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+pub struct HealthCheckTable {
+    /// A TCP port on the host accepts connections (checked on the host at 127.0.0.1 and ::1), e.g. `{ tcp = 8123 }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<Port>,
+    /// A systemd unit is active (`systemctl is-active` on the host), e.g. `{ unit = "nginx.service" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitName>,
+    /// An http(s) URL answers with a 2xx status when curl fetches it on the host, e.g. `{ http = "http://127.0.0.1:8123/" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HealthUrl>,
+    /// A container of this host (its own or a placed fleet container) is running, e.g. `{ container = "homeassistant" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerName>,
+}
+
+impl TryFrom<HealthCheckTable> for HealthCheck {
+    type Error = String;
+    fn try_from(t: HealthCheckTable) -> Result<Self, String> {
+        match (t.tcp, t.unit, t.http, t.container) {
+            (Some(port), None, None, None) => Ok(HealthCheck::Tcp(port)),
+            (None, Some(unit), None, None) => Ok(HealthCheck::Unit(unit)),
+            (None, None, Some(url), None) => Ok(HealthCheck::Http(url)),
+            (None, None, None, Some(name)) => Ok(HealthCheck::Container(name)),
+            _ => Err(
+                "a health check is a table with exactly one of `tcp`, `unit`, `http`, `container`"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl From<HealthCheck> for HealthCheckTable {
+    fn from(check: HealthCheck) -> Self {
+        let mut t = HealthCheckTable::default();
+        match check {
+            HealthCheck::Tcp(port) => t.tcp = Some(port),
+            HealthCheck::Unit(unit) => t.unit = Some(unit),
+            HealthCheck::Http(url) => t.http = Some(url),
+            HealthCheck::Container(name) => t.container = Some(name),
+        }
+        t
+    }
+}
+
+impl JsonSchema for HealthCheck {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HealthCheck".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        HealthCheckTable::json_schema(generator)
+    }
+}
+
+impl std::fmt::Display for HealthCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HealthCheck::Tcp(port) => write!(f, "tcp port {port}"),
+            HealthCheck::Unit(unit) => write!(f, "unit {}", unit.with_suffix()),
+            HealthCheck::Http(url) => write!(f, "http {url}"),
+            HealthCheck::Container(name) => write!(f, "container {name}"),
+        }
+    }
+}
+
+/// How long a host waits for pifleet to confirm a new system, when neither the inventory nor the
+/// command line says: 3 minutes after activation ends (activation itself is not counted, however
+/// slow the SD card), for sshd and the services to come up and the confirmation to get in.
+pub const DEFAULT_CONFIRM_TIMEOUT: u32 = 180;
+
 /// How pifleet reaches a host to deploy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +219,16 @@ pub struct Deploy {
     /// Where to build the system: "workstation" (default) or "target".
     #[serde(default)]
     pub build_on: BuildOn,
+    /// Seconds the host waits, after activating a new system, for pifleet to confirm it before it goes back to the previous system by itself; counted from the end of activation. Default 180; `pifleet deploy --confirm-timeout` overrides it for one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub confirm_timeout: Option<u32>,
+    /// Checks that must pass on the host before a new system is confirmed, besides the login and the system state, e.g. `[{ tcp = 8123 }, { unit = "nginx.service" }, { http = "http://127.0.0.1/" }, { container = "web" }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthCheck>,
+    /// The boot loader, for `pifleet deploy --reboot`: "extlinux", "grub" or "systemd-boot". Left out, extlinux on the aarch64 boards (their SD images) and grub on x86_64 (NixOS's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_loader: Option<BootLoader>,
 }
 
 fn default_deploy_user() -> UserName {
@@ -107,6 +241,9 @@ impl Default for Deploy {
             user: default_deploy_user(),
             port: None,
             build_on: BuildOn::Workstation,
+            confirm_timeout: None,
+            health: Vec::new(),
+            boot_loader: None,
         }
     }
 }

@@ -26,7 +26,9 @@ pub use ssh::{ExtraSetting, Origin, SshField, SshView};
 use crate::names::{
     Address, ContainerName, HostName, Protocol, SecretName, SshPublicKey, StateVersion, UserName,
 };
-use crate::types::{BuildOn, Container, Fleet, GarbageCollection, Host, Sudo, User};
+use crate::types::{
+    Board, BootLoader, BuildOn, Container, Fleet, GarbageCollection, HealthCheck, Host, Sudo, User,
+};
 
 /// Where a host's container was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +168,14 @@ pub struct DeployTarget<'a> {
     pub elevation: Elevation,
     /// Where the system is built.
     pub build_on: BuildOn,
+    /// Seconds the host waits for a confirmation after activation: `deploy.confirm_timeout`, else
+    /// [`crate::DEFAULT_CONFIRM_TIMEOUT`].
+    pub confirm_timeout: u32,
+    /// The checks a confirmation runs on the host.
+    pub health: &'a [HealthCheck],
+    /// The boot loader: `deploy.boot_loader`, else the board's (extlinux on the aarch64 boards, grub on
+    /// x86_64).
+    pub boot_loader: BootLoader,
 }
 
 /// The host firewall after every source of open ports is merged.
@@ -288,6 +298,15 @@ impl<'a> HostView<'a> {
                 Elevation::Sudo
             },
             build_on: host.deploy.build_on,
+            confirm_timeout: host
+                .deploy
+                .confirm_timeout
+                .unwrap_or(crate::DEFAULT_CONFIRM_TIMEOUT),
+            health: &host.deploy.health,
+            boot_loader: host.deploy.boot_loader.unwrap_or(match host.board {
+                Board::X86_64 => BootLoader::Grub,
+                _ => BootLoader::Extlinux,
+            }),
         };
         let containers = fleet.placed_containers(name, host);
         let firewall = firewall_of(host, &containers);

@@ -9,18 +9,19 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use deploy::adopt::{self, AdoptPlan, Confirmation};
+use deploy::adopt::{self, AdoptPlan};
 
 use crate::outcome::Outcome;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  adopted and confirmed (or, with --dry-run, the plan was printed)
+  0  adopted and confirmed (or, with --dry-run, the plan was printed and would run to the end)
   1  refused (inventory errors, hosts/ out of date, a lockout across the switch, hardware_config
-     missing) or the deploy or its confirmation failed
+     missing; with --dry-run, a plan that stops before deploying) or the deploy or its confirmation
+     failed
   2  usage or I/O error: an unknown host, a bad --via, the machine unreachable";
 
-/// What nixos-rebuild does on the first deploy.
+/// What the first deploy does with the new system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ActionArg {
     /// Activate now and make it the boot default.
@@ -63,9 +64,10 @@ pub(crate) struct Args {
     /// SSH ConnectTimeout, in seconds, for every connection.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     connect_timeout: u32,
-    /// How long the confirmation as the deploy user may keep trying, in seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    confirm_timeout: u64,
+    /// Seconds after the activation ends that the machine waits for the confirmation as the deploy
+    /// user before it goes back by itself [default: the host's `deploy.confirm_timeout`, 180].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(3..=86400))]
+    confirm_timeout: Option<u32>,
     /// The host key fingerprint you expect the machine to present (`SHA256:…`, from its console or
     /// provider). Without it, a host with no recorded `host_key` shows the key it presents and asks
     /// (or, with --yes, records it as first seen).
@@ -76,6 +78,10 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    if !args.dry_run {
+        // Before anything else: the first deploy builds and copies with this Nix.
+        crate::nix_gate::require_nix("nix")?;
+    }
     let workspace = args.inventory.workspace();
     // The machine's identity first: the deploy after the switch is pinned to it, and the host's
     // secrets must be encrypted to it before the first switch decrypts them.
@@ -111,6 +117,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         println!("{transition}");
         if let Some(refusal) = transition.refusal(name.as_str()) {
             println!("{refusal}");
+            return Ok(Outcome::Problems);
+        }
+        if !plan.hardware_config {
+            // The real run would stop after fetching hardware.nix (step 3 above).
             return Ok(Outcome::Problems);
         }
         return Ok(Outcome::Clean);
@@ -190,80 +200,57 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Problems);
     }
 
-    eprintln!("$ {}", plan.deploy.activate);
-    let status = adopt::stream(&plan.deploy.activate)
-        .with_context(|| format!("cannot run {}", plan.deploy.activate.program))?;
-    if !status.success() {
-        eprintln!(
-            "{name}: {} failed ({status}); see its output above",
-            plan.deploy.activate.program
-        );
-        return Ok(Outcome::Problems);
-    }
-    let fleet_login = plan.fleet.destination();
-    let Some(confirm) = &plan.deploy.confirm else {
-        println!(
-            "{name}: the new system starts at the next boot. After rebooting, check `ssh -p {} {fleet_login}`; \
-             from then on `pifleet deploy {name}` uses the inventory's deploy settings",
-            plan.fleet.port
-        );
-        return Ok(Outcome::Clean);
-    };
-    eprintln!("$ {confirm}");
-    let result = adopt::confirm(
-        confirm,
-        &fleet_login,
-        Duration::from_secs(args.confirm_timeout),
-        Duration::from_secs(2),
-        timeout,
+    // The deploy itself: the same executor and confirmation as `pifleet deploy`.
+    let base = crate::ui::log_dir().context("no place for the logs")?;
+    let log_dir = deploy::create_log_dir(&base)
+        .with_context(|| format!("creating a log directory under {}", base.display()))?;
+    eprintln!("logs: {}", log_dir.display());
+    let observer = crate::fleet_run::Progress::new(&[name.as_str()], false);
+    let executor = deploy::Executor::new(
+        crate::fleet_run::run_options(1, args.connect_timeout, &log_dir),
+        &observer,
     );
-    let problem = match result {
-        Confirmation::Running => {
+    let report = executor
+        .deploy(&[&plan.deploy])
+        .pop()
+        .context("the executor returned no report")?;
+    observer.done();
+    let fleet_login = plan.fleet.destination();
+    if report.succeeded() {
+        let units = if report.failed_units.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (degraded: failed units: {})",
+                deploy::confirm::list(&report.failed_units)
+            )
+        };
+        if plan.action == deploy::Action::Boot {
             println!(
-                "{name}: adopted; {fleet_login} (port {}) logs in and the system is running. \
+                "{name}: the new system starts at the next boot. After rebooting, check `ssh -p {} {fleet_login}`; \
+                 from then on `pifleet deploy {name}` uses the inventory's deploy settings",
+                plan.fleet.port
+            );
+        } else {
+            println!(
+                "{name}: adopted; {fleet_login} (port {}) logs in and the system is confirmed{units}. \
                  From now on `pifleet deploy {name}` uses the inventory's deploy settings",
                 plan.fleet.port
             );
-            return Ok(Outcome::Clean);
         }
-        Confirmation::Degraded(units) => {
-            println!(
-                "{name}: adopted; {fleet_login} (port {}) logs in, but the system is degraded (failed units: {}). \
-                 From now on `pifleet deploy {name}` uses the inventory's deploy settings",
-                plan.fleet.port,
-                if units.is_empty() {
-                    "none listed".to_owned()
-                } else {
-                    units.join(", ")
-                }
-            );
-            return Ok(Outcome::Clean);
-        }
-        Confirmation::Failed(problem) => problem,
-    };
-    eprintln!("{name}: the confirmation as {fleet_login} failed: {problem}");
-    let rolled_back = match &plan.deploy.rollback {
-        Some(rollback) => {
-            eprintln!(
-                "rolling back through {}: $ {rollback}",
-                bootstrap.destination()
-            );
-            adopt::stream(rollback).is_ok_and(|s| s.success())
-        }
-        None => false,
-    };
-    if rolled_back {
+        return Ok(Outcome::Clean);
+    }
+    eprintln!(
+        "{name}: {}: {} (log: {})",
+        report.status.as_str(),
+        report.detail,
+        report.log.display()
+    );
+    if report.status == deploy::Status::RolledBack {
         eprintln!(
-            "{name}: rolled back to the previous system. Check that {fleet_login} can log in with a key this \
+            "{name}: it runs its previous system again. Check that {fleet_login} can log in with a key this \
              workstation holds (`ssh -p {} {fleet_login}` after fixing fleet.toml), then adopt again",
             plan.fleet.port
-        );
-    } else {
-        eprintln!(
-            "{name}: not rolled back. If {} still logs in, run the rollback above by hand; otherwise pick the \
-             previous generation at the boot menu (or `/nix/var/nix/profiles/system-<N>-link/bin/switch-to-configuration switch` \
-             on the console)",
-            bootstrap.destination()
         );
     }
     Ok(Outcome::Problems)
@@ -366,9 +353,9 @@ fn options(args: &Args, known_hosts: std::path::PathBuf) -> anyhow::Result<deplo
             ActionArg::Test => deploy::Action::Test,
         },
         flake: args.flake.clone(),
-        local_system: crate::fleet_run::workstation_system(),
         ssh_options: crate::fleet_run::nix_sshopts()?,
         connect_timeout: args.connect_timeout,
+        confirm_timeout: args.confirm_timeout,
         known_hosts: Some(known_hosts),
         ..deploy::Options::default()
     })

@@ -1,5 +1,7 @@
-//! `pifleet deploy`: build and activate hosts with nixos-rebuild, many at once, and confirm over a
-//! fresh SSH connection afterwards, rolling back a host that cannot be confirmed.
+//! `pifleet deploy`: build hosts' systems, copy them over, and activate them so that a host that
+//! cannot be confirmed goes back by itself: arm a rollback timer on the host, activate with `test`,
+//! confirm over a fresh SSH connection, disarm, then make it the boot default. Many hosts at once,
+//! optionally canaries first.
 //!
 //! Nothing runs unless the inventory passes `check` (the lockout analysis included) and `hosts/`
 //! is up to date with it (`gen --check`). Then every selected host gets an SSH preflight; the
@@ -13,18 +15,18 @@ use crate::outcome::Outcome;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  every selected host was deployed (and confirmed)
+  0  every selected host was deployed, confirmed and committed (as the action says)
   1  the inventory has errors, hosts/ is out of date, or at least one host failed
   2  usage or I/O error (an unknown host, for instance)";
 
-/// nixos-rebuild's actions.
+/// What happens to the new system (nixos-rebuild's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ActionArg {
-    /// Activate now and make it the boot default.
+    /// Arm the rollback timer, activate with `test`, confirm, disarm, make it the boot default.
     Switch,
     /// Make it the boot default; it runs after the next reboot.
     Boot,
-    /// Activate now, but a reboot returns to the previous system.
+    /// Like switch without making it the boot default: a reboot returns to the previous system.
     Test,
     /// Build and copy, then print what activation would change.
     DryActivate,
@@ -36,7 +38,7 @@ pub(crate) struct Args {
     /// Hosts by name, or `@tag` for every host with that tag; none means every host.
     #[arg(value_name = "HOST|@TAG")]
     targets: Vec<String>,
-    /// What nixos-rebuild does with the new system.
+    /// What happens to the new system.
     #[arg(long, value_enum, default_value_t = ActionArg::Switch)]
     action: ActionArg,
     /// Where to build: `local` (this workstation), `target` (each host itself), or a build host
@@ -44,14 +46,31 @@ pub(crate) struct Args {
     /// unless the inventory says otherwise].
     #[arg(long, value_name = "local|target|HOST")]
     build_on: Option<String>,
-    /// Do not roll a host back when the confirmation after activation fails; only report it.
+    /// Arm no rollback timer and do not roll back a host whose confirmation fails; only report it
+    /// (it keeps the new system, uncommitted: a reboot returns to the previous one).
     #[arg(long)]
     no_magic_rollback: bool,
+    /// After the confirmation, reboot into the new generation once (systemd-boot, GRUB), confirm
+    /// again, and only then make it the boot default.
+    #[arg(long)]
+    reboot: bool,
+    /// With --reboot on hosts whose boot loader has no one-shot boot (extlinux on the Pis): make the
+    /// new generation the boot default before rebooting. If it then fails to boot, only the boot
+    /// menu on a console brings back the previous one.
+    #[arg(long, requires = "reboot")]
+    commit_before_reboot: bool,
+    /// Deploy the first N selected hosts first; the others only if every one of them is confirmed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    canary: Option<u16>,
     #[command(flatten)]
     common: Common,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    if !args.common.dry_run {
+        // Before anything else: the systems are built and copied with this Nix.
+        crate::nix_gate::require_nix("nix")?;
+    }
     let workspace = args.common.inventory.workspace();
     let Some(loaded) = workspace.load_checked()? else {
         return Ok(Outcome::Problems);
@@ -73,6 +92,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             None => deploy::BuildOn::Inventory,
         },
         magic_rollback: !args.no_magic_rollback,
+        reboot: args.reboot,
+        commit_before_reboot: args.commit_before_reboot,
+        canary: args.canary.map(usize::from),
         ..plan_options(&args.common, &workspace, fleet, &hosts)?
     };
     let plan = Plan::deploy(fleet, &hosts, &options)?;

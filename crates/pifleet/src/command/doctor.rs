@@ -12,7 +12,14 @@ use doctor::{Inputs, Status};
 
 use crate::outcome::Outcome;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every check passed (warnings may have been printed)
+  1  a check failed; its fix is printed under it
+  2  the checks could not run";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The inventory whose SSH keys should include this workstation's (`--inventory` is the old name).
     #[command(flatten)]
@@ -20,6 +27,9 @@ pub(crate) struct Args {
     /// Read nix.conf and binfmt_misc under this directory instead of `/` (for tests).
     #[arg(long, default_value = "/", hide = true)]
     root: PathBuf,
+    /// `json`: `[{name, status: "ok"|"warn"|"fail", summary, fix: {ubuntu, nixos} | null}]`.
+    #[arg(long, value_enum, default_value_t = crate::fleet_run::Format::Human)]
+    format: crate::fleet_run::Format,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
@@ -36,7 +46,28 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         store: store_space(&args.root),
     };
     let checks = doctor::run_all(&inputs);
-    for check in &checks {
+    if args.format == crate::fleet_run::Format::Json {
+        let list: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "status": match c.status {
+                        Status::Ok => "ok",
+                        Status::Warn => "warn",
+                        Status::Fail => "fail",
+                    },
+                    "summary": c.summary,
+                    "fix": c.fix.as_ref().map(|f| serde_json::json!({ "ubuntu": f.ubuntu, "nixos": f.nixos })),
+                })
+            })
+            .collect();
+        println!("{:#}", serde_json::Value::from(list));
+    }
+    for check in checks
+        .iter()
+        .filter(|_| args.format == crate::fleet_run::Format::Human)
+    {
         println!("{:<5} {:<14} {}", check.status, check.name, check.summary);
         if let Some(fix) = &check.fix {
             println!("      fix on Ubuntu: {}", fix.ubuntu);

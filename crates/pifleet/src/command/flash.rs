@@ -19,7 +19,15 @@ use crate::outcome::Outcome;
 use crate::progress::ByteProgress;
 use crate::ui::{bytes, duration};
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  written and verified (or, without DEVICE, removable devices listed)
+  1  declined at the confirmation, or no removable device to list
+  2  refused or failed: an unsafe or too small target, a bad image, a failed build, a write or
+     read-back error";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The image (`.img` or `.img.zst`), or a host name: its image is built first with Nix, and its
     /// SSH host key written onto the card (as with --host).
@@ -67,6 +75,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         (None, None) => Some(args.image.clone()),
         (None, Some(_)) => None,
     };
+    let building = image_file(&args.image)?.is_none();
+    if building {
+        // Before anything else: an old Nix would fail the build only after the questions.
+        crate::nix_gate::require_nix(image::nix())?;
+        // A device that will be refused anyway is refused before a build that can take hours.
+        if let Target::Device(device) = view.target(&device_path)? {
+            refuse_unsafe(&view, &device, None, args.force)?;
+        }
+    }
     let host_key = match &host {
         Some(host) => crate::enrol::ready_for_card(
             &args.inventory.workspace(),
@@ -98,31 +115,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         }
         Target::Device(device) => {
-            let refusals = view.check(device, image.size())?;
-            let hard: Vec<_> = refusals.iter().filter(|r| !r.overridable()).collect();
-            if !hard.is_empty() {
-                let why: Vec<String> = hard.iter().map(|r| r.to_string()).collect();
-                bail!(
-                    "refusing to write {}: {}",
-                    device.path.display(),
-                    why.join("; ")
-                );
-            }
-            if !refusals.is_empty() {
-                let why: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
-                if !args.force {
-                    bail!(
-                        "refusing to write {}:\n{}\npass --force to write anyway, if you are sure",
-                        device.path.display(),
-                        why.join("\n")
-                    );
-                }
-                eprintln!(
-                    "warning: --force: writing {} although:\n{}",
-                    device.path.display(),
-                    why.join("\n")
-                );
-            }
+            refuse_unsafe(&view, device, image.size(), args.force)?;
             if !args.yes && !confirm(&image, device)? {
                 eprintln!("aborted; nothing was written");
                 return Ok(Outcome::Problems);
@@ -161,7 +154,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     // Before the partition table is re-read: a desktop may mount the new partitions right after.
     if let Some(key) = &host_key {
-        crate::enrol::write_to_card(&target_path, key, false)?;
+        crate::enrol::write_to_card(&target_path, key, false, true)?;
     } else if let Some(host) = host.as_ref().filter(|_| args.no_host_key) {
         eprintln!(
             "no host key written (--no-host-key): `{host}` makes its own at first boot; record it with `pifleet hostkey scan {host}`"
@@ -177,6 +170,44 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         println!("sha256: {sha}");
     }
     Ok(Outcome::Clean)
+}
+
+/// Refuses a device that must never be written (mounted, the system disk, too small for
+/// `size` when known) and, without `force`, one that only looks wrong (not removable, say).
+fn refuse_unsafe(
+    view: &SystemView,
+    device: &flash::Device,
+    size: Option<u64>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let refusals = view.check(device, size)?;
+    let hard: Vec<_> = refusals.iter().filter(|r| !r.overridable()).collect();
+    if !hard.is_empty() {
+        let why: Vec<String> = hard.iter().map(|r| r.to_string()).collect();
+        bail!(
+            "refusing to write {}: {}",
+            device.path.display(),
+            why.join("; ")
+        );
+    }
+    if !refusals.is_empty() {
+        let why: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
+        if !force {
+            bail!(
+                "refusing to write {}:\n{}\npass --force to write anyway, if you are sure",
+                device.path.display(),
+                why.join("\n")
+            );
+        }
+        if size.is_some() {
+            eprintln!(
+                "warning: --force: writing {} although:\n{}",
+                device.path.display(),
+                why.join("\n")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An existing file is the image; otherwise a bare name is a host whose image we build (`None`).

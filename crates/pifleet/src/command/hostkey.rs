@@ -19,6 +19,7 @@ Exit codes:
   2  usage or I/O error: unknown host, no admins to encrypt to, unreachable host";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: HostkeyCommand,

@@ -13,7 +13,14 @@ use anyhow::{Context, bail};
 use crate::outcome::Outcome;
 use crate::ui::bytes;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the image was built; its path, size and SHA-256 were printed
+  2  refused or failed: an unknown host, a missing secret or host key, Nix too old or missing, a
+     failed build";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The host whose SD image to build (the flake output `<HOST>-sd`). Its host key is created
     /// first when the inventory has none, and its secrets re-encrypted to it, so the image's first
@@ -23,6 +30,9 @@ pub(crate) struct Args {
     flake: FlakeArgs,
     #[command(flatten)]
     inventory: crate::workspace::InventoryArg,
+    /// `json`: `{host, image, bytes, compression, card_bytes, sha256}` on stdout.
+    #[arg(long, value_enum, default_value_t = crate::fleet_run::Format::Human)]
+    format: crate::fleet_run::Format,
     #[command(flatten)]
     identity: crate::identity::IdentityArg,
 }
@@ -36,6 +46,8 @@ pub(crate) struct FlakeArgs {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    // Before anything else, so an old Nix costs no key generation and no questions.
+    crate::nix_gate::require_nix(nix())?;
     crate::enrol::ready_for_card(
         &args.inventory.workspace(),
         &args.host,
@@ -47,6 +59,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let size = opened.file_len();
     let sha =
         flash::file_sha256(&image).with_context(|| format!("cannot hash {}", image.display()))?;
+    if args.format == crate::fleet_run::Format::Json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "host": args.host,
+                "image": image,
+                "bytes": size,
+                "compression": match opened.format() {
+                    flash::Format::Zstd => "zstd",
+                    flash::Format::Raw => "none",
+                },
+                "card_bytes": opened.size(),
+                "sha256": sha,
+            })
+        );
+        return Ok(Outcome::Clean);
+    }
     println!("image:  {}", image.display());
     match (opened.format(), opened.size()) {
         (flash::Format::Zstd, Some(card)) => println!(
@@ -66,6 +95,7 @@ pub(crate) fn build(flake: &FlakeArgs, host: &str) -> anyhow::Result<PathBuf> {
     if host.is_empty() || host.contains(['/', '#', ' ']) {
         bail!("{host:?} is not a host name");
     }
+    crate::nix_gate::require_nix(nix())?;
     let installable = format!("{}#{host}-sd", flake.flake);
     eprintln!("building {installable} (this can take a while the first time)");
     // Flakes may not be enabled in nix.conf yet (`pifleet doctor` says how); enable them for this call.
@@ -118,6 +148,6 @@ fn find_image(out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The `nix` executable: baked in by the Nix package when built there, else from PATH.
-fn nix() -> &'static str {
+pub(crate) fn nix() -> &'static str {
     option_env!("PIFLEET_NIX").unwrap_or("nix")
 }

@@ -4,7 +4,7 @@
 //! The card crate does the work; this file gathers the keys (files, or the inventory's deploy keys for
 //! a host), shows what will change, asks before writing to a block device, and prints what it wrote.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use card::{Attrs, InjectError, Plan, Request};
@@ -21,6 +21,7 @@ Exit codes:
   2  refused or failed: mounted or system device, no NixOS ext4 root, unreadable key or inventory";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: KeysCommand,
@@ -89,7 +90,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
     let mut keys = Vec::new();
     for file in &args.keys {
-        keys.extend(keys_from_file(file)?);
+        keys.extend(crate::pubkey::from_file(file)?);
     }
     if let Some(host) = &args.from_inventory {
         keys.extend(keys_from_inventory(&args.inventory.workspace(), host)?);
@@ -125,7 +126,7 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Problems);
         }
         drop(root);
-        crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+        crate::enrol::write_to_card(&args.device, key, args.replace_host_key, false)?;
         return Ok(Outcome::Clean);
     }
 
@@ -154,6 +155,22 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
         }
         Err(err) => return Err(err.into()),
     };
+    // The host key is planned before anything is written, so another key on the card stops both.
+    let host_plan = match &host_key {
+        Some(key) => {
+            match card::plan_host_key(editor.as_mut(), &root.shown, key, args.replace_host_key) {
+                Ok(plan) => Some(plan),
+                Err(err @ card::HostKeyError::OtherKey { .. }) => {
+                    bail!("{err} (pass --replace-host-key to replace it); nothing was written")
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        None => None,
+    };
+    let host_changes = host_plan
+        .as_ref()
+        .is_some_and(card::HostKeyPlan::changes_anything);
     let label = if root.label.is_empty() {
         String::new()
     } else {
@@ -166,22 +183,22 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
             plan.home, owner.uid, owner.gid, args.uid, args.gid, plan.user
         );
     }
+    let lines = |done: bool| -> Vec<String> {
+        let mut out = describe(&plan, done);
+        if let Some(host_plan) = &host_plan {
+            out.extend(host_plan.describe(done));
+        }
+        out
+    };
 
-    if !plan.changes_anything() {
-        for line in describe(&plan, false) {
+    if !plan.changes_anything() && !host_changes {
+        for line in lines(false) {
             println!("  {line}");
         }
-        println!("nothing to do: every key is already in {}", plan.file);
-        if let Some(key) = &host_key {
-            drop(editor);
-            if let Some(device) = &root.device
-                && !args.yes
-                && !confirm(&root.shown, device)?
-            {
-                eprintln!("aborted; nothing was written");
-                return Ok(Outcome::Problems);
-            }
-            crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+        if host_plan.is_some() {
+            println!("nothing to do: every key is already on the card");
+        } else {
+            println!("nothing to do: every key is already in {}", plan.file);
         }
         return Ok(Outcome::Clean);
     }
@@ -189,7 +206,7 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
         && !args.yes
     {
         println!("will change:");
-        for line in describe(&plan, false) {
+        for line in lines(false) {
             println!("  {line}");
         }
         if !confirm(&root.shown, device)? {
@@ -197,13 +214,17 @@ fn inject(args: InjectArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Problems);
         }
     }
-    card::apply(editor.as_mut(), &root.shown, &plan)?;
-    drop(editor);
-    for line in describe(&plan, true) {
-        println!("  {line}");
+    if plan.changes_anything() {
+        card::apply(editor.as_mut(), &root.shown, &plan)?;
     }
-    if let Some(key) = &host_key {
-        crate::enrol::write_to_card(&args.device, key, args.replace_host_key)?;
+    if let (Some(key), Some(host_plan)) = (&host_key, &host_plan)
+        && host_changes
+    {
+        card::apply_host_key(editor.as_mut(), &root.shown, key, host_plan)?;
+    }
+    drop(editor);
+    for line in lines(true) {
+        println!("  {line}");
     }
     Ok(Outcome::Clean)
 }
@@ -279,27 +300,6 @@ fn key_line(key: &SshPublicKey) -> String {
     } else {
         format!("{} {} {comment}", key.fingerprint(), key.algorithm())
     }
-}
-
-/// Every key line of a `.pub` file (blank lines and `#` comments skipped).
-fn keys_from_file(path: &Path) -> anyhow::Result<Vec<SshPublicKey>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the key file {}", path.display()))?;
-    let mut keys = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let key: SshPublicKey = line.parse().map_err(|e: model::NameError| {
-            anyhow::anyhow!("{}:{}: {}", path.display(), i + 1, e.message)
-        })?;
-        keys.push(key);
-    }
-    if keys.is_empty() {
-        bail!("{} holds no public key", path.display());
-    }
-    Ok(keys)
 }
 
 /// The keys `host`'s deploy user logs in with after its first switch, as the host's view says:

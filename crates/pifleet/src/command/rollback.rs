@@ -1,5 +1,6 @@
-//! `pifleet rollback`: switch hosts back to their previous generation
-//! (`nixos-rebuild switch --rollback`), then confirm over a fresh SSH connection.
+//! `pifleet rollback`: switch hosts back to their system profile's previous generation
+//! (`nix-env --rollback`, then `switch-to-configuration switch`, run on the host as a transient unit),
+//! confirm over a fresh SSH connection, and report the generation before and after.
 //!
 //! Unlike `deploy`, it does not insist that `hosts/` is up to date: going back needs only the
 //! addresses and deploy users, and a rollback is often what you want while the tree is in flux.

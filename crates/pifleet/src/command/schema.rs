@@ -9,7 +9,13 @@ use anyhow::Context as _;
 
 use crate::outcome::Outcome;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the schema was printed
+  2  it could not be written (141: the reader closed the pipe)";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {}
 
 pub(crate) fn run(_args: Args) -> anyhow::Result<Outcome> {

@@ -23,6 +23,7 @@ Exit codes:
   2  usage or I/O error: a bad name or value, no key to decrypt with, no admins";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: SecretsCommand,
@@ -142,6 +143,22 @@ fn host_item(fleet: &model::Fleet, host: &str) -> anyhow::Result<Item> {
 }
 
 /// Says who a freshly sealed file is for, and who should be but cannot be yet.
+/// What re-encrypting changed about the value, or why its hosts cannot use it.
+fn report_resealed(item: &Item, resealed: &keeper::Resealed) {
+    if resealed.reformatted {
+        eprintln!(
+            "{}: the value was rewritten in the form its hosts read it (e.g. a bare Wi-Fi passphrase now has its `psk=` line)",
+            item.file()
+        );
+    }
+    if let (Some(unfit), Item::Secret(name)) = (&resealed.unfit, item) {
+        eprintln!(
+            "warning: {} does not hold a value its hosts can use: {unfit}. It was re-encrypted as it is; fix it with `pifleet secrets edit {name}`",
+            item.file(),
+        );
+    }
+}
+
 fn report_sealed(keeper: &Keeper<'_>, item: &Item) {
     let wanted = keeper.ring().recipients(item.sealed());
     let holders: Vec<String> = wanted.keys.iter().map(|k| k.holder.to_string()).collect();
@@ -417,15 +434,16 @@ fn rekey(args: RekeyArgs) -> anyhow::Result<Outcome> {
     let mut failed = 0;
     for item in &items {
         let result = if args.all {
-            keeper
-                .open(item, &unlock)
-                .and_then(|p| keeper.seal(item, p.expose()).map(|()| true))
+            keeper.reseal(item, &unlock).map(Some)
         } else {
             keeper.rekey(item, &unlock)
         };
         match result {
-            Ok(true) => report_sealed(&keeper, item),
-            Ok(false) => eprintln!("{} is current", item.file()),
+            Ok(Some(resealed)) => {
+                report_sealed(&keeper, item);
+                report_resealed(item, &resealed);
+            }
+            Ok(None) => eprintln!("{} is current", item.file()),
             Err(err) => {
                 failed += 1;
                 eprintln!("error: {:#}", anyhow::Error::new(err));

@@ -1,22 +1,35 @@
-//! Shared by the deploy tests: a scratch fleet repo, real `sshd` targets on loopback addresses, and
-//! stand-ins for the two programs that cannot run on a test machine.
+//! Shared by the deploy tests: a scratch fleet repo, and fake NixOS targets served by real `sshd`
+//! on loopback addresses.
 //!
-//! - `nixos-rebuild` is a recording stand-in (a shell script written into a temp dir and put first
-//!   on PATH): the real one needs a NixOS target and a modern Nix. It appends its argv to a record
-//!   file, writes start/end markers with nanosecond timestamps (to measure concurrency), sleeps a
-//!   little so parallelism is observable, and fails or "breaks" hosts named in environment
-//!   variables.
-//! - `systemctl` on the *target* side is a stand-in too, because the test machine's own systemd
-//!   (if any) is not a deployed NixOS system. sshd puts it first on the PATH of every session with
-//!   `SetEnv PATH=…` in its config (no ForceCommand: the remote command runs as sent). It answers
-//!   `is-system-running` from marker files keyed by the address the session came in on.
-//! - Each address reads its own authorized keys file (`Match LocalAddress`), so the stand-in can
-//!   lock the deploy user out of one "host" the way a bad switch would, and its `--rollback` lets
-//!   it back in.
+//! Real Nix and NixOS cannot run here, so:
 //!
-//! Everything else is real: `ssh` connects to a real `/usr/sbin/sshd -D -e -f <config>` listening
-//! on 127.0.0.x with generated host and client keys. Only loopback is ever contacted. Without
-//! sshd/ssh the tests skip, unless `PIFLEET_REQUIRE_SSH=1` (set by scripts/test), when they fail.
+//! - `nix` on the workstation is a recording stand-in (first on PATH): `nix build` prints the store
+//!   path of the generation a test chose for the host (`PIFLEET_TEST_BUILD="alpha=bad"`, default
+//!   `good`; `fail` fails the build), records its argv and start/end times (to measure
+//!   concurrency); `nix copy` records its argv. The generations already sit in each fake store.
+//! - Each address in [`Lab::start_sshd`] is one fake target: a root directory (`targets/<address>/`)
+//!   with `nix/` (a store holding generations, the system profile, a test record), `run/` (with
+//!   `current-system`) and `boot/`, bind-mounted over `/nix`, `/run` and `/boot` in a private mount
+//!   and pid namespace (`unshare`). Its pid 1 is a supervisor that runs a real `/usr/sbin/sshd` while
+//!   the running system enables it, as systemd would. Ending the namespace's init ends everything in
+//!   it, so nothing a test starts outlives it.
+//! - On the target, the scripts pifleet sends run unchanged through real shells and real coreutils,
+//!   `flock`, `ps`, `df`, `du`. Stand-ins (`deploy_support/target/`, in every generation's
+//!   `sw/bin`) replace what needs a booted NixOS: `systemd-run` ACTUALLY RUNS the transient service
+//!   as real processes, in a session of its own so that an SSH disconnect cannot kill it, and
+//!   `--on-active` is a real timer (a real `sleep`, real time); `systemctl` answers for those units
+//!   and for the running generation, and `reboot` is a fake reboot (units killed, `/run` forgotten,
+//!   the boot loader's choice becomes the running system); `nix-env` moves the profile; `bootctl`
+//!   sets a one-shot entry; each generation's `switch-to-configuration` records what it did in
+//!   `/nix/var/test/activations` and, for the "bad" generations, breaks the host (see
+//!   [`GENERATIONS`]).
+//! - Each address reads its own authorized keys file, so a test can lock the deploy user out of
+//!   one "host"; addresses in `reject` answer with no key of ours authorized.
+//!
+//! ssh connects to those sshd instances with generated host and client keys. Only loopback is ever
+//! contacted. Without root, sshd/ssh or unshare the tests skip, unless `PIFLEET_REQUIRE_SSH=1` (set
+//! by scripts/test), when they fail. Timeouts are short parameters (`--confirm-timeout`); no test
+//! asserts how long anything took.
 
 #![allow(
     dead_code,
@@ -41,15 +54,22 @@ pub fn ssh_available() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let ok = root && Path::new(SSHD).exists() && on_path("ssh") && on_path("ssh-keygen");
+    let ok = root
+        && Path::new(SSHD).exists()
+        && on_path("ssh")
+        && on_path("ssh-keygen")
+        && on_path("unshare")
+        && on_path("setsid")
+        && on_path("flock")
+        && on_path("ps");
     if !ok {
         if std::env::var_os("PIFLEET_REQUIRE_SSH").is_some_and(|v| v == "1") {
             panic!(
-                "root, sshd, ssh and ssh-keygen are required (PIFLEET_REQUIRE_SSH=1): run as root; apt-get install openssh-server openssh-client"
+                "root, sshd, ssh, ssh-keygen, unshare, setsid, flock and ps are required (PIFLEET_REQUIRE_SSH=1): run as root; apt-get install openssh-server openssh-client util-linux procps"
             );
         }
         eprintln!(
-            "skipped: needs root, {SSHD}, ssh and ssh-keygen (apt-get install openssh-server)"
+            "skipped: needs root, {SSHD}, ssh, ssh-keygen, unshare, setsid, flock and ps (apt-get install openssh-server util-linux procps)"
         );
     }
     ok
@@ -65,9 +85,64 @@ fn on_path(program: &str) -> bool {
 /// A scratch fleet repository with stand-ins and, optionally, an sshd serving its hosts.
 pub struct Lab {
     pub dir: tempfile::TempDir,
-    sshd: Option<Child>,
+    /// Each target's namespace (its init); killing it ends everything in the namespace.
+    targets: Vec<Child>,
     pub port: u16,
 }
+
+/// The generations every fake target holds, by label, and what their `etc/` says:
+/// `old` is generation 1, running and the boot default when the lab starts; `good` and `newer` are
+/// healthy; `bad` stops sshd when activated (nothing can log in until something goes back);
+/// `unhealthy` runs without `nginx.service`; `degraded` lists a failed unit; `dropping` cuts every
+/// SSH connection and session when activated and then takes 2 s more; `failing` exits 1.
+pub const GENERATIONS: &[(&str, &[(&str, &str)])] = &[
+    ("old", HEALTHY),
+    ("good", HEALTHY),
+    ("newer", HEALTHY),
+    ("bad", &[("active-units", "nginx.service\n")]),
+    (
+        "unhealthy",
+        &[("ssh-enabled", ""), ("active-units", "sshd.service\n")],
+    ),
+    (
+        "degraded",
+        &[
+            ("ssh-enabled", ""),
+            ("active-units", "sshd.service\nnginx.service\n"),
+            ("system-state", "degraded\n"),
+            ("failed-units", "broken.service\n"),
+        ],
+    ),
+    (
+        "dropping",
+        &[
+            ("ssh-enabled", ""),
+            ("active-units", "sshd.service\nnginx.service\n"),
+            ("drop-ssh", ""),
+            ("activate-seconds", "2\n"),
+        ],
+    ),
+    (
+        "failing",
+        &[
+            ("ssh-enabled", ""),
+            ("active-units", "sshd.service\nnginx.service\n"),
+            ("activate-exit", "1\n"),
+        ],
+    ),
+];
+
+const HEALTHY: &[(&str, &str)] = &[
+    ("ssh-enabled", ""),
+    ("active-units", "sshd.service\nnginx.service\n"),
+];
+
+/// The store path of the generation `label` (the same in every fake store).
+pub fn store_path(label: &str) -> String {
+    format!("/nix/store/0pifleettest0000000000000000000000-nixos-system-{label}")
+}
+
+const TOOLS: &str = "/nix/store/0pifleettest0000000000000000000000-tools";
 
 impl Lab {
     /// An empty lab: a temp dir with `bin/` (workstation stand-ins), `remote-bin/` (target
@@ -79,11 +154,10 @@ impl Lab {
         }
         let lab = Self {
             dir,
-            sshd: None,
+            targets: Vec::new(),
             port: 0,
         };
-        lab.script("bin/nixos-rebuild", NIXOS_REBUILD);
-        lab.script("remote-bin/systemctl", SYSTEMCTL);
+        lab.script("bin/nix", &NIX.replace("@BUILT@", &store_path("$label")));
         lab
     }
 
@@ -106,62 +180,33 @@ impl Lab {
             .to_owned()
     }
 
-    /// Generates keys and starts one sshd listening on every address in `addresses` (all on one
-    /// free port). Connections arriving on an address in `reject` find no authorized key.
+    /// Generates keys and starts one fake target per address in `addresses` (all on one free
+    /// port), each with generation `old` running. Addresses in `reject` answer too, but with no
+    /// key of ours authorized.
     pub fn start_sshd(&mut self, addresses: &[&str], reject: &[&str]) {
+        self.start(addresses, reject, false);
+    }
+
+    /// Like [`Lab::start_sshd`], but ONE fake target answers on every address (`reject` ones with
+    /// no key of ours authorized): a machine reached on two addresses.
+    pub fn start_machine(&mut self, addresses: &[&str], reject: &[&str]) {
+        self.start(addresses, reject, true);
+    }
+
+    fn start(&mut self, addresses: &[&str], reject: &[&str], one: bool) {
         let ssh = self.path("ssh");
         keygen(&ssh.join("host_ed25519"));
         keygen(&ssh.join("id_ed25519"));
-        std::fs::copy(ssh.join("id_ed25519.pub"), ssh.join("authorized_keys")).unwrap();
         keygen(&ssh.join("other_ed25519"));
-        // sshd wants its privilege separation directory.
-        let _ = std::fs::create_dir_all("/run/sshd");
-
+        std::fs::copy(
+            ssh.join("id_ed25519.pub"),
+            self.path("state/authorized_keys"),
+        )
+        .unwrap();
         let host_pub = std::fs::read_to_string(ssh.join("host_ed25519.pub")).unwrap();
         let host_pub: Vec<&str> = host_pub.split_whitespace().take(2).collect();
         for attempt in 0..5 {
             let port = free_port();
-            let mut config = String::new();
-            for a in addresses.iter().chain(reject) {
-                config.push_str(&format!("ListenAddress {a}:{port}\n"));
-            }
-            config.push_str(&format!(
-                "HostKey {ssh}/host_ed25519\n\
-                 PidFile {ssh}/sshd.pid\n\
-                 AuthorizedKeysFile {ssh}/authorized_keys\n\
-                 PermitRootLogin prohibit-password\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 UsePAM no\n\
-                 StrictModes no\n\
-                 LogLevel VERBOSE\n\
-                 SetEnv PATH={remote}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PIFLEET_TEST_STATE={state}\n",
-                ssh = ssh.display(),
-                remote = self.path("remote-bin").display(),
-                state = self.path("state").display(),
-            ));
-            // Each address reads its own key file, so the stand-in can lock one "host" out.
-            for a in addresses {
-                let keys = self.path(&format!("state/authorized_keys-{a}"));
-                std::fs::copy(ssh.join("id_ed25519.pub"), &keys).unwrap();
-                config.push_str(&format!(
-                    "Match LocalAddress {a}\n  AuthorizedKeysFile {}\n",
-                    keys.display()
-                ));
-            }
-            std::fs::copy(
-                ssh.join("id_ed25519.pub"),
-                self.path("state/authorized_keys"),
-            )
-            .unwrap();
-            for a in reject {
-                config.push_str(&format!(
-                    "Match LocalAddress {a}\n  AuthorizedKeysFile {}/other_ed25519.pub\n",
-                    ssh.display()
-                ));
-            }
-            std::fs::write(ssh.join("sshd_config"), config).unwrap();
-
             let known: String = addresses
                 .iter()
                 .chain(reject)
@@ -176,33 +221,214 @@ impl Lab {
                 ),
             )
             .unwrap();
-
-            let log = std::fs::File::create(ssh.join("sshd.log")).unwrap();
-            let mut child = Command::new(SSHD)
-                .args(["-D", "-e", "-f"])
-                .arg(ssh.join("sshd_config"))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            if wait_listening(
-                addresses.first().copied().unwrap_or("127.0.0.1"),
-                port,
-                &mut child,
-            ) {
-                self.sshd = Some(child);
+            let mut ok = true;
+            if one {
+                ok = self.start_target(addresses, reject, port);
+            }
+            for a in addresses.iter().filter(|_| !one) {
+                ok = ok && self.start_target(&[a], &[], port);
+            }
+            for a in reject.iter().filter(|_| !one) {
+                ok = ok && self.start_target(&[], &[a], port);
+            }
+            if ok {
                 self.port = port;
                 return;
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            eprintln!("targets on port {port} failed to start (attempt {attempt})");
+            self.stop_targets();
+        }
+        panic!("could not start the fake targets");
+    }
+
+    /// The fake target's root directory at `address` (its `/nix`, `/run` and `/boot` live here).
+    pub fn root(&self, address: &str) -> PathBuf {
+        self.path(&format!("targets/{address}"))
+    }
+
+    /// Builds one fake root and starts its namespace with sshd on `port` of every address; the
+    /// root is named by the first address.
+    fn start_target(&mut self, addresses: &[&str], reject: &[&str], port: u16) -> bool {
+        use std::os::unix::fs::symlink;
+        let address = addresses.first().or(reject.first()).copied().unwrap();
+        let root = self.root(address);
+        let _ = std::fs::remove_dir_all(&root);
+        let tools = root.join(TOOLS.trim_start_matches('/')).join("bin");
+        std::fs::create_dir_all(&tools).unwrap();
+        for (name, body) in [
+            ("systemd-run", include_str!("target/systemd-run")),
+            ("systemctl", include_str!("target/systemctl")),
+            ("nix-env", include_str!("target/nix-env")),
+            ("bootctl", include_str!("target/bootctl")),
+        ] {
+            write_exe(&tools.join(name), body);
+        }
+        // Everything else a NixOS system's sw/bin has: the machine's own tools.
+        for entry in std::fs::read_dir("/usr/bin").unwrap().flatten() {
+            let link = tools.join(entry.file_name());
+            if !link.exists() {
+                let _ = symlink(entry.path(), link);
+            }
+        }
+        for (label, etc) in GENERATIONS {
+            let top = root.join(store_path(label).trim_start_matches('/'));
+            std::fs::create_dir_all(top.join("bin")).unwrap();
+            std::fs::create_dir_all(top.join("etc")).unwrap();
+            write_exe(
+                &top.join("bin/switch-to-configuration"),
+                include_str!("target/switch-to-configuration"),
+            );
+            symlink(TOOLS, top.join("sw")).unwrap();
+            std::fs::write(top.join("kernel"), vec![0u8; 8192]).unwrap();
+            std::fs::write(top.join("initrd"), vec![0u8; 8192]).unwrap();
+            for (file, text) in *etc {
+                std::fs::write(top.join("etc").join(file), text).unwrap();
+            }
+        }
+        let profiles = root.join("nix/var/nix/profiles");
+        std::fs::create_dir_all(&profiles).unwrap();
+        symlink(store_path("old"), profiles.join("system-1-link")).unwrap();
+        symlink("system-1-link", profiles.join("system")).unwrap();
+        std::fs::create_dir_all(root.join("nix/var/test")).unwrap();
+        std::fs::create_dir_all(root.join("run/sshd")).unwrap();
+        symlink(store_path("old"), root.join("run/current-system")).unwrap();
+        std::fs::create_dir_all(root.join("boot/entries")).unwrap();
+        std::fs::write(
+            root.join("boot/entries/nixos-generation-1.conf"),
+            format!("{}\n", store_path("old")),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("boot/default"),
+            format!("{}\n", store_path("old")),
+        )
+        .unwrap();
+
+        let ssh = self.path("ssh");
+        let config = self.path(&format!("targets/{address}.sshd_config"));
+        let mut listen = String::new();
+        let mut matches = String::new();
+        for a in addresses {
+            let keys = self.path(&format!("state/authorized_keys-{a}"));
+            std::fs::copy(ssh.join("id_ed25519.pub"), &keys).unwrap();
+            listen.push_str(&format!("ListenAddress {a}:{port}\n"));
+            matches.push_str(&format!(
+                "Match LocalAddress {a}\n  AuthorizedKeysFile {}\n",
+                keys.display()
+            ));
+        }
+        for a in reject {
+            listen.push_str(&format!("ListenAddress {a}:{port}\n"));
+            matches.push_str(&format!(
+                "Match LocalAddress {a}\n  AuthorizedKeysFile {}\n",
+                ssh.join("other_ed25519.pub").display()
+            ));
+        }
+        std::fs::write(
+            &config,
+            format!(
+                "{listen}\
+                 HostKey {ssh}/host_ed25519\n\
+                 PidFile /run/sshd.pid\n\
+                 AuthorizedKeysFile /dev/null\n\
+                 PermitRootLogin prohibit-password\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 UsePAM no\n\
+                 StrictModes no\n\
+                 LogLevel VERBOSE\n\
+                 SetEnv PATH={remote}:/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PIFLEET_TEST_STATE={state}\n{matches}",
+                ssh = ssh.display(),
+                remote = self.path("remote-bin").display(),
+                state = self.path("state").display(),
+            ),
+        )
+        .unwrap();
+        let supervisor = self.path("targets/supervisor");
+        write_exe(&supervisor, include_str!("target/supervisor"));
+        let log = self.path(&format!("targets/{address}.sshd.log"));
+        let init = format!(
+            "mount --bind {root}/nix /nix && mount --bind {root}/run /run && mount --bind {root}/boot /boot || exit 1; exec {supervisor} {config} {log}",
+            root = root.display(),
+            supervisor = supervisor.display(),
+            config = config.display(),
+            log = log.display(),
+        );
+        let child = Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child=SIGKILL",
+                "sh",
+                "-c",
+                &init,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.targets.push(child);
+        let ok = wait_listening(address, port, self.targets.last_mut().unwrap());
+        if !ok {
             eprintln!(
-                "sshd attempt {attempt} on port {port} failed: {}",
-                std::fs::read_to_string(ssh.join("sshd.log")).unwrap_or_default()
+                "target {address}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
         }
-        panic!("could not start sshd");
+        ok
+    }
+
+    fn stop_targets(&mut self) {
+        for mut child in self.targets.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Lines of the target's record of activations (`begin|end ACTION PATH`, `profile N PATH`,
+    /// `boot PATH`, `dropped ssh`), without their timestamps.
+    pub fn activations(&self, address: &str) -> Vec<String> {
+        record_lines(&self.root(address).join("nix/var/test/activations"))
+    }
+
+    /// The target's journal of transient units (`create`, `fired`, `start`, `exit`, `stop`).
+    pub fn journal(&self, address: &str) -> Vec<String> {
+        record_lines(&self.root(address).join("nix/var/test/journal"))
+    }
+
+    /// What the target runs now.
+    pub fn current(&self, address: &str) -> String {
+        std::fs::read_link(self.root(address).join("run/current-system"))
+            .unwrap()
+            .display()
+            .to_string()
+    }
+
+    /// The system profile's link (`system-N-link`) and what it points to.
+    pub fn profile(&self, address: &str) -> (String, String) {
+        let profiles = self.root(address).join("nix/var/nix/profiles");
+        let link = std::fs::read_link(profiles.join("system"))
+            .unwrap()
+            .display()
+            .to_string();
+        let target = std::fs::read_link(profiles.join(&link))
+            .unwrap()
+            .display()
+            .to_string();
+        (link, target)
+    }
+
+    /// The fake boot loader's default entry.
+    pub fn boot_default(&self, address: &str) -> String {
+        std::fs::read_to_string(self.root(address).join("boot/default"))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     /// Writes `fleet.toml` (and an empty module for every `modules = [...]` entry it lists, which
@@ -314,11 +540,23 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.sshd {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop_targets();
     }
+}
+
+fn write_exe(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A record's lines without their leading timestamp.
+fn record_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest).to_owned())
+        .collect()
 }
 
 pub fn text(o: &Output) -> (String, String) {
@@ -365,72 +603,5 @@ fn wait_listening(address: &str, port: u16, child: &mut Child) -> bool {
     false
 }
 
-/// The recording stand-in for nixos-rebuild (the real one cannot run here).
-const NIXOS_REBUILD: &str = r#"#!/bin/sh
-# Recording stand-in for nixos-rebuild, written by pifleet's deploy tests: the real one needs a
-# NixOS target and a modern Nix. It records its argv, marks start and end for the concurrency
-# check, and fails (PIFLEET_TEST_FAIL) or breaks (PIFLEET_TEST_BREAK) the hosts listed there.
-record="$PIFLEET_TEST_RECORD"
-host=""; addr=""; prev=""; rollback=0
-for a in "$@"; do
-  case "$prev" in
-    --flake) host="${a#*#}" ;;
-    --target-host) addr="${a#*@}" ;;
-  esac
-  [ "$a" = --rollback ] && rollback=1
-  prev="$a"
-done
-echo "start $host $(date +%s%N)" >> "$record"
-echo "argv $host $*" >> "$record"
-echo "env $host $NIX_SSHOPTS" >> "$record"
-echo "building the system configuration..."
-sleep "${PIFLEET_TEST_SLEEP:-0.2}"
-status=0
-if [ "$rollback" = 1 ]; then
-  rm -f "$PIFLEET_TEST_STATE/broken-$addr"
-  cp "$PIFLEET_TEST_STATE/authorized_keys" "$PIFLEET_TEST_STATE/authorized_keys-$addr"
-  echo "rolled back"
-else
-  case " $PIFLEET_TEST_FAIL " in
-    *" $host "*) echo "error: builder for '/nix/store/...-$host.drv' failed" >&2; status=1 ;;
-  esac
-  case " $PIFLEET_TEST_BREAK " in
-    *" $host "*) : > "$PIFLEET_TEST_STATE/broken-$addr" ;;
-  esac
-  case " $PIFLEET_TEST_LOCKOUT " in
-    *" $host "*) : > "$PIFLEET_TEST_STATE/authorized_keys-$addr" ;;
-  esac
-  case " $PIFLEET_TEST_SLOW_START " in
-    *" $host "*) echo 2 > "$PIFLEET_TEST_STATE/starting-$addr" ;;
-  esac
-  case " $PIFLEET_TEST_DEGRADE " in
-    *" $host "*) : > "$PIFLEET_TEST_STATE/degraded-$addr" ;;
-  esac
-  echo "activating the configuration..."
-fi
-echo "end $host $(date +%s%N)" >> "$record"
-exit "$status"
-"#;
-
-/// The target-side stand-in for systemctl, run inside sshd sessions.
-const SYSTEMCTL: &str = r#"#!/bin/sh
-# Stand-in for a deployed host's systemctl, first on sshd sessions' PATH (SetEnv in sshd_config).
-# The address the session came in on says which "host" this is.
-addr=$(echo "$SSH_CONNECTION" | cut -d' ' -f3)
-state=running
-[ -e "$PIFLEET_TEST_STATE/degraded-$addr" ] && state=degraded
-[ -e "$PIFLEET_TEST_STATE/broken-$addr" ] && state=maintenance
-# A slow start: `starting` for as many checks as the file says.
-starting="$PIFLEET_TEST_STATE/starting-$addr"
-if [ "$1" = is-system-running ] && [ -s "$starting" ]; then
-  n=$(cat "$starting")
-  if [ "$n" -gt 0 ]; then echo $((n - 1)) > "$starting"; state=starting; fi
-fi
-case "$1" in
-  is-system-running) echo "$state"; [ "$state" = running ] ;;
-  --failed)
-    [ "$state" = running ] || echo "broken.service loaded failed failed A unit the new config broke"
-    exit 0 ;;
-  *) echo "systemctl stand-in: unexpected $*" >&2; exit 1 ;;
-esac
-"#;
+/// The recording stand-in for `nix` on the workstation (the real one cannot build NixOS here).
+const NIX: &str = include_str!("workstation-nix");
