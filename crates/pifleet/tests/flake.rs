@@ -392,6 +392,8 @@ fn sd_configuration_is_the_host_plus_the_sd_image_module() {
             sd.setting(&["hardware", "raspberry-pi", "firmware", "uboot", "enable"]),
             None
         );
+        // The mainline kernel builds every all-hardware module: the SD image's setting stands.
+        assert_eq!(sd.setting(&["hardware", "enableAllHardware"]), None);
 
         // The deploy target is the same system without the image builder.
         let system = sandbox.recorded(&repo, host);
@@ -463,6 +465,16 @@ fn edge_hosts_x86_nixos_hardware_and_cross_compilation() {
         assert_eq!(
             pi.setting(&["hardware", "raspberry-pi", "firmware", "uboot", "enable"]),
             Some(&json!(true))
+        );
+        // The vendor kernel cannot build all-hardware's initrd modules: the profile is forced off
+        // over sd-image.nix's normal-priority `true`, and the firmware it brought stays.
+        assert_eq!(
+            pi.setting(&["hardware", "enableAllHardware"]),
+            Some(&json!({ "_type": "override", "priority": 50, "content": false }))
+        );
+        assert_eq!(
+            pi.setting(&["hardware", "enableRedistributableFirmware"]),
+            Some(&json!({ "_type": "override", "priority": 1000, "content": true }))
         );
     }
 

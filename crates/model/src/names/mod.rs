@@ -8,7 +8,8 @@
 
 //!
 //! One file per family of grammars: [`labels`] (host, user, container names, tags, releases,
-//! addresses, volumes), [`ssh_key`], [`image`] and [`network`] (ports, CIDRs, IPs).
+//! addresses, volumes), [`ssh_key`], [`image`], [`network`] (ports, CIDRs, IPs) and [`system`]
+//! (kernel parameters, keymaps, caches, time servers, calendars, flake references).
 
 use crate::ProblemCode;
 
@@ -179,6 +180,7 @@ mod image;
 mod labels;
 mod network;
 mod ssh_key;
+mod system;
 
 pub use image::ImageRef;
 pub use labels::{
@@ -187,6 +189,10 @@ pub use labels::{
 };
 pub use network::{Cidr, Ip, Port, PortMapping, Protocol};
 pub use ssh_key::{KeyOption, SshPublicKey, from_allows};
+pub use system::{
+    BanTime, CacheKey, Calendar, FlakeRef, KernelParam, Keymap, NtpServer, PackageName, Route,
+    Substituter,
+};
 
 /// Every checked string type, for the loader: it maps schema `pattern`/`format` failures back to a code and
 /// to the parser's own message.
@@ -207,6 +213,16 @@ pub const STRING_KINDS: &[StringKind] = &[
     PortMapping::KIND,
     Cidr::KIND,
     Ip::KIND,
+    KernelParam::KIND,
+    Keymap::KIND,
+    PackageName::KIND,
+    Substituter::KIND,
+    CacheKey::KIND,
+    NtpServer::KIND,
+    Calendar::KIND,
+    FlakeRef::KIND,
+    BanTime::KIND,
+    Route::KIND,
 ];
 
 #[cfg(test)]
