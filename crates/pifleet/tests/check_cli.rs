@@ -7,6 +7,26 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Copies the example's `secrets/` (the ciphertext its hosts read) into `to`, as a clone has it.
+fn copy_secrets(to: &std::path::Path) {
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).expect("create secrets dir");
+        for entry in std::fs::read_dir(from).expect("read secrets dir") {
+            let entry = entry.expect("dir entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("file type").is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).expect("copy secret");
+            }
+        }
+    }
+    let from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../secrets");
+    if from.is_dir() {
+        copy_dir(&from, &to.join("secrets"));
+    }
+}
+
 fn pifleet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pifleet"))
         .args(args)
@@ -192,6 +212,7 @@ fn devices_are_not_inventories() {
 fn gen_reads_the_inventory_from_stdin() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().expect("temp dir");
+    copy_secrets(dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_pifleet"))
         .args(["gen", "-f", "-"])
         .current_dir(dir.path())
