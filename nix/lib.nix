@@ -78,6 +78,16 @@ in
             # Without it nixos-hardware's firmware partition has no U-Boot, and the extlinux
             # generation menu (rollback at boot) never runs.
             hardware.raspberry-pi.firmware.uboot.enable = true;
+            # The vendor kernel (linux-rpi) lacks modules that all-hardware.nix puts in the initrd
+            # (ahci, sun4i-drm, dw-hdmi, …), and makeModulesClosure stops at the first one
+            # (NixOS/nixpkgs#154163). sd-image.nix and the board profile turn enableAllHardware on;
+            # mkForce is the only way to turn it off, since a list cannot lose entries. The profile's
+            # own initrd modules (vc4, pcie_brcmstb, reset-raspberrypi, usb_storage, …) stay, and
+            # so does the firmware all-hardware brought (the Pi's Wi-Fi and Bluetooth blobs).
+            # Preferred over `makeModulesClosure { allowMissing = true; }`, which would also hide a
+            # boot module that is really missing.
+            hardware.enableAllHardware = lib.mkForce false;
+            hardware.enableRedistributableFirmware = lib.mkDefault true;
           }
         ];
 

@@ -188,6 +188,15 @@ impl From<model::ProblemCode> for Code {
             P::InvalidHealthUrl => Code::InvalidHealthUrl,
             P::PlaintextWifiPsk => Code::PlaintextWifiPsk,
             P::PlaintextPassword => Code::PlaintextPassword,
+            P::InvalidKernelParam => Code::InvalidKernelParam,
+            P::InvalidKeymap => Code::InvalidKeymap,
+            P::InvalidPackageName => Code::InvalidPackageName,
+            P::InvalidSubstituter => Code::InvalidSubstituter,
+            P::InvalidCacheKey => Code::InvalidCacheKey,
+            P::InvalidCalendar => Code::InvalidCalendar,
+            P::InvalidFlakeRef => Code::InvalidFlakeRef,
+            P::InvalidDuration => Code::InvalidDuration,
+            P::PlaintextAuthKey => Code::PlaintextAuthKey,
             P::InternalError => Code::InternalError,
         }
     }
@@ -362,11 +371,72 @@ psk = "correct horse"
 hashed_password = "hunter2"
 "#,
         r#"Generate a hash with `mkpasswd -m yescrypt` (it starts with `$y$`), preferably in a file named by `hashed_password_file`; change the leaked password."#;
+    InvalidKernelParam = "invalid_kernel_param", Error, File,
+        r#"a kernel parameter with a space or control character"#,
+        toml r#"[hosts.pi]
+kernel_params = ["quiet splash"]
+"#,
+        r#"Write one parameter per list item: `kernel_params = ["quiet", "splash"]`. Spaces are allowed only inside double quotes (`dyndbg="file x.c +p"`), as NixOS's `boot.kernelParams` takes them."#;
+    InvalidKeymap = "invalid_keymap", Error, File,
+        r#"a console keymap that is not a keymap name"#,
+        toml r#"[fleet]
+keymap = "de latin1"
+"#,
+        r#"Use a name from `localectl list-keymaps`, e.g. `"de-latin1"`."#;
+    InvalidPackageName = "invalid_package_name", Error, File,
+        r#"an `allow_unfree` entry that is not a package name"#,
+        toml r#"[fleet]
+allow_unfree = ["unrar 6.2"]
+"#,
+        r#"Give the package name as `lib.getName` returns it, without version or spaces: `"unrar"`, `"vscode"`."#;
+    InvalidSubstituter = "invalid_substituter", Error, File,
+        r#"a binary cache that is not a URL Nix substitutes from"#,
+        toml r#"[fleet.nix]
+substituters = ["cache.example.org"]
+"#,
+        r#"Write the whole URL with its scheme: `"https://cache.example.org"` (also `s3://`, `ssh://`, `ssh-ng://`, `file://`)."#;
+    InvalidCacheKey = "invalid_cache_key", Error, File,
+        r#"a binary cache key that is not an ed25519 public key as `name:base64`"#,
+        toml r#"[fleet.nix]
+trusted_public_keys = ["cache.example.org-1"]
+"#,
+        r#"Copy the public key the cache publishes, `name:base64` (44 base64 characters). A 64-byte key is the secret key: never paste it anywhere, and rotate it."#;
+    InvalidCalendar = "invalid_calendar", Error, File,
+        r#"a schedule that cannot be a systemd calendar event"#,
+        toml r#"[hosts.pi.auto_upgrade]
+flake = "github:me/fleet"
+dates = "04:40; reboot"
+"#,
+        r#"Write a calendar event from systemd.time(7): `"daily"`, `"04:40"`, `"Sat 02:00"`; `systemd-analyze calendar "…"` checks one."#;
+    InvalidFlakeRef = "invalid_flake_ref", Error, File,
+        r#"a flake reference the host cannot fetch"#,
+        toml r#"[hosts.pi.auto_upgrade]
+flake = "./fleet"
+"#,
+        r#"Use a URL the host can fetch on its own: `"github:me/fleet"`, `"git+https://git.example.org/fleet?ref=main"`, or an absolute path on the host. A path on the workstation means nothing to it."#;
+    InvalidDuration = "invalid_duration", Error, File,
+        r#"a fail2ban duration that does not parse"#,
+        toml r#"[hosts.pi.fail2ban]
+ban_time = "1 hour"
+"#,
+        r#"Write a number with s, m, h, d or w: `"1h"`, `"10m"`, `"1d"`; a bare number is seconds, `"-1"` bans for ever."#;
+    PlaintextAuthKey = "plaintext_auth_key", Error, Security,
+        r#"a Tailscale auth key written into the inventory"#,
+        toml r#"[hosts.pi.tailscale]
+auth_key = "tskey-auth-…"
+"#,
+        r#"Store it encrypted: `pifleet secrets set tailscale-key` (prompts without echo) and set `auth_key_secret = "tailscale-key"`. Revoke the written key in the Tailscale admin console: it is in the repository's history. Also reported when `auth_key_secret` holds a key (`tskey-…`) instead of a secret's name."#;
     InternalError = "internal_error", Error, File,
         r#"a bug in pifleet"#,
         toml r#"# none: this is a bug
 "#,
         r#"Report it with the inventory that triggers it."#;
+    ConfigTxtKernelParam = "config_txt_kernel_param", Warning, Semantic,
+        r#"a Pi firmware (config.txt) setting written as a kernel parameter"#,
+        toml r#"[hosts.pi]
+kernel_params = ["gpu_mem=128"]
+"#,
+        r#"Remove it from `kernel_params`: the firmware reads `gpu_mem`, `dtoverlay`, `arm_freq` and the like from config.txt on the firmware partition, before the kernel starts, and the kernel ignores them. Set config.txt in a hand-written module (`sdImage.populateFirmwareCommands`, or nixos-hardware's `hardware.raspberry-pi.configtxt`). Kernel-side settings such as `cma=`, `console=` and `video=` are not reported."#;
     NixosHardwareUnsupported = "nixos_hardware_unsupported", Error, File,
         r#"nixos-hardware's Pi profile asked for on a board it has none for"#,
         toml r#"[hosts.zero]
@@ -865,6 +935,25 @@ address = "192.168.1.41/24"
 gateway = "192.168.2.1"
 "#,
         r#"Put the gateway inside the host's subnet (and not on the host's own address), or widen the prefix; a /32 has no neighbours to route through."#;
+    TailnetWithoutTailscale = "tailnet_without_tailscale", Error, Lockout,
+        r#"a Tailscale deploy address on a host that does not run Tailscale"#,
+        toml r#"[hosts.pi]
+address = "100.101.102.103"   # no [hosts.pi.tailscale]
+"#,
+        r#"Add `[hosts.pi.tailscale]` with `auth_key_secret` so the host joins the tailnet at boot, or deploy to its LAN address. Addresses in 100.64.0.0/10 and fd7a:115c:a1e0::/48 are Tailscale's."#;
+    AutoUpgradeOtherHost = "auto_upgrade_other_host", Error, Lockout,
+        r#"a pull-mode host whose flake reference builds another host"#,
+        toml r#"[hosts.pi.auto_upgrade]
+flake = "github:me/fleet#other-pi"
+"#,
+        r#"Leave out the `#…` part (pifleet adds `#<host>`), or write this host's own name. The host would rebuild itself as the other one: its name, address, keys and secrets."#;
+    RebootWithoutFallback = "reboot_without_fallback", Warning, Lockout,
+        r#"automatic reboots after upgrades on a boot loader without one-shot boot"#,
+        toml r#"[hosts.pi.auto_upgrade]
+flake = "github:me/fleet"
+allow_reboot = true
+"#,
+        r#"Leave `allow_reboot` off, so kernel updates wait for a reboot you watch, or `allow` this code with the reason (a host on your desk). pifleet's own deploys activate with `test` first and keep the old boot default until the host confirms; an unattended upgrade reboots straight into the new default, and U-Boot's extlinux menu (every Pi board) has no one-shot entry to fall back from."#;
     UnusualInterface = "unusual_interface", Warning, Lockout,
         r#"an interface name other than the board's own"#,
         toml r#"[hosts.pi]
@@ -926,10 +1015,10 @@ ports = ["5432:5432"]
 
 Matched by the port inside the container, for services that trust the network by default: 2375/2376 (Docker API), 3306 (MySQL/MariaDB), 5432 (PostgreSQL), 6379 (Redis), 9200 (Elasticsearch/OpenSearch), 11211 (memcached), 27017 (MongoDB). Reported even with the firewall on, because Docker's published ports are DNAT rules that bypass the NixOS firewall. MQTT (1883) and web UIs such as Home Assistant are left out: they ask for credentials by default."#;
     DockerSocketMounted = "docker_socket_mounted", Warning, Security,
-        r#"the Docker socket mounted into a container"#,
+        r#"the Docker or Podman socket mounted into a container"#,
         toml r#"volumes = ["/var/run/docker.sock:/var/run/docker.sock"]
 "#,
-        r#"Drop the mount, or mount a filtering proxy (e.g. tecnativa/docker-socket-proxy) read-only. Whoever controls the socket can start a privileged container, which is root on the host. Mounting `/run` or `/var/run` whole is reported too."#;
+        r#"Drop the mount, or mount a filtering proxy (e.g. tecnativa/docker-socket-proxy) read-only. Whoever controls the socket can start a privileged container, which is root on the host. Mounting `/run` or `/var/run` whole is reported too, and so is Podman's socket (`/run/podman/podman.sock`, or a user's `…/podman/podman.sock`), which gives the same power."#;
     PrivilegedContainer = "privileged_container", Warning, Security,
         r#"a container running privileged"#,
         toml r#"[hosts.pi.containers.io]
@@ -962,6 +1051,18 @@ hashed_password = "$y$j9T$…"
 hashed_password = "$1$salt$…"   # md5-crypt
 "#,
         r#"Hash again with yescrypt (`mkpasswd -m yescrypt`) or sha-512 crypt (`$6$`)."#;
+    InsecureSubstituter = "insecure_substituter", Warning, Security,
+        r#"a binary cache fetched over plain http"#,
+        toml r#"[fleet.nix]
+substituters = ["http://cache.example.org"]
+"#,
+        r#"Use `https://`. Signatures still protect the contents, but over http anyone on the way sees every path the hosts fetch and can hold back updates by serving old, still-signed answers."#;
+    SubstituterWithoutKey = "substituter_without_key", Warning, Security,
+        r#"a binary cache listed without any trusted public key"#,
+        toml r#"[fleet.nix]
+substituters = ["https://cache.example.org"]   # no trusted_public_keys
+"#,
+        r#"Add the key the cache publishes to `trusted_public_keys`. Nix only takes signed paths from a cache, so without its key it serves nothing; turning signature checks off instead would trust whatever it sends."#;
     TrustedUsersWildcard = "trusted_users_wildcard", Warning, Security,
         r#"every user (or a broad group) trusted by the Nix daemon"#,
         toml r#"[fleet.nix]

@@ -29,16 +29,19 @@ pub use load::{
     load_bytes, load_str, load_str_as, read_inventory, read_inventory_from, schema, schema_string,
 };
 pub use names::{
-    Address, Cidr, ContainerName, HealthUrl, HostName, ImageRef, Ip, NameError, Port, PortMapping,
-    Protocol, SecretName, SshPublicKey, StateVersion, Tag, UnitName, UserName, UserPattern, Volume,
+    Address, BanTime, CacheKey, Calendar, Cidr, ContainerName, FlakeRef, HealthUrl, HostName,
+    ImageRef, Ip, KernelParam, Keymap, NameError, NtpServer, PackageName, Port, PortMapping,
+    Protocol, Route, SecretName, SshPublicKey, StateVersion, Substituter, Tag, UnitName, UserName,
+    UserPattern, Volume,
 };
 pub use problem::ProblemCode;
 pub use source::{Lines, Path, Segment, SourceFile, Span, SpanMap, Spans};
 pub use types::*;
 pub use view::{
-    Account, ContainerOrigin, DeployTarget, Elevation, Holder, HostContainer, HostView, KeyLogin,
-    KeyOf, Keyring, LoginBlock, Origin, PasswordState, Recipients, SECRETS_DIR, Sealed,
-    SettingValue, SshField, SshView, SudoRight,
+    Account, AutoUpgradeView, ContainerOrigin, DeployTarget, Elevation, Holder, HostContainer,
+    HostView, KeyLogin, KeyOf, Keyring, LoginBlock, Origin, PasswordState, Recipients,
+    RoutingFeatures, SECRETS_DIR, Sealed, SettingValue, SshField, SshView, SudoRight,
+    TailscaleView,
 };
 
 /// The body of the cargo-fuzz target in `crates/model/fuzz/`: read arbitrary bytes as TOML and as JSON.

@@ -77,6 +77,24 @@ problem_codes! {
     InvalidUnitName = "invalid_unit_name",
     /// A health check's URL that is not an http(s) URL.
     InvalidHealthUrl = "invalid_health_url",
+    /// A kernel parameter with a space or control character.
+    InvalidKernelParam = "invalid_kernel_param",
+    /// A console keymap that is not a keymap name.
+    InvalidKeymap = "invalid_keymap",
+    /// An unfree package name that is not a package name.
+    InvalidPackageName = "invalid_package_name",
+    /// A binary cache that is not a URL Nix substitutes from.
+    InvalidSubstituter = "invalid_substituter",
+    /// A binary cache key that is not `name:base64` of an ed25519 public key.
+    InvalidCacheKey = "invalid_cache_key",
+    /// A systemd calendar event that cannot be one.
+    InvalidCalendar = "invalid_calendar",
+    /// A flake reference a host cannot fetch.
+    InvalidFlakeRef = "invalid_flake_ref",
+    /// A fail2ban duration that does not parse.
+    InvalidDuration = "invalid_duration",
+    /// A Tailscale auth key written into the inventory.
+    PlaintextAuthKey = "plaintext_auth_key",
     /// A Wi-Fi passphrase written into the inventory.
     PlaintextWifiPsk = "plaintext_wifi_psk",
     /// A password written into the inventory instead of a hash.

@@ -7,11 +7,17 @@ name = "full"
 state_version = "25.11"
 time_zone = "Europe/Lisbon"
 locale = "pt_PT.UTF-8"
+allow_unfree = ["unrar", "vscode"]
+keymap = "pt-latin1"
+container_backend = "podman"
 
 [fleet.nix]
 flakes = false
 trusted_users = ["alice"]
 gc = { enable = false, dates = "daily", delete_older_than = "7d" }
+optimise = true
+substituters = ["https://nix-community.cachix.org"]
+trusted_public_keys = ["nix-community.cachix.org-1:mB9FSh9qf2dCimDSUo8Zy7bkq5CX+/rkCWyvRCYg3Fs="]
 
 [ssh]
 port = 2222
@@ -49,6 +55,15 @@ state_version = "24.05"
 modules = ["modules/extra.nix"]
 hardware_config = true
 allow = [{ code = "unpinned_image", reason = "test" }]
+kernel_params = ["cma=256M", "console=ttyS0,115200"]
+keymap = "us"
+container_backend = "docker"
+storage = { journal = "volatile", noatime = true, tmp = "tmpfs" }
+tailscale = { enable = true, auth_key_secret = "ts-key", advertise_routes = ["192.168.1.0/24"], exit_node = true, accept_routes = true, trust_interface = true }
+mdns = { enable = true }
+auto_upgrade = { enable = true, flake = "github:me/fleet#full-host", dates = "Sat 03:00", allow_reboot = true }
+time = { ntp_servers = ["192.168.1.1", "pool.ntp.org"] }
+fail2ban = { enable = true, max_retry = 5, ban_time = "1h" }
 
 [hosts.full-host.network]
 mode = "static"
@@ -67,6 +82,8 @@ psk_name = "LAB_PSK"
 enable = false
 allowed_tcp_ports = [80, 443]
 allowed_udp_ports = [53]
+trusted_interfaces = ["wg0"]
+allow_ping = false
 
 [hosts.full-host.ssh]
 port = 22
@@ -82,6 +99,7 @@ extra_settings = { MaxSessions = 2 }
 zram = true
 zram_percent = 25
 file_size_mb = 2048
+zram_algorithm = "lz4"
 
 [hosts.full-host.monitoring]
 node_exporter = true
@@ -122,6 +140,13 @@ fn every_field_loads_and_round_trips() {
         .fleet;
     assert_eq!(fleet.hosts["full-host"].containers.len(), 2);
     assert!(!fleet.fleet.nix.flakes);
+    let host = &fleet.hosts["full-host"];
+    assert_eq!(host.kernel_params.len(), 2);
+    assert!(host.tailscale.as_ref().is_some_and(|t| t.trust_interface));
+    assert_eq!(
+        fleet.fleet.container_backend,
+        model::ContainerBackend::Podman
+    );
 
     let json = serde_json::to_string(&fleet).expect("to JSON");
     let from_json = model::load_str(&json, "full.json")

@@ -270,3 +270,91 @@ fn duplicate_json_keys_are_errors() {
         other => panic!("expected duplicate_key, got {other:?}"),
     }
 }
+
+/// `allow_unfree = true` would allow every unfree licence at once: refused with a message that
+/// says why and what to write, pointing at the value.
+#[test]
+fn allow_unfree_takes_names_not_true() {
+    let text = "[fleet]\nstate_version = \"26.05\"\nallow_unfree = true\n";
+    let p = problems(text, "fleet.toml");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].code, model::ProblemCode::WrongType);
+    assert!(p[0].message.contains("names"), "{}", p[0].message);
+    assert!(
+        p[0].help
+            .as_deref()
+            .is_some_and(|h| h.contains("[\"unrar\"]")),
+        "{:?}",
+        p[0].help
+    );
+    assert_eq!(line_col(text, &p[0]), (3, 16));
+}
+
+/// A Tailscale key written into the inventory is refused with its own code, not "unknown field",
+/// and a key pasted where the secret's name goes is refused by `check` (see crates/check).
+#[test]
+fn an_inline_tailscale_auth_key_is_refused() {
+    let text = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.pi]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\ntailscale = { auth_key = \"tskey-auth-kXXX\" }\n";
+    let p = problems(text, "fleet.toml");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].code, model::ProblemCode::PlaintextAuthKey);
+    assert!(
+        !p[0].message.contains("tskey-auth-kXXX"),
+        "{}",
+        p[0].message
+    );
+    assert_eq!(line_col(text, &p[0]).0, 7);
+}
+
+/// Grammars checked while loading, each error pointing at the value written.
+#[test]
+fn system_strings_are_checked_where_written() {
+    let cases = [
+        (
+            "kernel_params = [\"quiet splash\"]",
+            model::ProblemCode::InvalidKernelParam,
+        ),
+        ("keymap = \"de latin1\"", model::ProblemCode::InvalidKeymap),
+        (
+            "auto_upgrade = { flake = \"fleet\" }",
+            model::ProblemCode::InvalidFlakeRef,
+        ),
+        (
+            "auto_upgrade = { flake = \"github:a/b\", dates = \"daily;x\" }",
+            model::ProblemCode::InvalidCalendar,
+        ),
+        (
+            "fail2ban = { ban_time = \"forever\" }",
+            model::ProblemCode::InvalidDuration,
+        ),
+        (
+            "tailscale = { advertise_routes = [\"10.1.2.3/8\"] }",
+            model::ProblemCode::InvalidCidr,
+        ),
+        (
+            "time = { ntp_servers = [\"ntp:123\"] }",
+            model::ProblemCode::InvalidAddress,
+        ),
+        (
+            "swap = { zram_algorithm = \"xz\" }",
+            model::ProblemCode::InvalidValue,
+        ),
+        (
+            "storage = { journal = \"auto\" }",
+            model::ProblemCode::InvalidValue,
+        ),
+        (
+            "container_backend = \"lxc\"",
+            model::ProblemCode::InvalidValue,
+        ),
+    ];
+    for (line, code) in cases {
+        let text = format!(
+            "[fleet]\nstate_version = \"26.05\"\n\n[hosts.pi]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n{line}\n"
+        );
+        let p = problems(&text, "fleet.toml");
+        assert_eq!(p.len(), 1, "{line}: {p:?}");
+        assert_eq!(p[0].code, code, "{line}: {p:?}");
+        assert_eq!(line_col(&text, &p[0]).0, 7, "{line}: {p:?}");
+    }
+}

@@ -11,9 +11,15 @@ const KEY_A: &str =
 const KEY_D: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIJtPll8LZfFkY+7Pe4jvSqlS/m6qdMos/rZ/8KtD5+1 d@ws";
 
+/// One host `box` at 10.0.0.2, unless `host` gives its own `address`.
 fn fleet(ssh: &str, users: &str, host: &str) -> model::Fleet {
+    let address = if host.contains("address =") {
+        ""
+    } else {
+        "address = \"10.0.0.2\"\n"
+    };
     let text = format!(
-        "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\n{ssh}\n\n{users}\n\n[hosts.box]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n{host}\n"
+        "[fleet]\nstate_version = \"26.05\"\n\n[ssh]\n{ssh}\n\n{users}\n\n[hosts.box]\nboard = \"rpi4\"\n{address}{host}\n"
     );
     match model::load_str(&text, "fleet.toml") {
         Ok(loaded) => loaded.fleet,
@@ -198,4 +204,59 @@ fn the_firewall_opens_published_ports_except_on_loopback() {
         [5353]
     );
     assert!(view.ssh_port_open());
+}
+
+/// The services' facts every analysis reads: the ports they open, the interfaces the firewall
+/// trusts, the secrets the host reads, the container engine, and whether SSH is reachable the way
+/// deploy comes.
+#[test]
+fn services_add_ports_trusted_interfaces_secrets_and_the_engine() {
+    let f = fleet(
+        "open_firewall = false",
+        "",
+        "address = \"100.101.0.7\"\ncontainer_backend = \"podman\"\n\
+         firewall = { trusted_interfaces = [\"wg0\", \"wg0\"] }\n\
+         tailscale = { auth_key_secret = \"ts-key\", advertise_routes = [\"192.168.1.0/24\"], trust_interface = true }\n\
+         mdns = {}\n\
+         auto_upgrade = { flake = \"github:me/fleet\" }\n",
+    );
+    let view = f.view("box").expect("box");
+    assert_eq!(
+        view.firewall.udp.iter().copied().collect::<Vec<_>>(),
+        [5353, 41641]
+    );
+    assert_eq!(view.firewall.trusted_interfaces, ["wg0", "tailscale0"]);
+    let secrets: Vec<(&str, model::view::SecretPurpose<'_>)> = view
+        .secrets
+        .iter()
+        .map(|s| (s.name.as_str(), s.purpose))
+        .collect();
+    assert_eq!(
+        secrets,
+        [("ts-key", model::view::SecretPurpose::TailscaleAuthKey)]
+    );
+    let files = view.secret_files();
+    assert_eq!((files[0].owner, files[0].mode), ("root", "0400"));
+    assert_eq!(view.container_backend, model::ContainerBackend::Podman);
+    let ts = view.tailscale.as_ref().expect("tailscale runs");
+    assert_eq!(ts.routing, model::RoutingFeatures::Server);
+    assert_eq!(ts.flags(), ["--advertise-routes=192.168.1.0/24"]);
+    assert_eq!(
+        view.auto_upgrade.as_ref().map(|u| u.flake.as_str()),
+        Some("github:me/fleet#box")
+    );
+    assert!(view.deploy_via_tailnet());
+    assert!(view.ssh_port_open(), "tailscale0 is trusted");
+
+    let untrusted = fleet(
+        "open_firewall = false",
+        "",
+        "address = \"100.101.0.7\"\ntailscale = { auth_key_secret = \"ts-key\" }\n",
+    );
+    let view = untrusted.view("box").expect("box");
+    assert_eq!(view.firewall.trusted_interfaces, Vec::<String>::new());
+    assert!(
+        !view.ssh_port_open(),
+        "SSH closed and the tailnet not trusted"
+    );
 }

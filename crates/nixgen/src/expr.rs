@@ -27,6 +27,7 @@ pub(crate) enum Repr {
     With(Box<Expr>, Box<Expr>),
     LetIn(AttrSet, Box<Expr>),
     Lambda(Vec<String>, Box<Expr>),
+    Function(String, Box<Expr>),
 }
 
 impl Expr {
@@ -111,6 +112,12 @@ impl Expr {
             formals.into_iter().map(Into::into).collect(),
             Box::new(body),
         ))
+    }
+
+    /// A function of one plain argument, `x: body`, on one line: predicates such as
+    /// `pkg: builtins.elem (lib.getName pkg) [ … ]`.
+    pub fn function(param: impl Into<String>, body: Expr) -> Self {
+        Self(Repr::Function(param.into(), Box::new(body)))
     }
 
     /// Leaves that may sit alone inside an inline list.

@@ -112,6 +112,17 @@ impl Printer {
                 self.expr(body)?;
                 self.finish();
             }
+            Repr::Function(param, body) => {
+                check_identifier(param)?;
+                self.start(NODE_LAMBDA);
+                self.start(NODE_IDENT_PARAM);
+                self.ident_node(param);
+                self.finish();
+                self.token(TOKEN_COLON, ":");
+                self.ws(" ");
+                self.expr(body)?;
+                self.finish();
+            }
             Repr::Lambda(formals, body) => {
                 self.start(NODE_LAMBDA);
                 self.start(NODE_PATTERN);
@@ -145,7 +156,14 @@ impl Printer {
             (Repr::Int(_), _) => false,
             (Repr::Apply(..), Position::Function) => false,
             (Repr::Select(..), Position::Function | Position::Argument) => false,
-            (Repr::Apply(..) | Repr::With(..) | Repr::LetIn(..) | Repr::Lambda(..), _) => true,
+            (
+                Repr::Apply(..)
+                | Repr::With(..)
+                | Repr::LetIn(..)
+                | Repr::Lambda(..)
+                | Repr::Function(..),
+                _,
+            ) => true,
             _ => false,
         };
         if needs_parens {

@@ -50,6 +50,10 @@ fn variables_must_be_identifiers() {
         render(Expr::lambda(["ok", "not ok"], Expr::null())),
         Err(Error::NotIdentifier { .. })
     ));
+    assert!(matches!(
+        render(Expr::function("x: y", Expr::null())),
+        Err(Error::NotIdentifier { .. })
+    ));
 }
 
 #[test]

@@ -144,7 +144,34 @@ fn let_module() -> File {
         )
         .with("services.example.config", make::import("./example.nix"))
         .with("services.example.empty", AttrSet::new())
-        .with("services.example.none", Expr::list([]));
+        .with("services.example.none", Expr::list([]))
+        // A one-argument function, parenthesised where it is an argument itself.
+        .with(
+            "nixpkgs.config.allowUnfreePredicate",
+            Expr::function(
+                "pkg",
+                Expr::apply(
+                    Expr::apply(
+                        Expr::select(Expr::var("builtins"), AttrPath::key("elem")),
+                        Expr::apply(
+                            Expr::select(Expr::var("lib"), AttrPath::key("getName")),
+                            Expr::var("pkg"),
+                        ),
+                    ),
+                    Expr::list([Expr::string("unrar"), Expr::string("vscode")]),
+                ),
+            ),
+        )
+        .with(
+            "services.example.filtered",
+            Expr::apply(
+                Expr::apply(
+                    Expr::select(Expr::var("builtins"), AttrPath::key("filter")),
+                    Expr::function("x", Expr::var("x")),
+                ),
+                Expr::list([Expr::bool(true)]),
+            ),
+        );
     File::new(make::module(Expr::let_in(bindings, Expr::attrs(body)))).header(["let … in"])
 }
 

@@ -1,10 +1,17 @@
 //! `pifleet check` and `pifleet schema` end to end: output, formats and exit codes.
 
+mod tree_support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Copies the example's `secrets/` (the ciphertext its hosts read) into `to`, as a clone has it.
+fn copy_secrets(to: &std::path::Path) {
+    tree_support::copy_example_secrets(to);
 }
 
 fn pifleet(args: &[&str]) -> Output {
@@ -192,6 +199,7 @@ fn devices_are_not_inventories() {
 fn gen_reads_the_inventory_from_stdin() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().expect("temp dir");
+    copy_secrets(dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_pifleet"))
         .args(["gen", "-f", "-"])
         .current_dir(dir.path())

@@ -2,6 +2,8 @@
 //! no panic message, no error line, the status a shell shows for SIGPIPE (141). The pipe's read
 //! end is closed before pifleet starts, so its first write fails with EPIPE.
 
+mod tree_support;
+
 use std::io::Read as _;
 use std::process::{Command, Stdio};
 
@@ -33,6 +35,8 @@ fn every_stdout_writer_ends_quietly_on_a_closed_pipe() {
     let dir = tempfile::tempdir().expect("tempdir");
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fleet.toml");
     std::fs::copy(example, dir.path().join("fleet.toml")).expect("fleet.toml");
+    // The example's secrets: check refuses a secret a host reads without its file.
+    tree_support::copy_example_secrets(dir.path());
     // println!-based writers, write_all-based writers, and a generator that panicked on them.
     for args in [
         &["completions", "bash"][..],

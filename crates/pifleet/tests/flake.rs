@@ -8,6 +8,8 @@
 //!
 //! Without `nix` the tests skip loudly, unless `PIFLEET_REQUIRE_NIX=1` (CI) makes that a failure.
 
+mod tree_support;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -56,19 +58,7 @@ macro_rules! require_nix {
     };
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
-    for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
-        let entry = entry.expect("directory entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target)
-                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
-        }
-    }
-}
+use tree_support::copy_dir;
 
 /// A temporary directory with its own HOME and XDG dirs, the stub inputs and staged flakes.
 struct Sandbox {
@@ -392,6 +382,8 @@ fn sd_configuration_is_the_host_plus_the_sd_image_module() {
             sd.setting(&["hardware", "raspberry-pi", "firmware", "uboot", "enable"]),
             None
         );
+        // The mainline kernel builds every all-hardware module: the SD image's setting stands.
+        assert_eq!(sd.setting(&["hardware", "enableAllHardware"]), None);
 
         // The deploy target is the same system without the image builder.
         let system = sandbox.recorded(&repo, host);
@@ -463,6 +455,16 @@ fn edge_hosts_x86_nixos_hardware_and_cross_compilation() {
         assert_eq!(
             pi.setting(&["hardware", "raspberry-pi", "firmware", "uboot", "enable"]),
             Some(&json!(true))
+        );
+        // The vendor kernel cannot build all-hardware's initrd modules: the profile is forced off
+        // over sd-image.nix's normal-priority `true`, and the firmware it brought stays.
+        assert_eq!(
+            pi.setting(&["hardware", "enableAllHardware"]),
+            Some(&json!({ "_type": "override", "priority": 50, "content": false }))
+        );
+        assert_eq!(
+            pi.setting(&["hardware", "enableRedistributableFirmware"]),
+            Some(&json!({ "_type": "override", "priority": 1000, "content": true }))
         );
     }
 

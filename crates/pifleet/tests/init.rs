@@ -5,6 +5,8 @@
 //! flake with the stub inputs of `tests/flake.rs` (Nix 2.8; skipped loudly without Nix unless
 //! `PIFLEET_REQUIRE_NIX=1`).
 
+mod tree_support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -648,15 +650,4 @@ fn the_new_flake_evaluates_with_stub_inputs() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+use tree_support::copy_dir;

@@ -12,8 +12,8 @@
 use std::net::IpAddr;
 
 use model::{
-    AddressMode, HostView, NetworkManagerKind, Restart, Sealed, SettingValue, Shell, SudoRight,
-    UserName,
+    AddressMode, ContainerBackend, HostView, JournalStorage, NetworkManagerKind, Restart, Sealed,
+    SettingValue, Shell, SudoRight, TmpStorage, UserName,
 };
 use nixgen::{AttrPath, AttrSet, Expr, make};
 
@@ -30,9 +30,12 @@ pub(crate) fn module(view: &HostView<'_>) -> Result<Expr, Error> {
     ssh(&mut body, view);
     network(&mut body, view);
     firewall(&mut body, view);
+    services(&mut body, view);
     containers(&mut body, view);
     packages(&mut body, view);
     nix(&mut body, view);
+    upgrades(&mut body, view);
+    system(&mut body, view);
     swap(&mut body, view);
     monitoring(&mut body, view);
     Ok(make::module(Expr::attrs(body)))
@@ -105,6 +108,9 @@ fn identity(body: &mut AttrSet, view: &HostView<'_>) {
     body.set("time.timeZone", view.time_zone);
     body.set("i18n.defaultLocale", view.locale);
     body.set("system.stateVersion", view.state_version.as_str());
+    if let Some(keymap) = view.keymap {
+        body.set("console.keyMap", keymap.as_str());
+    }
 }
 
 fn users(body: &mut AttrSet, view: &HostView<'_>) -> Result<(), Error> {
@@ -368,7 +374,138 @@ fn firewall(body: &mut AttrSet, view: &HostView<'_>) {
             Expr::list(firewall.udp.iter().copied().map(Expr::from)),
         );
     }
+    if !firewall.trusted_interfaces.is_empty() {
+        set.set(
+            "trustedInterfaces",
+            strings(firewall.trusted_interfaces.iter().map(String::as_str)),
+        );
+    }
+    if let Some(ping) = firewall.allow_ping {
+        set.set("allowPing", ping);
+    }
     body.set("networking.firewall", set);
+}
+
+/// Tailscale, mDNS, fail2ban and time servers. Ports these services would open themselves are
+/// in the firewall section already (the view owns them), so their own `openFirewall` stays off.
+fn services(body: &mut AttrSet, view: &HostView<'_>) {
+    let host = view.host;
+    let fail2ban = host.fail2ban.as_ref().filter(|f| f.enable);
+    let ntp = host.time.as_ref().filter(|t| !t.ntp_servers.is_empty());
+    if view.tailscale.is_none() && !view.mdns && fail2ban.is_none() && ntp.is_none() {
+        return;
+    }
+    section(
+        body,
+        "Services; the ports they need are opened in the firewall section",
+    );
+    if let Some(ts) = &view.tailscale {
+        let mut set = AttrSet::new()
+            .with("enable", true)
+            .with("openFirewall", false);
+        if let Some(secret) = ts.auth_key_secret {
+            set.set("authKeyFile", secret_path(secret.as_str()));
+        }
+        if let Some(routing) = ts.routing.as_option() {
+            set.set("useRoutingFeatures", routing);
+        }
+        let flags = ts.flags();
+        if !flags.is_empty() {
+            // `up` flags apply when the host first logs in with its key; `set` applies them again at
+            // every activation, so a change in the inventory reaches a node that is logged in already.
+            set.set("extraUpFlags", strings(flags.iter().map(String::as_str)));
+            set.set("extraSetFlags", strings(flags.iter().map(String::as_str)));
+        }
+        body.set("services.tailscale", set);
+    }
+    if view.mdns {
+        body.set(
+            "services.avahi",
+            AttrSet::new()
+                .with("enable", true)
+                .with("nssmdns4", true)
+                .with("openFirewall", false)
+                .with(
+                    "publish",
+                    AttrSet::new().with("enable", true).with("addresses", true),
+                ),
+        );
+    }
+    if let Some(f) = fail2ban {
+        // The module's top-level options; it writes them into the DEFAULT jail itself.
+        let mut set = AttrSet::new().with("enable", true);
+        if let Some(n) = f.max_retry {
+            set.set("maxretry", n);
+        }
+        if let Some(t) = &f.ban_time {
+            set.set("bantime", t.as_str());
+        }
+        body.set("services.fail2ban", set);
+    }
+    if let Some(time) = ntp {
+        // timesyncd (and chrony or ntpd, if a module swaps them in) read this list.
+        body.set(
+            "networking.timeServers",
+            strings(time.ntp_servers.iter().map(|s| s.as_str())),
+        );
+    }
+}
+
+/// `system.autoUpgrade`: the host pulls its own configuration (`<flake>#<host>`) on a timer.
+fn upgrades(body: &mut AttrSet, view: &HostView<'_>) {
+    let Some(upgrade) = &view.auto_upgrade else {
+        return;
+    };
+    section(
+        body,
+        "Upgrades: the host rebuilds itself from the fleet's flake on a timer",
+    );
+    body.set(
+        "system.autoUpgrade",
+        AttrSet::new()
+            .with("enable", true)
+            .with("flake", upgrade.flake.as_str())
+            .with("dates", upgrade.settings.dates.as_str())
+            .with("allowReboot", upgrade.settings.allow_reboot),
+    );
+}
+
+/// The kernel command line and what spares the SD card.
+fn system(body: &mut AttrSet, view: &HostView<'_>) {
+    let host = view.host;
+    let storage = host.storage.as_ref();
+    let journal = storage.and_then(|s| s.journal);
+    let noatime = storage.is_some_and(|s| s.noatime);
+    let tmp = storage.and_then(|s| s.tmp);
+    if host.kernel_params.is_empty() && journal.is_none() && !noatime && tmp.is_none() {
+        return;
+    }
+    section(body, "System: kernel command line and storage");
+    if !host.kernel_params.is_empty() {
+        body.set(
+            "boot.kernelParams",
+            strings(host.kernel_params.iter().map(|p| p.as_str())),
+        );
+    }
+    if let Some(journal) = journal {
+        body.set(
+            "services.journald.storage",
+            match journal {
+                JournalStorage::Volatile => "volatile",
+                JournalStorage::Persistent => "persistent",
+            },
+        );
+    }
+    if noatime {
+        // A list: it merges with the options other modules give the root file system.
+        body.set(
+            AttrPath::dotted("fileSystems").then("/").then("options"),
+            strings(["noatime"]),
+        );
+    }
+    if let Some(tmp) = tmp {
+        body.set("boot.tmp.useTmpfs", tmp == TmpStorage::Tmpfs);
+    }
 }
 
 fn containers(body: &mut AttrSet, view: &HostView<'_>) {
@@ -376,17 +513,34 @@ fn containers(body: &mut AttrSet, view: &HostView<'_>) {
     if containers.is_empty() {
         return;
     }
-    section(
-        body,
-        "Containers, run by Docker through virtualisation.oci-containers",
-    );
-    body.set(
-        "virtualisation.docker",
-        AttrSet::new()
-            .with("enable", true)
-            .with("autoPrune.enable", true),
-    );
-    body.set("virtualisation.oci-containers.backend", "docker");
+    let backend = view.container_backend;
+    match backend {
+        ContainerBackend::Docker => {
+            section(
+                body,
+                "Containers, run by Docker through virtualisation.oci-containers",
+            );
+            body.set(
+                "virtualisation.docker",
+                AttrSet::new()
+                    .with("enable", true)
+                    .with("autoPrune.enable", true),
+            );
+        }
+        ContainerBackend::Podman => {
+            section(
+                body,
+                "Containers, run by Podman through virtualisation.oci-containers",
+            );
+            body.set(
+                "virtualisation.podman",
+                AttrSet::new()
+                    .with("enable", true)
+                    .with("autoPrune.enable", true),
+            );
+        }
+    }
+    body.set("virtualisation.oci-containers.backend", backend.as_str());
     for hc in containers {
         let c = &hc.container;
         let mut set = AttrSet::new().with("image", c.image.to_string());
@@ -451,7 +605,7 @@ fn containers(body: &mut AttrSet, view: &HostView<'_>) {
             set,
         );
         // oci-containers runs each container as a systemd unit that restarts always; other
-        // policies go on the unit, where systemd (not Docker) applies them.
+        // policies go on the unit, where systemd (not the engine) applies them.
         let policy = match c.restart {
             // systemd never restarts a unit stopped on purpose, so Restart=always already is
             // Docker's unless-stopped.
@@ -462,7 +616,7 @@ fn containers(body: &mut AttrSet, view: &HostView<'_>) {
         if let Some(policy) = policy {
             body.set(
                 AttrPath::dotted("systemd.services")
-                    .then(format!("docker-{}", hc.name))
+                    .then(backend.unit(hc.name.as_str()))
                     .then("serviceConfig")
                     .then("Restart"),
                 make::mk_force(Expr::string(policy)),
@@ -499,6 +653,39 @@ fn nix(body: &mut AttrSet, view: &HostView<'_>) {
         "nix.settings.trusted-users",
         strings(nix.trusted_users.iter().copied()),
     );
+    if !nix.substituters.is_empty() {
+        body.set(
+            "nix.settings.substituters",
+            strings(nix.substituters.iter().map(|s| s.as_str())),
+        );
+    }
+    if !nix.trusted_public_keys.is_empty() {
+        body.set(
+            "nix.settings.trusted-public-keys",
+            strings(nix.trusted_public_keys.iter().map(|k| k.as_str())),
+        );
+    }
+    if nix.optimise {
+        body.set("nix.optimise.automatic", true);
+    }
+    if !view.allow_unfree.is_empty() {
+        // Defined once per host: nixpkgs.config does not merge two predicates, one would win.
+        let name = Expr::apply(
+            Expr::select(Expr::var("lib"), AttrPath::key("getName")),
+            Expr::var("pkg"),
+        );
+        let elem = Expr::apply(
+            Expr::apply(
+                Expr::select(Expr::var("builtins"), AttrPath::key("elem")),
+                name,
+            ),
+            strings(view.allow_unfree.iter().map(|p| p.as_str())),
+        );
+        body.set(
+            "nixpkgs.config.allowUnfreePredicate",
+            Expr::function("pkg", elem),
+        );
+    }
     if nix.gc.enable {
         body.set(
             "nix.gc",
@@ -515,15 +702,22 @@ fn nix(body: &mut AttrSet, view: &HostView<'_>) {
 
 fn swap(body: &mut AttrSet, view: &HostView<'_>) {
     let swap = &view.host.swap;
-    if !swap.zram && swap.file_size_mb.is_none() {
+    if !swap.zram && swap.file_size_mb.is_none() && swap.zram_algorithm.is_none() {
         return;
     }
     section(body, "Swap");
+    let mut zram = AttrSet::new();
     if swap.zram {
-        let mut zram = AttrSet::new().with("enable", true);
+        zram.set("enable", true);
         if let Some(percent) = swap.zram_percent {
             zram.set("memoryPercent", i64::from(percent));
         }
+    }
+    // Also without `zram = true`: the Pi 3 and Zero 2 W profiles turn zram on by themselves.
+    if let Some(algorithm) = swap.zram_algorithm {
+        zram.set("algorithm", algorithm.as_str());
+    }
+    if !zram.is_empty() {
         body.set("zramSwap", zram);
     }
     if let Some(size) = swap.file_size_mb {

@@ -151,6 +151,10 @@ const TOP_LEVEL: &[&str] = &[
     "zramSwap",
     "swapDevices",
     "age",
+    "console",
+    "boot",
+    "fileSystems",
+    "nixpkgs",
 ];
 
 /// Every host module and index of every case, evaluated by real Nix (stub `lib`/`pkgs`, see

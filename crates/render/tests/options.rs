@@ -290,3 +290,232 @@ fn a_wifi_secret_is_decrypted_for_wpa_supplicant() {
         json!({ "enable": true, "secretsFile": "/run/agenix/home-wifi", "networks": { "home": { "pskRaw": "ext:psk" } } })
     );
 }
+
+/// Tailscale with routes, an exit node and accepted routes: the auth key from its secret (root's,
+/// read by tailscaled-autoconnect), both routing features, the flags at login and at every
+/// activation, tailscale0 trusted, and its UDP port opened by the firewall section.
+#[test]
+fn tailscale_routes_an_exit_node_and_a_trusted_interface() {
+    let text = fleet(
+        "",
+        "host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@box\"\n\
+         tailscale = { auth_key_secret = \"ts-key\", advertise_routes = [\"192.168.1.0/24\", \"10.8.0.0/16\"], exit_node = true, accept_routes = true, trust_interface = true }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "authKeyFile": "/run/agenix/ts-key",
+            "useRoutingFeatures": "both",
+            "extraUpFlags": ["--advertise-routes=192.168.1.0/24,10.8.0.0/16", "--advertise-exit-node", "--accept-routes"],
+            "extraSetFlags": ["--advertise-routes=192.168.1.0/24,10.8.0.0/16", "--advertise-exit-node", "--accept-routes"],
+        })
+    );
+    assert_eq!(
+        m["age"]["secrets"]["ts-key"],
+        json!({ "file": "secrets/ts-key.age", "owner": "root", "group": "root", "mode": "0400" })
+    );
+    assert_eq!(
+        m["networking"]["firewall"],
+        json!({ "enable": true, "allowedUDPPorts": [41641], "trustedInterfaces": ["tailscale0"] })
+    );
+}
+
+/// A client of other routers: loose reverse-path filtering only, and no key (logged in by hand).
+#[test]
+fn tailscale_accepting_routes_is_a_client() {
+    let text = fleet("", "tailscale = { accept_routes = true }", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "useRoutingFeatures": "client",
+            "extraUpFlags": ["--accept-routes"],
+            "extraSetFlags": ["--accept-routes"],
+        })
+    );
+    assert_eq!(m.get("age"), None, "no secret to decrypt");
+    let off = fleet(
+        "",
+        "tailscale = { enable = false, accept_routes = true }",
+        "",
+    );
+    let Some(m) = eval_box(&off) else { return };
+    assert_eq!(m["services"].get("tailscale"), None);
+}
+
+/// mDNS: avahi resolving and publishing, UDP 5353 opened once by the firewall section.
+#[test]
+fn mdns_runs_avahi_and_opens_5353() {
+    let text = fleet(
+        "",
+        "mdns = {}\nfirewall = { allowed_udp_ports = [5353, 53] }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["avahi"],
+        json!({ "enable": true, "nssmdns4": true, "openFirewall": false, "publish": { "enable": true, "addresses": true } })
+    );
+    assert_eq!(
+        m["networking"]["firewall"]["allowedUDPPorts"],
+        json!([53, 5353])
+    );
+}
+
+/// The SD card: journal in RAM, noatime on `/` as a list that merges, /tmp in RAM; kernel
+/// parameters as written; the keymap; zram's algorithm.
+#[test]
+fn storage_kernel_params_keymap_and_zram_algorithm() {
+    let text = fleet(
+        "",
+        "storage = { journal = \"volatile\", noatime = true, tmp = \"tmpfs\" }\n\
+         kernel_params = [\"cma=256M\", \"dyndbg=\\\"file x.c +p\\\"\"]\n\
+         keymap = \"uk\"\n\
+         swap = { zram_algorithm = \"lz4\" }",
+        "",
+    )
+    .replace(
+        "state_version = \"26.05\"\n",
+        "state_version = \"26.05\"\nkeymap = \"de\"\n",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(m["services"]["journald"], json!({ "storage": "volatile" }));
+    assert_eq!(m["fileSystems"], json!({ "/": { "options": ["noatime"] } }));
+    assert_eq!(
+        m["boot"],
+        json!({ "tmp": { "useTmpfs": true }, "kernelParams": ["cma=256M", "dyndbg=\"file x.c +p\""] })
+    );
+    assert_eq!(
+        m["console"],
+        json!({ "keyMap": "uk" }),
+        "the host's keymap wins"
+    );
+    assert_eq!(m["zramSwap"], json!({ "algorithm": "lz4" }));
+
+    let text = fleet(
+        "",
+        "storage = { journal = \"persistent\", tmp = \"disk\" }",
+        "",
+    )
+    .replace(
+        "state_version = \"26.05\"\n",
+        "state_version = \"26.05\"\nkeymap = \"de\"\n",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["journald"],
+        json!({ "storage": "persistent" })
+    );
+    assert_eq!(m["boot"], json!({ "tmp": { "useTmpfs": false } }));
+    assert_eq!(m.get("fileSystems"), None);
+    assert_eq!(
+        m["console"],
+        json!({ "keyMap": "de" }),
+        "the fleet's keymap"
+    );
+}
+
+/// Pull mode: the flake gets `#<host>`, or keeps the host's own name when written.
+#[test]
+fn auto_upgrade_builds_this_host_from_the_flake() {
+    let text = fleet(
+        "",
+        "auto_upgrade = { flake = \"git+https://git.example.org/fleet?ref=main\", dates = \"Sat 03:00\", allow_reboot = true }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["system"]["autoUpgrade"],
+        json!({ "enable": true, "flake": "git+https://git.example.org/fleet?ref=main#box", "dates": "Sat 03:00", "allowReboot": true })
+    );
+    let text = fleet("", "auto_upgrade = { flake = \"github:me/fleet#box\" }", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["system"]["autoUpgrade"],
+        json!({ "enable": true, "flake": "github:me/fleet#box", "dates": "04:40", "allowReboot": false })
+    );
+}
+
+/// fail2ban's top-level options (the module writes them into its DEFAULT jail), time servers, and
+/// the firewall's trusted interfaces and ping.
+#[test]
+fn fail2ban_time_servers_and_firewall_extras() {
+    let text = fleet(
+        "",
+        "fail2ban = { max_retry = 5, ban_time = \"1h\" }\n\
+         time = { ntp_servers = [\"192.168.1.1\", \"0.de.pool.ntp.org\"] }\n\
+         firewall = { trusted_interfaces = [\"wg0\"], allow_ping = false }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["fail2ban"],
+        json!({ "enable": true, "maxretry": 5, "bantime": "1h" })
+    );
+    assert_eq!(
+        m["networking"]["timeServers"],
+        json!(["192.168.1.1", "0.de.pool.ntp.org"])
+    );
+    assert_eq!(
+        m["networking"]["firewall"],
+        json!({ "enable": true, "trustedInterfaces": ["wg0"], "allowPing": false })
+    );
+    let text = fleet("", "fail2ban = {}", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(m["services"]["fail2ban"], json!({ "enable": true }));
+}
+
+/// Binary caches, store optimisation and unfree packages: the predicate, applied by real Nix to
+/// packages as nixpkgs builds them, allows the listed names and nothing near them.
+#[test]
+fn nix_caches_optimise_and_the_unfree_predicate() {
+    let text = fleet("", "", "").replace(
+        "[ssh]\n",
+        "[fleet.nix]\noptimise = true\nsubstituters = [\"https://nix-community.cachix.org\"]\n\
+         trusted_public_keys = [\"nix-community.cachix.org-1:mB9FSh9qf2dCimDSUo8Zy7bkq5CX+/rkCWyvRCYg3Fs=\"]\n\n[ssh]\n",
+    )
+    .replace("state_version = \"26.05\"\n", "state_version = \"26.05\"\nallow_unfree = [\"unrar\"]\n");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(m["nix"]["optimise"], json!({ "automatic": true }));
+    assert_eq!(
+        m["nix"]["settings"]["substituters"],
+        json!(["https://nix-community.cachix.org"])
+    );
+    assert_eq!(
+        m["nix"]["settings"]["trusted-public-keys"],
+        json!(["nix-community.cachix.org-1:mB9FSh9qf2dCimDSUo8Zy7bkq5CX+/rkCWyvRCYg3Fs="])
+    );
+    // Probes: unrar (listed), unrar-free and steam (not), each with pname and as a bare name.
+    assert_eq!(
+        m["nixpkgs"]["config"]["allowUnfreePredicate"],
+        json!({ "accepts": ["unrar-1.0", "unrar-2.0"] })
+    );
+}
+
+/// Podman: its own engine and prune timer, the backend named, restart policies on `podman-<name>`.
+#[test]
+fn podman_runs_containers_in_podman_units() {
+    let text = fleet(
+        "",
+        "container_backend = \"podman\"",
+        "[hosts.box.containers.once]\nimage = \"busybox:1.37\"\nrestart = \"no\"\n",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    let v = &m["virtualisation"];
+    assert_eq!(
+        v["podman"],
+        json!({ "enable": true, "autoPrune": { "enable": true } })
+    );
+    assert_eq!(v.get("docker"), None);
+    assert_eq!(v["oci-containers"]["backend"], json!("podman"));
+    assert_eq!(
+        m["systemd"]["services"],
+        json!({ "podman-once": { "serviceConfig": { "Restart": { "_type": "override", "priority": 50, "content": "no" } } } })
+    );
+}

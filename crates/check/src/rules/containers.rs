@@ -423,7 +423,29 @@ const SENSITIVE_PORTS: &[(u16, &str)] = &[
     (27017, "MongoDB"),
 ];
 
-/// Container exposure: sensitive ports on all addresses, the Docker socket, `privileged`.
+/// Which engine's API socket a volume source gives a container, if any: either backend's socket
+/// (a fleet container may run on Docker and Podman hosts alike), a rootless user's Podman socket,
+/// or the directory that holds one.
+fn engine_socket(source: &str) -> Option<&'static str> {
+    use model::ContainerBackend;
+    let source = source.trim_end_matches('/');
+    if matches!(
+        source,
+        "/run" | "/var/run" | "/run/podman" | "/var/run/podman"
+    ) {
+        return Some("container engine");
+    }
+    if source.ends_with("/podman/podman.sock") {
+        return Some("Podman");
+    }
+    if ContainerBackend::Docker.socket_paths().contains(&source) {
+        // On a Podman host with `dockerSocket.enable`, the same path is Podman's socket.
+        return Some("Docker");
+    }
+    None
+}
+
+/// Container exposure: sensitive ports on all addresses, the engine's socket, `privileged`.
 fn container_exposure(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (base, what, c) in container_definitions(ctx.fleet) {
@@ -448,15 +470,12 @@ fn container_exposure(ctx: &Context<'_>) -> Vec<Diagnostic> {
         }
         for (i, volume) in c.volumes.iter().enumerate() {
             let source = volume.as_str().split(':').next().unwrap_or_default();
-            if matches!(
-                source.trim_end_matches('/'),
-                "/var/run/docker.sock" | "/run/docker.sock" | "/var/run" | "/run"
-            ) {
+            if let Some(engine) = engine_socket(source) {
                 out.push(
                     ctx.at_value(
                         Code::DockerSocketMounted,
                         base.key("volumes").index(i),
-                        format!("{what} gets the Docker socket (`{source}`): it can start a privileged container, which is root on the host"),
+                        format!("{what} gets the {engine} socket (`{source}`): it can start a privileged container, which is root on the host"),
                     )
                     .help("drop the mount, or put a filtering proxy in front of it (e.g. tecnativa/docker-socket-proxy) and mount that read-only"),
                 );

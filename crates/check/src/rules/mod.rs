@@ -2,7 +2,7 @@
 //! the lockout analysis and security lints, which judge each host's resolved view.
 //!
 //! Rules come in families, one file each, by what they look at: users and keys, SSH, the network,
-//! containers, secrets and host keys, hosts, `allow` entries, and every value as text. Each family exports its rules in a [`Family`]; a new
+//! containers, secrets and host keys, services (Tailscale, upgrades, caches, the kernel command line), hosts, `allow` entries, and every value as text. Each family exports its rules in a [`Family`]; a new
 //! rule is registered by adding it to its family's list (one edit), and its code by one entry in
 //! [`crate::codes`]. Families read the shared [`crate::context`] and never each other.
 //!
@@ -14,6 +14,7 @@ mod containers;
 mod hosts;
 mod network;
 mod secrets;
+mod services;
 mod ssh;
 mod users;
 mod values;
@@ -54,6 +55,7 @@ pub const FAMILIES: &[Family] = &[
     network::FAMILY,
     containers::FAMILY,
     secrets::FAMILY,
+    services::FAMILY,
     hosts::FAMILY,
     allow::FAMILY,
     values::FAMILY,

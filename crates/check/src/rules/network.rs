@@ -118,6 +118,18 @@ fn ssh_firewall(ctx: &Context<'_>) -> Vec<Diagnostic> {
             continue;
         }
         let (name, port) = (view.name, view.ssh.port);
+        if view.deploy_via_tailnet() && view.tailscale.is_some() {
+            out.push(
+                ctx.at_ssh(
+                    view,
+                    SshField::OpenFirewall,
+                    Code::SshPortClosed,
+                    format!("host `{name}`: deploy connects over the tailnet ({}), SSH port {port} is closed in the firewall (`open_firewall = false`), and `tailscale0` is not trusted: deploy could not connect after this switch", view.deploy.address),
+                )
+                .help(format!("set `trust_interface = true` in `[hosts.{name}.tailscale]` (Tailscale's ACLs then guard SSH), or remove `open_firewall = false`")),
+            );
+            continue;
+        }
         out.push(
             ctx.at_ssh(
                 view,
@@ -290,6 +302,18 @@ fn network_names(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 )
                 .help("use the name `ip link` shows, e.g. \"eth0\", \"end0\" or \"wlan0\" (at most 15 characters)"),
             );
+        }
+        for (i, interface) in host.firewall.trusted_interfaces.iter().enumerate() {
+            if !is_interface(interface) {
+                out.push(
+                    ctx.at_value(
+                        Code::InvalidInterface,
+                        base.key("firewall").key("trusted_interfaces").index(i),
+                        format!("`{interface}` is not a network interface name"),
+                    )
+                    .help("use the name `ip link` shows, e.g. \"wg0\" or \"tailscale0\" (at most 15 characters)"),
+                );
+            }
         }
         let Some(wifi) = &host.wifi else {
             continue;

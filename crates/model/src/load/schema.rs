@@ -286,6 +286,20 @@ fn explain(
                     });
                     continue;
                 }
+                if path.last_key() == Some("tailscale")
+                    && matches!(key.as_str(), "auth_key" | "authkey" | "auth_key_value")
+                {
+                    out.push(Problem {
+                        code: ProblemCode::PlaintextAuthKey,
+                        path: child,
+                        span,
+                        message: format!("`{key}` would put the Tailscale auth key in the repository and the world-readable Nix store"),
+                        help: Some(
+                            "store it encrypted with `pifleet secrets set tailscale-key` and set `auth_key_secret = \"tailscale-key\"`; revoke the written key in the admin console".into(),
+                        ),
+                    });
+                    continue;
+                }
                 if matches!(
                     key.as_str(),
                     "password" | "initial_password" | "plain_password"
@@ -366,6 +380,14 @@ fn explain(
             }
             if expected == "an array" && matches!(instance, Value::String(_) | Value::Number(_)) {
                 help = Some(format!("write a list, even for one item: [{instance}]"));
+            }
+            if path.last_key() == Some("allow_unfree") && instance.is_boolean() {
+                out.push(value_problem(
+                    ProblemCode::WrongType,
+                    format!("`{path}` takes the names of the unfree packages to allow, not {instance}: allowing every unfree package would let any licence in unseen"),
+                    Some("list them by name, e.g. allow_unfree = [\"unrar\"]".into()),
+                ));
+                return;
             }
             if let (true, Some(text)) = (expected.contains("integer"), instance.as_str())
                 && text.trim().parse::<i64>().is_ok()

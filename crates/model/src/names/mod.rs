@@ -8,8 +8,9 @@
 
 //!
 //! One file per family of grammars: [`labels`] (host, user, container names, tags, releases,
-//! addresses, volumes), [`ssh_key`], [`image`], [`network`] (ports, CIDRs, IPs) and [`health`]
-//! (what deploy checks on a host before confirming it).
+//! addresses, volumes), [`ssh_key`], [`image`], [`network`] (ports, CIDRs, IPs), [`health`]
+//! (what deploy checks on a host before confirming it) and [`system`] (kernel parameters, keymaps,
+//! caches, time servers, calendars, flake references).
 
 use crate::ProblemCode;
 
@@ -191,6 +192,7 @@ mod image;
 mod labels;
 mod network;
 mod ssh_key;
+mod system;
 
 pub use health::{HealthUrl, UnitName};
 pub use image::ImageRef;
@@ -200,6 +202,10 @@ pub use labels::{
 };
 pub use network::{Cidr, Ip, Port, PortMapping, Protocol};
 pub use ssh_key::{KeyOption, SshPublicKey, from_allows};
+pub use system::{
+    BanTime, CacheKey, Calendar, FlakeRef, KernelParam, Keymap, NtpServer, PackageName, Route,
+    Substituter,
+};
 
 /// Every checked string type, for the loader: it maps schema `pattern`/`format` failures back to a code and
 /// to the parser's own message.
@@ -222,6 +228,16 @@ pub const STRING_KINDS: &[StringKind] = &[
     Ip::KIND,
     UnitName::KIND,
     HealthUrl::KIND,
+    KernelParam::KIND,
+    Keymap::KIND,
+    PackageName::KIND,
+    Substituter::KIND,
+    CacheKey::KIND,
+    NtpServer::KIND,
+    Calendar::KIND,
+    FlakeRef::KIND,
+    BanTime::KIND,
+    Route::KIND,
 ];
 
 #[cfg(test)]
@@ -280,8 +296,10 @@ mod tests {
     fn kinds_are_distinguishable() {
         for (i, a) in STRING_KINDS.iter().enumerate() {
             for b in &STRING_KINDS[i + 1..] {
+                // A refused pattern is mapped back to its kind's code: two kinds may share a
+                // pattern (a route is a CIDR with no host bits) only when they share the code.
                 assert!(
-                    a.pattern.is_none() || a.pattern != b.pattern,
+                    a.pattern.is_none() || a.pattern != b.pattern || a.code == b.code,
                     "{} and {}",
                     a.code,
                     b.code

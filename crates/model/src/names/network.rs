@@ -219,14 +219,19 @@ impl FromStr for Cidr {
     }
 }
 
+/// What an editor accepts as a CIDR: a superset of what [`Cidr`] parses (and so of [`Route`]'s).
+///
+/// [`Route`]: super::Route
+pub(super) const CIDR_PATTERN: &str = concat!(
+    r"^([0-9.]+/[+]?0*(3[0-2]|[12]?[0-9])",
+    r"|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/[+]?0*(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
+);
+
 parsed_string_schema!(
     Cidr,
     ProblemCode::InvalidCidr,
     "pifleet-cidr",
-    Some(concat!(
-        r"^([0-9.]+/[+]?0*(3[0-2]|[12]?[0-9])",
-        r"|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/[+]?0*(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
-    )),
+    Some(CIDR_PATTERN),
     "Address with prefix length (CIDR), e.g. \"192.168.1.41/24\"."
 );
 

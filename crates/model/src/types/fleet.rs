@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{ContainerName, HostName, StateVersion, UserName};
+use crate::names::{
+    CacheKey, ContainerName, HostName, Keymap, PackageName, StateVersion, Substituter, UserName,
+};
 
 /// A whole inventory: fleet-wide settings, SSH policy, users, hosts and fleet-wide containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -61,6 +63,16 @@ pub struct FleetSettings {
     /// hosts' private keys. Their ssh-ed25519 or ssh-rsa keys are age recipients of every secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admins: Vec<UserName>,
+    /// Unfree packages every host may install, by name as `lib.getName` gives it, e.g. ["unrar", "vscode"]
+    /// (`nixpkgs.config.allowUnfreePredicate`). Names only: `true` (every unfree package) is not accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_unfree: Vec<PackageName>,
+    /// Console keymap of every host (`console.keyMap`), e.g. "de-latin1". Hosts may override it. Left out, "us".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keymap: Option<Keymap>,
+    /// The engine that runs containers: "docker" (default) or "podman". Hosts may override it.
+    #[serde(default)]
+    pub container_backend: ContainerBackend,
 }
 
 fn default_time_zone() -> String {
@@ -84,6 +96,18 @@ pub struct NixSettings {
     /// Automatic garbage collection of old generations (`nix.gc`).
     #[serde(default)]
     pub gc: GarbageCollection,
+    /// Deduplicate the Nix store on a timer (`nix.optimise.automatic`), batched at night rather than on every
+    /// write as `auto-optimise-store` does: kinder to SD cards. Default false.
+    #[serde(default)]
+    pub optimise: bool,
+    /// Extra binary caches (`nix.settings.substituters`), e.g. ["https://nix-community.cachix.org"];
+    /// cache.nixos.org stays. Each needs its key in `trusted_public_keys`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub substituters: Vec<Substituter>,
+    /// Public keys of the binary caches (`nix.settings.trusted-public-keys`), `name:base64` as each cache
+    /// publishes it; cache.nixos.org's stays.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_public_keys: Vec<CacheKey>,
 }
 
 impl Default for NixSettings {
@@ -92,6 +116,9 @@ impl Default for NixSettings {
             flakes: true,
             trusted_users: Vec::new(),
             gc: GarbageCollection::default(),
+            optimise: false,
+            substituters: Vec::new(),
+            trusted_public_keys: Vec::new(),
         }
     }
 }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::names::{
-    Address, ContainerName, HealthUrl, Port, SshPublicKey, StateVersion, Tag, UnitName, UserName,
+    Address, ContainerName, HealthUrl, KernelParam, Keymap, Port, SshPublicKey, StateVersion, Tag,
+    UnitName, UserName,
 };
 
 /// The hardware a host runs on; decides the system type and the board profile in `nix/`.
@@ -263,6 +264,10 @@ pub struct Swap {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub file_size_mb: Option<u32>,
+    /// Compression of the zram device (`zramSwap.algorithm`): "zstd" (NixOS's default), "lz4" (lighter on a
+    /// Pi 3 or Zero 2 W), "lz4hc", "lzo", "lzo-rle", "842" or "deflate".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zram_algorithm: Option<ZramAlgorithm>,
 }
 
 /// Monitoring exporters.
@@ -343,7 +348,7 @@ pub struct Host {
     /// Firewall: on by default, only SSH open.
     #[serde(default)]
     pub firewall: Firewall,
-    /// Docker containers run on this host (`virtualisation.oci-containers`).
+    /// Containers run on this host (`virtualisation.oci-containers`), by Docker or Podman (`container_backend`).
     #[serde(default)]
     pub containers: BTreeMap<ContainerName, Container>,
     /// Hand-written NixOS modules to import, relative to the inventory file, e.g. ["modules/media.nix"].
@@ -373,4 +378,32 @@ pub struct Host {
     /// Cross-compile this host from x86_64 instead of building under emulation; overrides `fleet.cross_compile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_compile: Option<bool>,
+    /// Kernel command-line parameters (`boot.kernelParams`), one token each, e.g. ["cma=256M", "quiet"]. Pi
+    /// firmware settings (`gpu_mem=…`, `dtoverlay=…`) belong in config.txt, not here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernel_params: Vec<KernelParam>,
+    /// Console keymap of this host, overriding `fleet.keymap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keymap: Option<Keymap>,
+    /// The container engine of this host, overriding `fleet.container_backend`: "docker" or "podman".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_backend: Option<ContainerBackend>,
+    /// Spare the SD card: journal in RAM, `noatime`, /tmp in RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+    /// Tailscale: join the tailnet, advertise routes or an exit node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tailscale: Option<Tailscale>,
+    /// mDNS (avahi): answer to `<host>.local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mdns: Option<Mdns>,
+    /// Pull-mode upgrades: the host rebuilds itself from the fleet's flake on a timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_upgrade: Option<AutoUpgrade>,
+    /// Time synchronisation: NTP servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeSettings>,
+    /// fail2ban: ban addresses that keep failing to log in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail2ban: Option<Fail2ban>,
 }

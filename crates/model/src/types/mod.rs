@@ -10,6 +10,7 @@ mod fleet;
 mod host;
 mod network;
 mod ssh;
+mod system;
 mod user;
 
 pub use container::*;
@@ -17,4 +18,5 @@ pub use fleet::*;
 pub use host::*;
 pub use network::*;
 pub use ssh::*;
+pub use system::*;
 pub use user::*;

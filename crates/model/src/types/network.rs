@@ -91,6 +91,13 @@ pub struct Firewall {
     /// UDP ports open to the network.
     #[serde(default)]
     pub allowed_udp_ports: Vec<Port>,
+    /// Interfaces whose traffic is accepted on every port (`networking.firewall.trustedInterfaces`), e.g.
+    /// ["wg0"]. `tailscale.trust_interface` adds `tailscale0`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_interfaces: Vec<String>,
+    /// Answer ICMP echo requests (`networking.firewall.allowPing`); left out, NixOS's default (true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_ping: Option<bool>,
 }
 
 impl Default for Firewall {
@@ -99,6 +106,8 @@ impl Default for Firewall {
             enable: true,
             allowed_tcp_ports: Vec::new(),
             allowed_udp_ports: Vec::new(),
+            trusted_interfaces: Vec::new(),
+            allow_ping: None,
         }
     }
 }

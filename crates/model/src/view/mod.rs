@@ -24,11 +24,36 @@ pub use login::{KeyLogin, LoginBlock};
 pub use ssh::{ExtraSetting, Origin, SshField, SshView};
 
 use crate::names::{
-    Address, ContainerName, HostName, Protocol, SecretName, SshPublicKey, StateVersion, UserName,
+    Address, CacheKey, ContainerName, HostName, Keymap, PackageName, Protocol, Route, SecretName,
+    SshPublicKey, StateVersion, Substituter, UserName,
 };
 use crate::types::{
-    Board, BootLoader, BuildOn, Container, Fleet, GarbageCollection, HealthCheck, Host, Sudo, User,
+    AutoUpgrade, Board, BootLoader, BuildOn, Container, ContainerBackend, Fleet, GarbageCollection,
+    HealthCheck, Host, Sudo, User,
 };
+
+/// The interface tailscaled creates (`services.tailscale.interfaceName`'s default).
+pub const TAILSCALE_INTERFACE: &str = "tailscale0";
+/// The UDP port tailscaled listens on for direct (peer-to-peer) connections.
+pub const TAILSCALE_PORT: u16 = 41641;
+/// mDNS: avahi answers on UDP 5353.
+pub const MDNS_PORT: u16 = 5353;
+
+/// Whether `address` is a Tailscale address: the CGNAT range 100.64.0.0/10 Tailscale assigns from,
+/// or its IPv6 prefix fd7a:115c:a1e0::/48. Deploy reaching such an address goes through the tailnet.
+pub fn is_tailnet_address(address: &str) -> bool {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, ..] = v4.octets();
+            a == 100 && (64..128).contains(&b)
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            s[0] == 0xfd7a && s[1] == 0x115c && s[2] == 0xa1e0
+        }
+        Err(_) => false,
+    }
+}
 
 /// Where a host's container was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,8 +212,20 @@ pub struct FirewallView {
     /// bound to loopback), and the node exporter with `open_firewall`. sshd's port is opened separately,
     /// by `services.openssh.openFirewall`.
     pub tcp: BTreeSet<u16>,
-    /// `allowedUDPPorts`, from the same sources.
+    /// `allowedUDPPorts`, from the same sources, plus mDNS (5353) when avahi runs and tailscaled's
+    /// port (41641) when Tailscale runs.
     pub udp: BTreeSet<u16>,
+    /// `trustedInterfaces`: the host's list, then `tailscale0` with `tailscale.trust_interface`; each once.
+    pub trusted_interfaces: Vec<String>,
+    /// `allowPing`, when the inventory sets it.
+    pub allow_ping: Option<bool>,
+}
+
+impl FirewallView {
+    /// Whether traffic arriving on `interface` is accepted on every port.
+    pub fn trusts(&self, interface: &str) -> bool {
+        !self.enable || self.trusted_interfaces.iter().any(|i| i == interface)
+    }
 }
 
 /// Nix settings on the host.
@@ -200,6 +237,89 @@ pub struct NixView<'a> {
     pub trusted_users: Vec<&'a str>,
     /// Garbage collection.
     pub gc: &'a GarbageCollection,
+    /// `nix.optimise.automatic`.
+    pub optimise: bool,
+    /// Extra binary caches.
+    pub substituters: &'a [Substituter],
+    /// Their keys.
+    pub trusted_public_keys: &'a [CacheKey],
+}
+
+/// What `services.tailscale.useRoutingFeatures` must be: forwarding for a router, loose reverse-path
+/// filtering for a client of other routers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingFeatures {
+    /// Neither (NixOS's default, left unset).
+    None,
+    /// Accepts routes (`--accept-routes`): loose reverse-path filtering.
+    Client,
+    /// Advertises routes or an exit node: IP forwarding.
+    Server,
+    /// Both.
+    Both,
+}
+
+impl RoutingFeatures {
+    /// The option's value, or `None` for the default.
+    pub fn as_option(self) -> Option<&'static str> {
+        match self {
+            RoutingFeatures::None => None,
+            RoutingFeatures::Client => Some("client"),
+            RoutingFeatures::Server => Some("server"),
+            RoutingFeatures::Both => Some("both"),
+        }
+    }
+}
+
+/// Tailscale on the host, when it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailscaleView<'a> {
+    /// The secret holding the auth key, when there is one.
+    pub auth_key_secret: Option<&'a SecretName>,
+    /// Subnets advertised.
+    pub advertise_routes: &'a [Route],
+    /// Offered as an exit node.
+    pub exit_node: bool,
+    /// Uses others' routes.
+    pub accept_routes: bool,
+    /// `tailscale0` is a trusted firewall interface.
+    pub trust_interface: bool,
+    /// `useRoutingFeatures`.
+    pub routing: RoutingFeatures,
+}
+
+impl TailscaleView<'_> {
+    /// The `tailscale up` / `tailscale set` flags the inventory implies, in a fixed order.
+    pub fn flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.advertise_routes.is_empty() {
+            let routes: Vec<String> = self
+                .advertise_routes
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            out.push(format!("--advertise-routes={}", routes.join(",")));
+        }
+        if self.exit_node {
+            out.push("--advertise-exit-node".to_owned());
+        }
+        if self.accept_routes {
+            out.push("--accept-routes".to_owned());
+        }
+        out
+    }
+}
+
+/// Pull-mode upgrades, when enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoUpgradeView<'a> {
+    /// The inventory's settings.
+    pub settings: &'a AutoUpgrade,
+    /// `system.autoUpgrade.flake`: the reference with `#<this host>` (the written attribute when it
+    /// names another configuration, which `check` refuses).
+    pub flake: String,
+    /// The configuration the reference builds, when it is not this host.
+    pub other_host: Option<&'a str>,
 }
 
 /// Why a host reads a secret.
@@ -211,6 +331,8 @@ pub enum SecretPurpose<'a> {
     ContainerEnvironment(&'a ContainerName),
     /// A user's password hash (`hashed_password_secret`).
     PasswordHash(&'a UserName),
+    /// The Tailscale auth key (`tailscale.auth_key_secret`).
+    TailscaleAuthKey,
 }
 
 /// A secret a host decrypts during activation (agenix, with the host's SSH key).
@@ -270,6 +392,18 @@ pub struct HostView<'a> {
     /// The secrets the host decrypts, in the order the inventory names them (a secret may appear
     /// more than once, for several purposes).
     pub secrets: Vec<SecretUse<'a>>,
+    /// `console.keyMap`, when the host or the fleet sets one.
+    pub keymap: Option<&'a Keymap>,
+    /// Unfree packages the host may install (`fleet.allow_unfree`).
+    pub allow_unfree: &'a [PackageName],
+    /// The container engine: the host's override, else the fleet's.
+    pub container_backend: ContainerBackend,
+    /// Tailscale, when enabled.
+    pub tailscale: Option<TailscaleView<'a>>,
+    /// avahi answers mDNS.
+    pub mdns: bool,
+    /// Pull-mode upgrades, when enabled.
+    pub auto_upgrade: Option<AutoUpgradeView<'a>>,
 }
 
 impl<'a> HostView<'a> {
@@ -309,7 +443,40 @@ impl<'a> HostView<'a> {
             }),
         };
         let containers = fleet.placed_containers(name, host);
-        let firewall = firewall_of(host, &containers);
+        let tailscale = host.tailscale.as_ref().filter(|t| t.enable).map(|t| {
+            let server = !t.advertise_routes.is_empty() || t.exit_node;
+            TailscaleView {
+                auth_key_secret: t.auth_key_secret.as_ref(),
+                advertise_routes: &t.advertise_routes,
+                exit_node: t.exit_node,
+                accept_routes: t.accept_routes,
+                trust_interface: t.trust_interface,
+                routing: match (server, t.accept_routes) {
+                    (true, true) => RoutingFeatures::Both,
+                    (true, false) => RoutingFeatures::Server,
+                    (false, true) => RoutingFeatures::Client,
+                    (false, false) => RoutingFeatures::None,
+                },
+            }
+        });
+        let mdns = host.mdns.as_ref().is_some_and(|m| m.enable);
+        let firewall = firewall_of(host, &containers, tailscale.as_ref(), mdns);
+        let auto_upgrade = host
+            .auto_upgrade
+            .as_ref()
+            .filter(|u| u.enable)
+            .map(|settings| {
+                let other_host = settings.flake.attribute().filter(|a| *a != name.as_str());
+                AutoUpgradeView {
+                    settings,
+                    flake: format!(
+                        "{}#{}",
+                        settings.flake.url(),
+                        other_host.unwrap_or(name.as_str())
+                    ),
+                    other_host,
+                }
+            });
         let settings = &fleet.fleet.nix;
         let mut trusted_users: Vec<&str> = vec!["root"];
         if !host.deploy.user.is_root() {
@@ -344,7 +511,18 @@ impl<'a> HostView<'a> {
                 flakes: settings.flakes,
                 trusted_users,
                 gc: &settings.gc,
+                optimise: settings.optimise,
+                substituters: &settings.substituters,
+                trusted_public_keys: &settings.trusted_public_keys,
             },
+            keymap: host.keymap.as_ref().or(fleet.fleet.keymap.as_ref()),
+            allow_unfree: &fleet.fleet.allow_unfree,
+            container_backend: host
+                .container_backend
+                .unwrap_or(fleet.fleet.container_backend),
+            tailscale,
+            mdns,
+            auto_upgrade,
         }
     }
 
@@ -390,16 +568,26 @@ impl<'a> HostView<'a> {
         out
     }
 
-    /// Whether sshd's port gets through the host firewall.
+    /// Whether deploy reaches the host through its tailnet: the deploy address is a Tailscale
+    /// address (100.64.0.0/10, fd7a:115c:a1e0::/48).
+    pub fn deploy_via_tailnet(&self) -> bool {
+        is_tailnet_address(self.deploy.address.as_str())
+    }
+
+    /// Whether sshd's port gets through the host firewall on the way deploy comes: open to the
+    /// network, or, for a deploy over the tailnet, `tailscale0` trusted.
     pub fn ssh_port_open(&self) -> bool {
         !self.firewall.enable
             || self.ssh.open_firewall
             || self.firewall.tcp.contains(&self.ssh.port.get())
+            || (self.deploy_via_tailnet()
+                && self.tailscale.is_some()
+                && self.firewall.trusts(TAILSCALE_INTERFACE))
     }
 }
 
 /// The secrets `host` reads: the Wi-Fi passphrase, its users' password hashes, its containers'
-/// environments.
+/// environments, the Tailscale auth key.
 fn secrets_of<'a>(
     fleet: &'a Fleet,
     host: &'a Host,
@@ -438,11 +626,28 @@ fn secrets_of<'a>(
             });
         }
     }
+    if let Some(name) = host
+        .tailscale
+        .as_ref()
+        .filter(|t| t.enable)
+        .and_then(|t| t.auth_key_secret.as_ref())
+    {
+        out.push(SecretUse {
+            name,
+            purpose: SecretPurpose::TailscaleAuthKey,
+        });
+    }
     out
 }
 
-/// The firewall of `host` with the ports its containers and exporters open.
-fn firewall_of(host: &Host, containers: &[HostContainer<'_>]) -> FirewallView {
+/// The firewall of `host` with the ports its containers, exporters and services open, and the
+/// interfaces it trusts.
+fn firewall_of(
+    host: &Host,
+    containers: &[HostContainer<'_>],
+    tailscale: Option<&TailscaleView<'_>>,
+    mdns: bool,
+) -> FirewallView {
     let mut tcp: BTreeSet<u16> = host
         .firewall
         .allowed_tcp_ports
@@ -472,10 +677,28 @@ fn firewall_of(host: &Host, containers: &[HostContainer<'_>]) -> FirewallView {
     if host.monitoring.node_exporter && host.monitoring.open_firewall {
         tcp.insert(host.monitoring.node_exporter_port.get());
     }
+    if mdns {
+        udp.insert(MDNS_PORT);
+    }
+    let mut trusted_interfaces: Vec<String> = Vec::new();
+    for interface in &host.firewall.trusted_interfaces {
+        if !trusted_interfaces.contains(interface) {
+            trusted_interfaces.push(interface.clone());
+        }
+    }
+    if let Some(ts) = tailscale {
+        // Direct connections between peers; without it tailscale falls back to relays.
+        udp.insert(TAILSCALE_PORT);
+        if ts.trust_interface && !trusted_interfaces.iter().any(|i| i == TAILSCALE_INTERFACE) {
+            trusted_interfaces.push(TAILSCALE_INTERFACE.to_owned());
+        }
+    }
     FirewallView {
         enable: host.firewall.enable,
         tcp,
         udp,
+        trusted_interfaces,
+        allow_ping: host.firewall.allow_ping,
     }
 }
 

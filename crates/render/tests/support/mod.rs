@@ -150,7 +150,10 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 }
 
 /// Calls every host module with stub `config`/`lib`/`pkgs` and imports every index. `lib`'s
-/// overrides return the same shape as nixpkgs' (`{ _type = "override"; priority; content; }`);
+/// overrides return the same shape as nixpkgs' (`{ _type = "override"; priority; content; }`), and
+/// `lib.getName` is nixpkgs' own. A function cannot become JSON, so the unfree predicate is replaced
+/// by what it does: `{ accepts = [ … ]; }`, the probe packages (`unfree-probes.json`, each as
+/// nixpkgs builds it, with a `pname`, and as an older one, with only a versioned `name`) it allows;
 /// `pkgs` maps each package name the fleets use to `"pkg:<name>"`, nested by dots. Paths are
 /// turned into strings relative to the case's directory, so the result does not depend on where
 /// the temporary directory is, and nothing is copied to the store.
@@ -161,7 +164,23 @@ let
     inherit mkOverride;
     mkForce = mkOverride 50;
     mkDefault = mkOverride 1000;
+    # nixpkgs' lib.getName.
+    getName = x:
+      let parse = drv: (builtins.parseDrvName drv).name; in
+      if builtins.isString x then parse x else x.pname or (parse x.name);
   };
+  probes = builtins.concatMap
+    (n: [ { pname = n; version = "1.0"; name = "${n}-1.0"; } { name = "${n}-2.0"; } ])
+    (builtins.fromJSON (builtins.readFile ./unfree-probes.json));
+  unfree = m:
+    if m ? nixpkgs && m.nixpkgs ? config && m.nixpkgs.config ? allowUnfreePredicate then {
+      nixpkgs = m.nixpkgs // {
+        config = m.nixpkgs.config // {
+          allowUnfreePredicate.accepts =
+            map (p: p.name) (builtins.filter m.nixpkgs.config.allowUnfreePredicate probes);
+        };
+      };
+    } else { };
   names = builtins.fromJSON (builtins.readFile ./packages.json);
   splitDots = s: builtins.filter builtins.isString (builtins.split "[.]" s);
   setPath = path: value:
@@ -194,7 +213,7 @@ let
         };
       } else { };
     in
-    m // imports // age;
+    m // imports // age // unfree m;
   evalIndex = case: dir: builtins.mapAttrs
     (name: h: h // { module = relative case h.module; moduleExists = builtins.pathExists h.module; })
     (import dir);
@@ -217,6 +236,9 @@ pub fn eval_cases(nix: &Nix, cases: &[Case]) -> serde_json::Value {
     let root = std::fs::canonicalize(dir.path()).expect("canonical temp dir");
     let mut packages = std::collections::BTreeSet::from(["zsh".to_owned(), "fish".to_owned()]);
     let mut secrets = std::collections::BTreeSet::new();
+    // Names a predicate must refuse: near misses of the names fleets allow.
+    let mut probes =
+        std::collections::BTreeSet::from(["steam".to_owned(), "unrar-free".to_owned()]);
     let mut hosts_by_case = std::collections::BTreeMap::new();
     for case in cases {
         write_tree(&root.join(&case.name).join("hosts"), &case.output);
@@ -224,6 +246,7 @@ pub fn eval_cases(nix: &Nix, cases: &[Case]) -> serde_json::Value {
             packages.extend(host.packages.iter().cloned());
         }
         secrets.extend(case.fleet.secret_readers().keys().map(|s| s.to_string()));
+        probes.extend(case.fleet.fleet.allow_unfree.iter().map(|p| p.to_string()));
         let hosts: Vec<&str> = case.fleet.hosts.keys().map(|h| h.as_str()).collect();
         hosts_by_case.insert(case.name.clone(), hosts);
     }
@@ -233,6 +256,8 @@ pub fn eval_cases(nix: &Nix, cases: &[Case]) -> serde_json::Value {
     let secrets = serde_json::to_string(&secrets).expect("json");
     std::fs::write(root.join("secrets.json"), secrets).expect("write secrets.json");
     std::fs::write(root.join("cases.json"), hosts_by_case).expect("write cases.json");
+    let probes = serde_json::to_string(&probes).expect("json");
+    std::fs::write(root.join("unfree-probes.json"), probes).expect("write unfree-probes.json");
     std::fs::write(root.join("eval.nix"), HARNESS).expect("write eval.nix");
     nix.eval_json(&root.join("eval.nix"))
 }
