@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// A byte range in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -235,23 +236,63 @@ pub struct Spans {
     pub value: Option<Span>,
 }
 
-/// Paths of the document to their spans in the source; filled by the loader.
+/// Paths of the document to their spans in the source.
+///
+/// For TOML it keeps the text and, the first time a position is asked for, parses it with
+/// `toml_edit` (which records where every key and value was written) and finds the path there.
+/// A diagnostic needs a handful of positions, and most runs need none: recording all of them up
+/// front cost more than reading the inventory, and the document as much memory as the values.
+/// JSON positions are recorded by `json_spans` as the text is read.
 #[derive(Debug, Clone, Default)]
 pub struct SpanMap {
-    map: HashMap<Path, Spans>,
+    recorded: HashMap<Path, Spans>,
+    toml: Option<Arc<LazyToml>>,
+}
+
+/// TOML text, parsed for its positions on first use.
+#[derive(Debug)]
+struct LazyToml {
+    text: String,
+    document: OnceLock<Option<toml_edit::Document<String>>>,
 }
 
 impl SpanMap {
+    /// The spans of a TOML text, found in it on demand.
+    pub fn from_toml(text: impl Into<String>) -> Self {
+        Self {
+            recorded: HashMap::new(),
+            toml: Some(Arc::new(LazyToml {
+                text: text.into(),
+                document: OnceLock::new(),
+            })),
+        }
+    }
+
+    fn toml_document(&self) -> Option<&toml_edit::Document<String>> {
+        let lazy = self.toml.as_deref()?;
+        lazy.document
+            .get_or_init(|| toml_edit::Document::parse(lazy.text.clone()).ok())
+            .as_ref()
+    }
+
     /// Records the spans of one path, keeping spans already known.
     pub fn insert(&mut self, path: Path, spans: Spans) {
-        let entry = self.map.entry(path).or_default();
+        let entry = self.recorded.entry(path).or_default();
         entry.key = entry.key.or(spans.key);
         entry.value = entry.value.or(spans.value);
     }
 
-    /// The spans recorded for exactly this path.
+    /// The spans of exactly this path; `None` when the document has nothing there.
     pub fn get(&self, path: &Path) -> Option<Spans> {
-        self.map.get(path).copied()
+        let recorded = self.recorded.get(path).copied();
+        let found = self.toml_document().and_then(|doc| toml_spans(doc, path));
+        match (recorded, found) {
+            (Some(a), Some(b)) => Some(Spans {
+                key: a.key.or(b.key),
+                value: a.value.or(b.value),
+            }),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Where to point for a problem with the value at `path`: its value, else its key, else the nearest
@@ -267,31 +308,93 @@ impl SpanMap {
     }
 
     fn find(&self, path: &Path, pick: impl Fn(&Spans) -> Option<Span>) -> Option<Span> {
-        let mut p = Some(path.clone());
-        let mut first = true;
-        while let Some(cur) = p {
-            if let Some(s) = self.map.get(&cur) {
+        let segments = path.segments();
+        for depth in (0..=segments.len()).rev() {
+            let cur = Path(segments[..depth].to_vec());
+            if let Some(s) = self.get(&cur) {
                 // For enclosing tables, the key (the header) is a better anchor than the whole table.
-                let found = if first { pick(s) } else { s.key.or(s.value) };
+                let found = if depth == segments.len() {
+                    pick(&s)
+                } else {
+                    s.key.or(s.value)
+                };
                 if found.is_some() {
                     return found;
                 }
             }
-            first = false;
-            p = cur.parent();
         }
         None
     }
 
-    /// Number of recorded paths.
-    pub fn len(&self) -> usize {
-        self.map.len()
+    /// Whether nothing is known: no document, and nothing recorded.
+    pub fn is_empty(&self) -> bool {
+        self.recorded.is_empty() && self.toml.is_none()
+    }
+}
+
+/// A node of a `toml_edit` document: tables and arrays of tables are items, the rest values.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Item(&'a toml_edit::Item),
+    Table(&'a toml_edit::Table),
+    Value(&'a toml_edit::Value),
+}
+
+impl<'a> Node<'a> {
+    fn span(self) -> Option<Span> {
+        use toml_edit::Item;
+        match self {
+            Node::Item(Item::None) => None,
+            Node::Item(Item::Value(v)) | Node::Value(v) => v.span().map(Span::from),
+            Node::Item(Item::Table(t)) | Node::Table(t) => t.span().map(Span::from),
+            Node::Item(Item::ArrayOfTables(a)) => a.span().map(Span::from),
+        }
     }
 
-    /// Whether nothing was recorded (JSON inputs carry no spans).
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+    /// The child at `segment`, with the span of its key when it has one.
+    fn child(self, segment: &Segment) -> Option<(Node<'a>, Option<Span>)> {
+        use toml_edit::{Item, Value};
+        let table = match self {
+            Node::Item(Item::Table(t)) | Node::Table(t) => Some(t),
+            _ => None,
+        };
+        match (self, segment) {
+            (_, Segment::Key(k)) if table.is_some() => {
+                let t = table?;
+                let key = t.key(k).and_then(|k| k.span()).map(Span::from);
+                Some((Node::Item(t.get(k)?), key))
+            }
+            (
+                Node::Item(Item::Value(Value::InlineTable(t))) | Node::Value(Value::InlineTable(t)),
+                Segment::Key(k),
+            ) => {
+                let key = t.key(k).and_then(|k| k.span()).map(Span::from);
+                Some((Node::Value(t.get(k)?), key))
+            }
+            (Node::Item(Item::ArrayOfTables(a)), Segment::Index(i)) => {
+                Some((Node::Table(a.get(*i)?), None))
+            }
+            (
+                Node::Item(Item::Value(Value::Array(a))) | Node::Value(Value::Array(a)),
+                Segment::Index(i),
+            ) => Some((Node::Value(a.get(*i)?), None)),
+            _ => None,
+        }
     }
+}
+
+/// The spans of the node at `path` in `doc`, as written: its key's (when it is a key of a table)
+/// and its own.
+fn toml_spans(doc: &toml_edit::Document<String>, path: &Path) -> Option<Spans> {
+    let mut node = Node::Item(doc.as_item());
+    let mut key = None;
+    for segment in path.segments() {
+        (node, key) = node.child(segment)?;
+    }
+    Some(Spans {
+        key,
+        value: node.span(),
+    })
 }
 
 #[cfg(test)]

@@ -171,6 +171,38 @@ fn all_problems_are_reported_at_once_in_source_order() {
 }
 
 #[test]
+fn positions_inside_inline_tables_arrays_of_tables_and_dotted_keys() {
+    // Positions are found in the text only when a problem asks for one (model::SpanMap): each
+    // kind of TOML node has to lead there.
+    let text = "[fleet]\nstate_version = \"26.05\"\n\n[hosts.box]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\nnetwork.dns = [\"1.1.1.1\", \"not-an-ip\"]\ncontainers.web = { image = \"nginx:1.27\", ports = [\"8080:99999\"] }\n\n[[hosts.box.deploy.health]]\nunit = \"no spaces.service\"\n";
+    let ps = problems(text, "f.toml");
+    let found: Vec<(String, (usize, usize))> = ps
+        .iter()
+        .map(|p| (p.path.to_string(), line_col(text, p)))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("hosts.box.network.dns[1]".to_owned(), (7, 27)),
+            ("hosts.box.containers.web.ports[0]".to_owned(), (8, 51)),
+            ("hosts.box.deploy.health[0].unit".to_owned(), (11, 8)),
+        ],
+        "{ps:?}"
+    );
+}
+
+#[test]
+fn a_date_is_a_value_of_the_wrong_type_not_a_private_field() {
+    let text = "[fleet]\nstate_version = 2026-05-01\n";
+    let ps = problems(text, "f.toml");
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(ps[0].path.to_string(), "fleet.state_version");
+    assert!(!ps[0].message.contains("$__toml"), "{}", ps[0].message);
+    assert!(ps[0].message.contains("2026-05-01"), "{}", ps[0].message);
+    assert_eq!(line_col(text, &ps[0]), (2, 17));
+}
+
+#[test]
 fn syntax_errors_point_at_the_syntax() {
     let text = "[fleet]\nstate_version = \"26.05\"\n[hosts.a]\nboard = rpi4\n";
     let ps = problems(text, "f.toml");

@@ -9,6 +9,10 @@
 //! `PIFLEET_BENCH_SIZES` and `PIFLEET_BENCH_APPLY_SIZES` choose the fleet sizes (an empty value
 //! skips that table), `PIFLEET_BENCH_REPS` the repetitions of each write measurement (median).
 
+/// The binary's allocator (src/main.rs), so the stages cost here what they cost in `pifleet gen`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -11,6 +11,7 @@ mod toml;
 
 use std::path::Path as FsPath;
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
 pub use schema::{schema, schema_string};
@@ -19,7 +20,7 @@ use crate::Fleet;
 use crate::ProblemCode;
 use crate::source::{Path, Segment, SourceFile, Span, SpanMap};
 use schema::{locate_serde_error, validate_value};
-use toml::{item_to_json, offset_of_line_col};
+use toml::{datetimes_to_strings, offset_of_line_col};
 
 /// A successfully read inventory, with what is needed to point at its parts.
 #[derive(Debug, Clone)]
@@ -251,8 +252,12 @@ pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Load
     };
 
     let value = match format {
-        Format::Toml => match toml_edit::Document::parse(text) {
-            Ok(doc) => item_to_json(doc.as_item(), &Path::root(), &mut spans),
+        Format::Toml => match ::toml::from_str::<Value>(text) {
+            Ok(mut value) => {
+                datetimes_to_strings(&mut value);
+                spans = SpanMap::from_toml(text);
+                value
+            }
             Err(e) => {
                 let span = e.span().map(Span::from);
                 let problem = Problem {
@@ -301,7 +306,7 @@ pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Load
 
     let mut problems = validate_value(&value, &spans);
     if problems.is_empty() {
-        match serde_json::from_value::<Fleet>(value.clone()) {
+        match Fleet::deserialize(&value) {
             Ok(fleet) => {
                 return Ok(Loaded {
                     fleet,

@@ -202,6 +202,10 @@ pub(super) fn validate_value(value: &Value, spans: &SpanMap) -> Vec<Problem> {
             help: None,
         }];
     };
+    // Most inventories are valid: answering that is much cheaper than collecting every error.
+    if validator.is_valid(value) {
+        return Vec::new();
+    }
     let schema = schema();
     let mut problems = Vec::new();
     for error in validator.iter_errors(value) {
