@@ -125,9 +125,16 @@ impl File {
 
     /// Builds the tree, prints it once, and requires rnix to read that text back as the same tree.
     fn build(&self) -> Result<(rnix::SyntaxNode, String), Error> {
-        let green = print::Printer::new().file(&self.header, &self.body)?;
+        thread_local! {
+            // Bounded by the distinct tokens of what one thread prints; see `Printer::new`.
+            static CACHE: std::cell::RefCell<rowan::NodeCache> = Default::default();
+        }
+        let green = CACHE.with_borrow_mut(|cache| {
+            print::Printer::new(cache).file(&self.header, &self.body)
+        })?;
+        // Printed from the green tree directly: no cursor nodes to allocate on the way.
+        let text = green.to_string();
         let built = rnix::SyntaxNode::new_root(green);
-        let text = built.to_string();
         let parsed = rnix::Root::parse(&text);
         if let Some(err) = parsed.errors().first() {
             return Err(Error::Internal {

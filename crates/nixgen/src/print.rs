@@ -6,7 +6,7 @@
 //! per line, two-space indent), so formatting the result again is a no-op; the tests hold that.
 
 use rnix::{NixLanguage, SyntaxKind, SyntaxKind::*};
-use rowan::{GreenNode, GreenNodeBuilder, Language};
+use rowan::{GreenNode, GreenNodeBuilder, Language, NodeCache};
 
 use crate::Error;
 use crate::escape::{self, is_identifier};
@@ -14,16 +14,19 @@ use crate::expr::{AttrPath, AttrSet, Entry, Expr, Repr};
 
 const INDENT: usize = 2;
 
-pub(crate) struct Printer {
-    builder: GreenNodeBuilder<'static>,
+pub(crate) struct Printer<'cache> {
+    builder: GreenNodeBuilder<'cache>,
     /// Indentation of the line currently being written.
     indent: usize,
 }
 
-impl Printer {
-    pub(crate) fn new() -> Self {
+impl<'cache> Printer<'cache> {
+    /// A printer interning its tokens and nodes in `cache`. One cache serves every file a thread
+    /// prints: the host modules of a fleet share most of their tokens (`=`, `;`, indentation,
+    /// option names), so most are found rather than allocated and hashed again.
+    pub(crate) fn new(cache: &'cache mut NodeCache) -> Self {
         Self {
-            builder: GreenNodeBuilder::new(),
+            builder: GreenNodeBuilder::with_cache(cache),
             indent: 0,
         }
     }

@@ -313,21 +313,47 @@ pub fn plan(root: &Path, output: &Output, force: bool) -> Result<Plan, Error> {
             kind: ConflictKind::NotGenerated,
         }),
     };
-    for (path, new) in &output.files {
-        let (old, seen) = read_seen(&root.join(path))?.unzip();
+    // What is on disk now, read on every core: a no-op `gen` is mostly these reads. A path whose
+    // directory the listing above does not have is not read at all (a first `gen`).
+    let files: Vec<(&PathBuf, &String)> = output.files.iter().collect();
+    let found = on_cores(files, |part| {
+        part.into_iter()
+            .map(|(path, new)| {
+                let found = match layout.may_hold(path) {
+                    true => read_seen(&root.join(path))?,
+                    false => None,
+                };
+                Ok((path, new, found))
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    });
+    for part in found {
+        for (path, new, found) in part? {
+            plan_write(path, new, found, &mut steps, &mut conflicts, &check);
+        }
+    }
+    fn plan_write(
+        path: &Path,
+        new: &str,
+        found: Option<(String, Seen)>,
+        steps: &mut Vec<Step>,
+        conflicts: &mut Vec<Conflict>,
+        check: &dyn Fn(&Path, &str, &mut Vec<Conflict>),
+    ) {
+        let (old, seen) = found.unzip();
         let action = match &old {
             None => Action::Create,
             Some(old) if old == new => Action::Unchanged,
             Some(old) => {
-                check(path, old, &mut conflicts);
+                check(path, old, conflicts);
                 Action::Update
             }
         };
         steps.push(Step {
-            path: path.clone(),
+            path: path.to_owned(),
             action,
             old,
-            new: Some(new.clone()),
+            new: Some(new.to_owned()),
             seen,
         });
     }
@@ -432,6 +458,25 @@ impl Layout {
         layout.dirs.sort();
         layout.files.sort();
         Ok(layout)
+    }
+
+    /// Whether `path` (relative to the root) may exist: its directory, or for a file directly
+    /// under the root the file itself, is in the listing (a link counts: it is refused later).
+    pub(crate) fn may_hold(&self, path: &Path) -> bool {
+        let mut parts = path.components();
+        let Some(first) = parts.next() else {
+            return false;
+        };
+        let first = first.as_os_str();
+        let listed = if parts.next().is_some() {
+            &self.dirs
+        } else {
+            &self.files
+        };
+        self.links.contains(first)
+            || listed
+                .binary_search_by(|n| n.as_os_str().cmp(first))
+                .is_ok()
     }
 
     /// `default.nix` and `*/default.nix` under the root: where generated files live.
@@ -820,21 +865,32 @@ impl Plan {
     fn rename(&self, staged: Vec<Staged<'_>>) -> Result<Vec<Conflict>, Error> {
         let mut conflicts = Vec::new();
         for Staged { step, target, tmp } in staged {
-            match self.now(step)? {
-                Now::AsPlanned => {}
-                Now::AlreadyNew => continue,
-                Now::Changed => {
-                    conflicts.push(self.conflict(step));
-                    continue;
+            // A new file needs no read first: the rename itself refuses, atomically, a file that
+            // appeared since the check of all of them, and only then is it read.
+            let create = step.action == Action::Create;
+            if !create {
+                match self.now(step)? {
+                    Now::AsPlanned => {}
+                    Now::AlreadyNew => continue,
+                    Now::Changed => {
+                        conflicts.push(self.conflict(step));
+                        continue;
+                    }
                 }
             }
-            let renamed = if step.action == Action::Create {
-                // Refuses, atomically, a file that appeared since the check.
+            let renamed = if create {
                 match tmp.persist_noclobber(&target) {
                     // No atomic no-replace here (a file system without hard links, where
-                    // tempfile falls back to linking): the check above has to do.
+                    // tempfile falls back to linking): a read just before has to do.
                     Err(e) if e.error.kind() != std::io::ErrorKind::AlreadyExists => {
-                        e.path.persist(&target)
+                        match self.now(step)? {
+                            Now::AsPlanned => e.path.persist(&target),
+                            Now::AlreadyNew => continue,
+                            Now::Changed => {
+                                conflicts.push(self.conflict(step));
+                                continue;
+                            }
+                        }
                     }
                     other => other,
                 }
@@ -844,7 +900,10 @@ impl Plan {
             match renamed {
                 Ok(()) => {}
                 Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    conflicts.push(self.conflict(step));
+                    // Someone wrote the same file meanwhile: nothing to do, and nothing to report.
+                    if self.now(step)? != Now::AlreadyNew {
+                        conflicts.push(self.conflict(step));
+                    }
                 }
                 Err(e) => {
                     return Err(Error::Replace {
@@ -931,9 +990,15 @@ fn on_cores<T: Send, R: Send>(items: Vec<T>, work: impl Fn(Vec<T>) -> R + Sync) 
 fn stage_chunk<'a>(root: &Path, steps: &[&'a Step]) -> Result<Staging<'a>, Error> {
     let mut staging = Staging::default();
     let mut made: Option<&Path> = None;
+    // tempfile makes a relative directory absolute for each file (a `getcwd` each): once here.
+    let absolute = std::path::absolute(root).map_err(|source| Error::Stage {
+        path: root.to_owned(),
+        source,
+    })?;
     for step in steps {
         let target = root.join(&step.path);
-        let dir = target.parent().unwrap_or(root).to_owned();
+        let dir = absolute.join(&step.path);
+        let dir = dir.parent().unwrap_or(&absolute).to_owned();
         let fail = |source| Error::Stage {
             path: target.clone(),
             source,
