@@ -196,6 +196,7 @@ impl From<model::ProblemCode> for Code {
             P::InvalidCalendar => Code::InvalidCalendar,
             P::InvalidFlakeRef => Code::InvalidFlakeRef,
             P::InvalidDuration => Code::InvalidDuration,
+            P::InvalidTailscaleTag => Code::InvalidTailscaleTag,
             P::PlaintextAuthKey => Code::PlaintextAuthKey,
             P::InternalError => Code::InternalError,
         }
@@ -420,6 +421,12 @@ flake = "./fleet"
 ban_time = "1 hour"
 "#,
         r#"Write a number with s, m, h, d or w: `"1h"`, `"10m"`, `"1d"`; a bare number is seconds, `"-1"` bans for ever."#;
+    InvalidTailscaleTag = "invalid_tailscale_tag", Error, File,
+        r#"a Tailscale tag that is not `tag:` and a name Tailscale accepts"#,
+        toml r#"[hosts.pi.tailscale]
+advertise_tags = ["server"]
+"#,
+        r#"Write the tag as the policy file names it: `"tag:server"`. After `tag:` Tailscale takes a letter, then letters, digits and `-`; give each tag its own list item, `["tag:server", "tag:home"]`."#;
     PlaintextAuthKey = "plaintext_auth_key", Error, Security,
         r#"a Tailscale auth key written into the inventory"#,
         toml r#"[hosts.pi.tailscale]
@@ -1069,6 +1076,12 @@ substituters = ["https://cache.example.org"]   # no trusted_public_keys
 trusted_users = ["*"]
 "#,
         r#"List users (or `@wheel`): a trusted Nix user can import unsigned store paths, which is root on the host."#;
+    TailscaleSsh = "tailscale_ssh", Warning, Security,
+        r#"Tailscale SSH, which bypasses sshd and the inventory's SSH policy"#,
+        toml r#"[hosts.pi.tailscale]
+ssh = true
+"#,
+        r#"With `ssh = true`, tailscaled answers port 22 on the host's tailnet addresses itself. Those connections never reach sshd, so nothing in `[ssh]` applies to them: not the keys, `allow_users`/`deny_users`, `permit_root_login` or password settings. The `ssh` rules of the tailnet's policy file decide who logs in as which user, root included. A deploy to the host's Tailscale address on port 22 goes through them too. Leave `ssh` out (or set it to `false` to turn it off on a host that has it) and reach sshd over the tailnet with `trust_interface = true`. Or `allow` this code, with the reason, if the policy file's rules are meant to decide."#;
 }
 
 #[cfg(test)]

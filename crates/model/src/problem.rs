@@ -93,6 +93,8 @@ problem_codes! {
     InvalidFlakeRef = "invalid_flake_ref",
     /// A fail2ban duration that does not parse.
     InvalidDuration = "invalid_duration",
+    /// A Tailscale ACL tag that is not `tag:` and a name Tailscale accepts.
+    InvalidTailscaleTag = "invalid_tailscale_tag",
     /// A Tailscale auth key written into the inventory.
     PlaintextAuthKey = "plaintext_auth_key",
     /// A Wi-Fi passphrase written into the inventory.

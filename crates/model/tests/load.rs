@@ -336,6 +336,14 @@ fn system_strings_are_checked_where_written() {
             model::ProblemCode::InvalidAddress,
         ),
         (
+            "tailscale = { advertise_tags = [\"server\"] }",
+            model::ProblemCode::InvalidTailscaleTag,
+        ),
+        (
+            "tailscale = { advertise_tags = [\"tag:a,tag:b\"] }",
+            model::ProblemCode::InvalidTailscaleTag,
+        ),
+        (
             "swap = { zram_algorithm = \"xz\" }",
             model::ProblemCode::InvalidValue,
         ),

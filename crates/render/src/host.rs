@@ -409,12 +409,25 @@ fn services(body: &mut AttrSet, view: &HostView<'_>) {
         if let Some(routing) = ts.routing.as_option() {
             set.set("useRoutingFeatures", routing);
         }
-        let flags = ts.flags();
-        if !flags.is_empty() {
-            // `up` flags apply when the host first logs in with its key; `set` applies them again at
-            // every activation, so a change in the inventory reaches a node that is logged in already.
-            set.set("extraUpFlags", strings(flags.iter().map(String::as_str)));
-            set.set("extraSetFlags", strings(flags.iter().map(String::as_str)));
+        // `up` flags apply when the host first logs in with its key; `set` applies them again at
+        // every activation, so a change in the inventory reaches a node that is logged in already.
+        // Tags are `up` flags only: `tailscale set` refuses `--advertise-tags` (a node's tags change
+        // with a new login, or in the admin console).
+        let up = ts.up_flags();
+        if !ts.advertise_tags.is_empty() {
+            set.comment(
+                "Tags at the first login only: `tailscale set` does not take --advertise-tags (retag a logged-in host in the admin console)",
+            );
+        }
+        if !up.is_empty() {
+            set.set("extraUpFlags", strings(up.iter().map(String::as_str)));
+        }
+        let set_flags = ts.set_flags();
+        if !set_flags.is_empty() {
+            set.set(
+                "extraSetFlags",
+                strings(set_flags.iter().map(String::as_str)),
+            );
         }
         body.set("services.tailscale", set);
     }

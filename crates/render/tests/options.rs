@@ -349,6 +349,57 @@ fn tailscale_accepting_routes_is_a_client() {
     assert_eq!(m["services"].get("tailscale"), None);
 }
 
+/// Tags go to the first login only (`tailscale set` refuses `--advertise-tags`); Tailscale SSH
+/// and DNS go to both, `false` written out so it turns the setting off on a logged-in node.
+#[test]
+fn tailscale_tags_at_login_ssh_and_dns_at_every_activation() {
+    let text = fleet(
+        "",
+        "host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@box\"\n\
+         tailscale = { auth_key_secret = \"ts-key\", advertise_tags = [\"tag:server\", \"tag:home-lab\"], ssh = true, accept_dns = false }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "authKeyFile": "/run/agenix/ts-key",
+            "extraUpFlags": ["--ssh", "--accept-dns=false", "--advertise-tags=tag:server,tag:home-lab"],
+            "extraSetFlags": ["--ssh", "--accept-dns=false"],
+        })
+    );
+
+    let text = fleet(
+        "",
+        "tailscale = { advertise_tags = [\"tag:server\"], ssh = false, accept_dns = true }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "extraUpFlags": ["--ssh=false", "--accept-dns=true", "--advertise-tags=tag:server"],
+            "extraSetFlags": ["--ssh=false", "--accept-dns=true"],
+        })
+    );
+
+    let text = fleet("", "tailscale = { advertise_tags = [\"tag:server\"] }", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "extraUpFlags": ["--advertise-tags=tag:server"],
+        }),
+        "no set flags: no tailscaled-set unit"
+    );
+}
+
 /// mDNS: avahi resolving and publishing, UDP 5353 opened once by the firewall section.
 #[test]
 fn mdns_runs_avahi_and_opens_5353() {

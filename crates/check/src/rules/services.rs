@@ -15,6 +15,7 @@ pub(crate) const FAMILY: Family = Family {
     rules: rules![
         tailnet_deploy,
         tailscale_auth_key,
+        tailscale_ssh,
         auto_upgrade_target,
         auto_upgrade_reboot,
         substituters,
@@ -76,6 +77,41 @@ fn tailscale_auth_key(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 .help("revoke this key in the admin console, store a new one with `pifleet secrets set tailscale-key`, and set `auth_key_secret = \"tailscale-key\"`"),
             );
         }
+    }
+    out
+}
+
+/// Tailscale SSH answers port 22 on the tailnet addresses inside tailscaled: sshd never sees
+/// those connections, so the inventory's SSH policy (keys, allowed users, root login) does not
+/// hold for them; the tailnet policy file's `ssh` rules do.
+fn tailscale_ssh(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for view in &ctx.hosts {
+        let Some(ts) = &view.tailscale else {
+            continue;
+        };
+        if ts.ssh != Some(true) {
+            continue;
+        }
+        let name = view.name;
+        let deploy = if view.deploy_via_tailnet() && view.deploy.port == 22 {
+            format!(
+                "; deploy, which connects to {} on port 22, logs in through them too",
+                view.deploy.address
+            )
+        } else {
+            String::new()
+        };
+        out.push(
+            ctx.at_value(
+                Code::TailscaleSsh,
+                host_path(name).key("tailscale").key("ssh"),
+                format!(
+                    "host `{name}` runs Tailscale SSH: SSH over the tailnet goes to tailscaled, not sshd, so the inventory's SSH policy (keys, `allow_users`, root login) does not apply there, and the tailnet policy file's `ssh` rules decide who logs in as whom{deploy}"
+                ),
+            )
+            .help("leave `ssh` out (or `false`) and reach sshd over the tailnet with `trust_interface = true`, or `allow` this code with the reason if the policy file's rules are meant to decide"),
+        );
     }
     out
 }

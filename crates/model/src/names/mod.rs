@@ -10,7 +10,7 @@
 //! One file per family of grammars: [`labels`] (host, user, container names, tags, releases,
 //! addresses, volumes), [`ssh_key`], [`image`], [`network`] (ports, CIDRs, IPs), [`health`]
 //! (what deploy checks on a host before confirming it) and [`system`] (kernel parameters, keymaps,
-//! caches, time servers, calendars, flake references).
+//! caches, time servers, calendars, flake references, Tailscale routes and tags).
 
 use crate::ProblemCode;
 
@@ -204,7 +204,7 @@ pub use network::{Cidr, Ip, Port, PortMapping, Protocol};
 pub use ssh_key::{KeyOption, SshPublicKey, from_allows};
 pub use system::{
     BanTime, CacheKey, Calendar, FlakeRef, KernelParam, Keymap, NtpServer, PackageName, Route,
-    Substituter,
+    Substituter, TailscaleTag,
 };
 
 /// Every checked string type, for the loader: it maps schema `pattern`/`format` failures back to a code and
@@ -238,6 +238,7 @@ pub const STRING_KINDS: &[StringKind] = &[
     FlakeRef::KIND,
     BanTime::KIND,
     Route::KIND,
+    TailscaleTag::KIND,
 ];
 
 #[cfg(test)]
