@@ -1075,6 +1075,21 @@ fn table() -> Vec<(&'static str, Inv, Inv)> {
             h().set("host", "tailscale", "{ advertise_tags = [\"tag:server\", \"tag:home-lab\"] }"),
         ),
         (
+            "fail2ban_ignores_everyone",
+            h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.0/24\", \"0.0.0.0/0\"] }"),
+            h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.0/24\", \"10.0.0.0/8\"] }"),
+        ),
+        (
+            "fail2ban_ignores_everyone",
+            h().set("host", "fail2ban", "{ ignore_ip = [\"::/0\"], bantime_increment = true }"),
+            h().set("host", "fail2ban", "{ ignore_ip = [\"fd00::/8\", \"::1\"], bantime_increment = true }"),
+        ),
+        (
+            "invalid_ip",
+            h().set("host", "fail2ban", "{ ignore_ip = [\"workstation.lan\"] }"),
+            h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.20\"] }"),
+        ),
+        (
             "invalid_cidr",
             h().tailnet(", advertise_routes = [\"192.168.1.41/24\"]"),
             h().tailnet(", advertise_routes = [\"192.168.1.0/24\"]"),

@@ -71,7 +71,8 @@ problem_codes! {
     InvalidPort = "invalid_port",
     /// An address without or with a bad prefix length.
     InvalidCidr = "invalid_cidr",
-    /// A gateway or DNS server that is not an IP address.
+    /// A gateway, DNS server or fail2ban `ignore_ip` entry that is not an IP address (or, for
+    /// `ignore_ip`, a network in CIDR form).
     InvalidIp = "invalid_ip",
     /// A health check's unit name that is not a systemd unit name.
     InvalidUnitName = "invalid_unit_name",

@@ -63,7 +63,7 @@ tailscale = { enable = true, auth_key_secret = "ts-key", advertise_routes = ["19
 mdns = { enable = true }
 auto_upgrade = { enable = true, flake = "github:me/fleet#full-host", dates = "Sat 03:00", allow_reboot = true }
 time = { ntp_servers = ["192.168.1.1", "pool.ntp.org"] }
-fail2ban = { enable = true, max_retry = 5, ban_time = "1h" }
+fail2ban = { enable = true, max_retry = 5, ban_time = "1h", ignore_ip = ["192.168.1.0/24", "fd00::1"], bantime_increment = true }
 
 [hosts.full-host.network]
 mode = "static"
@@ -147,6 +147,11 @@ fn every_field_loads_and_round_trips() {
         host.tailscale
             .as_ref()
             .is_some_and(|t| t.accept_dns == Some(false) && t.advertise_tags.len() == 1)
+    );
+    assert!(
+        host.fail2ban
+            .as_ref()
+            .is_some_and(|f| f.bantime_increment && f.ignore_ip.len() == 2)
     );
     assert_eq!(
         fleet.fleet.container_backend,

@@ -344,6 +344,14 @@ fn system_strings_are_checked_where_written() {
             model::ProblemCode::InvalidTailscaleTag,
         ),
         (
+            "fail2ban = { ignore_ip = [\"home.lan\"] }",
+            model::ProblemCode::InvalidIp,
+        ),
+        (
+            "fail2ban = { ignore_ip = [\"10.0.0.0/33\"] }",
+            model::ProblemCode::InvalidIp,
+        ),
+        (
             "swap = { zram_algorithm = \"xz\" }",
             model::ProblemCode::InvalidValue,
         ),

@@ -298,3 +298,25 @@ fn tailscale_tags_go_to_the_login_and_ssh_and_dns_to_both() {
     let ts = view.tailscale.as_ref().expect("tailscale runs");
     assert!(ts.up_flags().is_empty() && ts.set_flags().is_empty());
 }
+
+/// fail2ban is in the view only while it runs.
+#[test]
+fn fail2ban_is_seen_only_when_it_runs() {
+    let f = fleet(
+        "",
+        "",
+        "fail2ban = { ignore_ip = [\"192.168.1.0/24\", \"10.0.0.5\"], bantime_increment = true }",
+    );
+    let view = f.view("box").expect("box");
+    let f2b = view.fail2ban.expect("fail2ban runs");
+    let ignored: Vec<String> = f2b.ignore_ip.iter().map(ToString::to_string).collect();
+    assert_eq!(ignored, ["192.168.1.0/24", "10.0.0.5"]);
+    assert!(f2b.bantime_increment);
+
+    let f = fleet(
+        "",
+        "",
+        "fail2ban = { enable = false, bantime_increment = true }",
+    );
+    assert!(f.view("box").expect("box").fail2ban.is_none());
+}

@@ -390,7 +390,7 @@ fn firewall(body: &mut AttrSet, view: &HostView<'_>) {
 /// in the firewall section already (the view owns them), so their own `openFirewall` stays off.
 fn services(body: &mut AttrSet, view: &HostView<'_>) {
     let host = view.host;
-    let fail2ban = host.fail2ban.as_ref().filter(|f| f.enable);
+    let fail2ban = view.fail2ban;
     let ntp = host.time.as_ref().filter(|t| !t.ntp_servers.is_empty());
     if view.tailscale.is_none() && !view.mdns && fail2ban.is_none() && ntp.is_none() {
         return;
@@ -452,6 +452,15 @@ fn services(body: &mut AttrSet, view: &HostView<'_>) {
         }
         if let Some(t) = &f.ban_time {
             set.set("bantime", t.as_str());
+        }
+        if !f.ignore_ip.is_empty() {
+            // The module joins the list with spaces into the DEFAULT jail's `ignoreip` line, after
+            // loopback; the checked type holds no space or newline to break that line.
+            let ignored: Vec<String> = f.ignore_ip.iter().map(ToString::to_string).collect();
+            set.set("ignoreIP", strings(ignored.iter().map(String::as_str)));
+        }
+        if f.bantime_increment {
+            set.set("bantime-increment.enable", true);
         }
         body.set("services.fail2ban", set);
     }

@@ -522,6 +522,32 @@ fn fail2ban_time_servers_and_firewall_extras() {
     assert_eq!(m["services"]["fail2ban"], json!({ "enable": true }));
 }
 
+/// Addresses fail2ban never bans, as written (a prefix normalised), and growing bans.
+#[test]
+fn fail2ban_ignores_the_lan_and_increments_bans() {
+    let text = fleet(
+        "",
+        "fail2ban = { ignore_ip = [\"192.168.1.0/24\", \"10.0.0.5\", \"fd00::/08\"], bantime_increment = true }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["fail2ban"],
+        json!({
+            "enable": true,
+            "ignoreIP": ["192.168.1.0/24", "10.0.0.5", "fd00::/8"],
+            "bantime-increment": { "enable": true },
+        })
+    );
+    let text = fleet(
+        "",
+        "fail2ban = { ignore_ip = [], bantime_increment = false }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(m["services"]["fail2ban"], json!({ "enable": true }));
+}
+
 /// Binary caches, store optimisation and unfree packages: the predicate, applied by real Nix to
 /// packages as nixpkgs builds them, allows the listed names and nothing near them.
 #[test]

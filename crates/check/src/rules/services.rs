@@ -1,6 +1,6 @@
-//! What a host runs besides SSH and containers: Tailscale, pull-mode upgrades, binary caches and
-//! the kernel command line. Each is judged from the resolved view, so a lint sees the same
-//! tailnet, flake reference and caches the renderer writes.
+//! What a host runs besides SSH and containers: Tailscale, fail2ban, pull-mode upgrades, binary
+//! caches and the kernel command line. Each is judged from the resolved view, so a lint sees the
+//! same tailnet, fail2ban settings, flake reference and caches the renderer writes.
 
 use model::Path;
 
@@ -16,6 +16,7 @@ pub(crate) const FAMILY: Family = Family {
         tailnet_deploy,
         tailscale_auth_key,
         tailscale_ssh,
+        fail2ban_ignores_everyone,
         auto_upgrade_target,
         auto_upgrade_reboot,
         substituters,
@@ -112,6 +113,39 @@ fn tailscale_ssh(ctx: &Context<'_>) -> Vec<Diagnostic> {
             )
             .help("leave `ssh` out (or `false`) and reach sshd over the tailnet with `trust_interface = true`, or `allow` this code with the reason if the policy file's rules are meant to decide"),
         );
+    }
+    out
+}
+
+/// An `ignore_ip` entry with prefix length 0 covers every address of its family: fail2ban then
+/// bans no one (of that family), while the inventory still says it runs.
+fn fail2ban_ignores_everyone(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for view in &ctx.hosts {
+        let Some(fail2ban) = view.fail2ban else {
+            continue;
+        };
+        let name = view.name;
+        for (i, entry) in fail2ban.ignore_ip.iter().enumerate() {
+            if !entry.covers_everything() {
+                continue;
+            }
+            let family = if entry.address().is_ipv6() {
+                "IPv6"
+            } else {
+                "IPv4"
+            };
+            out.push(
+                ctx.at_value(
+                    Code::Fail2banIgnoresEveryone,
+                    host_path(name).key("fail2ban").key("ignore_ip").index(i),
+                    format!(
+                        "host `{name}`: fail2ban ignores `{entry}`, every {family} address, so it never bans an {family} client"
+                    ),
+                )
+                .help("list only the networks you trust, e.g. your LAN (\"192.168.1.0/24\"); to stop banning, set `enable = false`"),
+            );
+        }
     }
     out
 }

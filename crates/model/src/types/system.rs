@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{BanTime, Calendar, FlakeRef, NtpServer, Route, SecretName, TailscaleTag};
+use crate::names::{
+    BanTime, Calendar, FlakeRef, IpOrCidr, NtpServer, Route, SecretName, TailscaleTag,
+};
 
 /// The engine that runs `virtualisation.oci-containers`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -189,6 +191,15 @@ pub struct Fail2ban {
     /// How long a ban lasts (`services.fail2ban.bantime`), e.g. "1h"; left out, "10m".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ban_time: Option<BanTime>,
+    /// Addresses and networks never banned (`services.fail2ban.ignoreIP`), e.g. ["192.168.1.0/24",
+    /// "10.0.0.5"]: your LAN, so a mistyped password at home does not lock you out. Loopback is always
+    /// ignored.
+    #[serde(default)]
+    pub ignore_ip: Vec<IpOrCidr>,
+    /// Ban addresses that come back for longer each time (`services.fail2ban.bantime-increment.enable`):
+    /// `ban_time`, then twice that, four times, and so on.
+    #[serde(default)]
+    pub bantime_increment: bool,
 }
 
 /// A compression algorithm the kernel's zram supports.

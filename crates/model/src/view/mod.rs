@@ -28,8 +28,8 @@ use crate::names::{
     SshPublicKey, StateVersion, Substituter, TailscaleTag, UserName,
 };
 use crate::types::{
-    AutoUpgrade, Board, BootLoader, BuildOn, Container, ContainerBackend, Fleet, GarbageCollection,
-    HealthCheck, Host, Sudo, User,
+    AutoUpgrade, Board, BootLoader, BuildOn, Container, ContainerBackend, Fail2ban, Fleet,
+    GarbageCollection, HealthCheck, Host, Sudo, User,
 };
 
 /// The interface tailscaled creates (`services.tailscale.interfaceName`'s default).
@@ -430,6 +430,8 @@ pub struct HostView<'a> {
     pub tailscale: Option<TailscaleView<'a>>,
     /// avahi answers mDNS.
     pub mdns: bool,
+    /// fail2ban's settings, when it runs.
+    pub fail2ban: Option<&'a Fail2ban>,
     /// Pull-mode upgrades, when enabled.
     pub auto_upgrade: Option<AutoUpgradeView<'a>>,
 }
@@ -553,6 +555,7 @@ impl<'a> HostView<'a> {
                 .unwrap_or(fleet.fleet.container_backend),
             tailscale,
             mdns,
+            fail2ban: host.fail2ban.as_ref().filter(|f| f.enable),
             auto_upgrade,
         }
     }
