@@ -196,6 +196,7 @@ impl From<model::ProblemCode> for Code {
             P::InvalidCalendar => Code::InvalidCalendar,
             P::InvalidFlakeRef => Code::InvalidFlakeRef,
             P::InvalidDuration => Code::InvalidDuration,
+            P::InvalidTailscaleTag => Code::InvalidTailscaleTag,
             P::PlaintextAuthKey => Code::PlaintextAuthKey,
             P::InternalError => Code::InternalError,
         }
@@ -317,11 +318,11 @@ address = "192.168.1.41"
 "#,
         r#"Add the prefix length: `address = "192.168.1.41/24"`."#;
     InvalidIp = "invalid_ip", Error, File,
-        r#"a gateway or DNS server that is not an IP address"#,
+        r#"a gateway, DNS server or fail2ban `ignore_ip` entry that is not an IP address"#,
         toml r#"[hosts.pi.network]
 gateway = "router.lan"
 "#,
-        r#"Gateways and DNS servers are IP addresses: `gateway = "192.168.1.1"`."#;
+        r#"Gateways and DNS servers are IP addresses: `gateway = "192.168.1.1"`. fail2ban's `ignore_ip` also takes networks in CIDR form, `"192.168.1.0/24"`, but no DNS names."#;
     InvalidUserPattern = "invalid_user_pattern", Error, File,
         r#"an `allow_users`/`deny_users` entry that is not a user pattern sshd takes"#,
         toml r#"[ssh]
@@ -420,6 +421,12 @@ flake = "./fleet"
 ban_time = "1 hour"
 "#,
         r#"Write a number with s, m, h, d or w: `"1h"`, `"10m"`, `"1d"`; a bare number is seconds, `"-1"` bans for ever."#;
+    InvalidTailscaleTag = "invalid_tailscale_tag", Error, File,
+        r#"a Tailscale tag that is not `tag:` and a name Tailscale accepts"#,
+        toml r#"[hosts.pi.tailscale]
+advertise_tags = ["server"]
+"#,
+        r#"Write the tag as the policy file names it: `"tag:server"`. After `tag:` Tailscale takes a letter, then letters, digits and `-`; give each tag its own list item, `["tag:server", "tag:home"]`."#;
     PlaintextAuthKey = "plaintext_auth_key", Error, Security,
         r#"a Tailscale auth key written into the inventory"#,
         toml r#"[hosts.pi.tailscale]
@@ -1069,6 +1076,18 @@ substituters = ["https://cache.example.org"]   # no trusted_public_keys
 trusted_users = ["*"]
 "#,
         r#"List users (or `@wheel`): a trusted Nix user can import unsigned store paths, which is root on the host."#;
+    TailscaleSsh = "tailscale_ssh", Warning, Security,
+        r#"Tailscale SSH, which bypasses sshd and the inventory's SSH policy"#,
+        toml r#"[hosts.pi.tailscale]
+ssh = true
+"#,
+        r#"With `ssh = true`, tailscaled answers port 22 on the host's tailnet addresses itself. Those connections never reach sshd, so nothing in `[ssh]` applies to them: not the keys, `allow_users`/`deny_users`, `permit_root_login` or password settings. The `ssh` rules of the tailnet's policy file decide who logs in as which user, root included. A deploy to the host's Tailscale address on port 22 goes through them too. Leave `ssh` out (or set it to `false` to turn it off on a host that has it) and reach sshd over the tailnet with `trust_interface = true`. Or `allow` this code, with the reason, if the policy file's rules are meant to decide."#;
+    Fail2banIgnoresEveryone = "fail2ban_ignores_everyone", Warning, Security,
+        r#"fail2ban told to ignore every address (`0.0.0.0/0` or `::/0`)"#,
+        toml r#"[hosts.pi.fail2ban]
+ignore_ip = ["0.0.0.0/0"]
+"#,
+        r#"A prefix of length 0 matches every address of its family, so fail2ban never bans anyone (`::/0`: no IPv6 client). List only the networks you trust, such as your LAN (`"192.168.1.0/24"`) or one workstation (`"192.168.1.20"`). To stop banning, turn fail2ban off with `enable = false`."#;
 }
 
 #[cfg(test)]

@@ -1060,6 +1060,36 @@ fn table() -> Vec<(&'static str, Inv, Inv)> {
             h().set("host", "fail2ban", "{ ban_time = \"1h\", max_retry = 5 }"),
         ),
         (
+            "tailscale_ssh",
+            h().tailnet(", ssh = true, trust_interface = true"),
+            h().tailnet(", ssh = false, trust_interface = true"),
+        ),
+        (
+            "tailscale_ssh",
+            h().set("host", "tailscale", "{ ssh = true }"),
+            h().set("host", "tailscale", "{ enable = false, ssh = true }"),
+        ),
+        (
+            "invalid_tailscale_tag",
+            h().set("host", "tailscale", "{ advertise_tags = [\"server\"] }"),
+            h().set("host", "tailscale", "{ advertise_tags = [\"tag:server\", \"tag:home-lab\"] }"),
+        ),
+        (
+            "fail2ban_ignores_everyone",
+            h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.0/24\", \"0.0.0.0/0\"] }"),
+            h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.0/24\", \"10.0.0.0/8\"] }"),
+        ),
+        (
+            "fail2ban_ignores_everyone",
+            h().set("host", "fail2ban", "{ ignore_ip = [\"::/0\"], bantime_increment = true }"),
+            h().set("host", "fail2ban", "{ ignore_ip = [\"fd00::/8\", \"::1\"], bantime_increment = true }"),
+        ),
+        (
+            "invalid_ip",
+            h().set("host", "fail2ban", "{ ignore_ip = [\"workstation.lan\"] }"),
+            h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.20\"] }"),
+        ),
+        (
             "invalid_cidr",
             h().tailnet(", advertise_routes = [\"192.168.1.41/24\"]"),
             h().tailnet(", advertise_routes = [\"192.168.1.0/24\"]"),
@@ -1120,6 +1150,37 @@ fn every_lockout_and_security_code_has_a_row() {
     for code in judged {
         assert!(rows.contains(&code.name()), "{code} has no row in table()");
     }
+}
+
+/// Tailscale SSH is a warning on the host's `ssh` field, and says that deploy goes through it
+/// when deploy connects to the host's Tailscale address on port 22.
+#[test]
+fn tailscale_ssh_names_deploy_when_deploy_comes_over_the_tailnet() {
+    let message = |inv: Inv| {
+        let report = inv.check();
+        let found: Vec<&Diagnostic> = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.code.name() == "tailscale_ssh")
+            .collect();
+        assert_eq!(found.len(), 1, "{}", explain(&inv, &report));
+        assert_eq!(found[0].severity(), Severity::Warning);
+        found[0].message.clone()
+    };
+    let h = Inv::hardened;
+    let over_tailnet = message(h().tailnet(", ssh = true, trust_interface = true"));
+    assert!(
+        over_tailnet.contains("deploy, which connects to 100.100.1.2 on port 22"),
+        "{over_tailnet}"
+    );
+    let over_lan = message(h().set("host", "tailscale", "{ ssh = true }"));
+    assert!(!over_lan.contains("deploy"), "{over_lan}");
+    let other_port = message(
+        h().tailnet(", ssh = true, trust_interface = true")
+            .set("host", "deploy", "{ user = \"deploy\", port = 2222 }")
+            .set("ssh", "port", "2222"),
+    );
+    assert!(!other_port.contains("deploy,"), "{other_port}");
 }
 
 #[test]

@@ -30,9 +30,9 @@ pub use load::{
 };
 pub use names::{
     Address, BanTime, CacheKey, Calendar, Cidr, ContainerName, FlakeRef, HealthUrl, HostName,
-    ImageRef, Ip, KernelParam, Keymap, NameError, NtpServer, PackageName, Port, PortMapping,
-    Protocol, Route, SecretName, SshPublicKey, StateVersion, Substituter, Tag, UnitName, UserName,
-    UserPattern, Volume,
+    ImageRef, Ip, IpOrCidr, KernelParam, Keymap, NameError, NtpServer, PackageName, Port,
+    PortMapping, Protocol, Route, SecretName, SshPublicKey, StateVersion, Substituter, Tag,
+    TailscaleTag, UnitName, UserName, UserPattern, Volume,
 };
 pub use problem::ProblemCode;
 pub use source::{Lines, Path, Segment, SourceFile, Span, SpanMap, Spans};

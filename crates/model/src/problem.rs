@@ -71,7 +71,8 @@ problem_codes! {
     InvalidPort = "invalid_port",
     /// An address without or with a bad prefix length.
     InvalidCidr = "invalid_cidr",
-    /// A gateway or DNS server that is not an IP address.
+    /// A gateway, DNS server or fail2ban `ignore_ip` entry that is not an IP address (or, for
+    /// `ignore_ip`, a network in CIDR form).
     InvalidIp = "invalid_ip",
     /// A health check's unit name that is not a systemd unit name.
     InvalidUnitName = "invalid_unit_name",
@@ -93,6 +94,8 @@ problem_codes! {
     InvalidFlakeRef = "invalid_flake_ref",
     /// A fail2ban duration that does not parse.
     InvalidDuration = "invalid_duration",
+    /// A Tailscale ACL tag that is not `tag:` and a name Tailscale accepts.
+    InvalidTailscaleTag = "invalid_tailscale_tag",
     /// A Tailscale auth key written into the inventory.
     PlaintextAuthKey = "plaintext_auth_key",
     /// A Wi-Fi passphrase written into the inventory.

@@ -59,11 +59,11 @@ kernel_params = ["cma=256M", "console=ttyS0,115200"]
 keymap = "us"
 container_backend = "docker"
 storage = { journal = "volatile", noatime = true, tmp = "tmpfs" }
-tailscale = { enable = true, auth_key_secret = "ts-key", advertise_routes = ["192.168.1.0/24"], exit_node = true, accept_routes = true, trust_interface = true }
+tailscale = { enable = true, auth_key_secret = "ts-key", advertise_routes = ["192.168.1.0/24"], exit_node = true, accept_routes = true, trust_interface = true, advertise_tags = ["tag:server"], ssh = false, accept_dns = false }
 mdns = { enable = true }
 auto_upgrade = { enable = true, flake = "github:me/fleet#full-host", dates = "Sat 03:00", allow_reboot = true }
 time = { ntp_servers = ["192.168.1.1", "pool.ntp.org"] }
-fail2ban = { enable = true, max_retry = 5, ban_time = "1h" }
+fail2ban = { enable = true, max_retry = 5, ban_time = "1h", ignore_ip = ["192.168.1.0/24", "fd00::1"], bantime_increment = true }
 
 [hosts.full-host.network]
 mode = "static"
@@ -143,6 +143,16 @@ fn every_field_loads_and_round_trips() {
     let host = &fleet.hosts["full-host"];
     assert_eq!(host.kernel_params.len(), 2);
     assert!(host.tailscale.as_ref().is_some_and(|t| t.trust_interface));
+    assert!(
+        host.tailscale
+            .as_ref()
+            .is_some_and(|t| t.accept_dns == Some(false) && t.advertise_tags.len() == 1)
+    );
+    assert!(
+        host.fail2ban
+            .as_ref()
+            .is_some_and(|f| f.bantime_increment && f.ignore_ip.len() == 2)
+    );
     assert_eq!(
         fleet.fleet.container_backend,
         model::ContainerBackend::Podman

@@ -368,6 +368,22 @@ fn system_strings_are_checked_where_written() {
             model::ProblemCode::InvalidAddress,
         ),
         (
+            "tailscale = { advertise_tags = [\"server\"] }",
+            model::ProblemCode::InvalidTailscaleTag,
+        ),
+        (
+            "tailscale = { advertise_tags = [\"tag:a,tag:b\"] }",
+            model::ProblemCode::InvalidTailscaleTag,
+        ),
+        (
+            "fail2ban = { ignore_ip = [\"home.lan\"] }",
+            model::ProblemCode::InvalidIp,
+        ),
+        (
+            "fail2ban = { ignore_ip = [\"10.0.0.0/33\"] }",
+            model::ProblemCode::InvalidIp,
+        ),
+        (
             "swap = { zram_algorithm = \"xz\" }",
             model::ProblemCode::InvalidValue,
         ),

@@ -24,6 +24,7 @@ const EXPRESSIBLE: &[&str] = &[
     "invalid_port",
     "invalid_cidr",
     "invalid_ip",
+    "invalid_tailscale_tag",
     "invalid_ssh_key",
     "invalid_value",
     "out_of_range",

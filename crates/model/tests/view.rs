@@ -240,7 +240,8 @@ fn services_add_ports_trusted_interfaces_secrets_and_the_engine() {
     assert_eq!(view.container_backend, model::ContainerBackend::Podman);
     let ts = view.tailscale.as_ref().expect("tailscale runs");
     assert_eq!(ts.routing, model::RoutingFeatures::Server);
-    assert_eq!(ts.flags(), ["--advertise-routes=192.168.1.0/24"]);
+    assert_eq!(ts.set_flags(), ["--advertise-routes=192.168.1.0/24"]);
+    assert_eq!(ts.up_flags(), ["--advertise-routes=192.168.1.0/24"]);
     assert_eq!(
         view.auto_upgrade.as_ref().map(|u| u.flake.as_str()),
         Some("github:me/fleet#box")
@@ -259,4 +260,63 @@ fn services_add_ports_trusted_interfaces_secrets_and_the_engine() {
         !view.ssh_port_open(),
         "SSH closed and the tailnet not trusted"
     );
+}
+
+/// Tags are asked for at login only (`tailscale set` does not take them); Tailscale SSH and DNS
+/// are flags of both, written only when the inventory says something.
+#[test]
+fn tailscale_tags_go_to_the_login_and_ssh_and_dns_to_both() {
+    let f = fleet(
+        "",
+        "",
+        "tailscale = { advertise_tags = [\"tag:server\", \"tag:pi\"], ssh = true, accept_dns = false, exit_node = true }",
+    );
+    let view = f.view("box").expect("box");
+    let ts = view.tailscale.as_ref().expect("tailscale runs");
+    assert_eq!(
+        ts.set_flags(),
+        ["--advertise-exit-node", "--ssh", "--accept-dns=false"]
+    );
+    assert_eq!(
+        ts.up_flags(),
+        [
+            "--advertise-exit-node",
+            "--ssh",
+            "--accept-dns=false",
+            "--advertise-tags=tag:server,tag:pi"
+        ]
+    );
+
+    let f = fleet("", "", "tailscale = { ssh = false, accept_dns = true }");
+    let view = f.view("box").expect("box");
+    let ts = view.tailscale.as_ref().expect("tailscale runs");
+    assert_eq!(ts.set_flags(), ["--ssh=false", "--accept-dns=true"]);
+    assert_eq!(ts.up_flags(), ts.set_flags());
+
+    let f = fleet("", "", "tailscale = {}");
+    let view = f.view("box").expect("box");
+    let ts = view.tailscale.as_ref().expect("tailscale runs");
+    assert!(ts.up_flags().is_empty() && ts.set_flags().is_empty());
+}
+
+/// fail2ban is in the view only while it runs.
+#[test]
+fn fail2ban_is_seen_only_when_it_runs() {
+    let f = fleet(
+        "",
+        "",
+        "fail2ban = { ignore_ip = [\"192.168.1.0/24\", \"10.0.0.5\"], bantime_increment = true }",
+    );
+    let view = f.view("box").expect("box");
+    let f2b = view.fail2ban.expect("fail2ban runs");
+    let ignored: Vec<String> = f2b.ignore_ip.iter().map(ToString::to_string).collect();
+    assert_eq!(ignored, ["192.168.1.0/24", "10.0.0.5"]);
+    assert!(f2b.bantime_increment);
+
+    let f = fleet(
+        "",
+        "",
+        "fail2ban = { enable = false, bantime_increment = true }",
+    );
+    assert!(f.view("box").expect("box").fail2ban.is_none());
 }

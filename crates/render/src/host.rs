@@ -390,7 +390,7 @@ fn firewall(body: &mut AttrSet, view: &HostView<'_>) {
 /// in the firewall section already (the view owns them), so their own `openFirewall` stays off.
 fn services(body: &mut AttrSet, view: &HostView<'_>) {
     let host = view.host;
-    let fail2ban = host.fail2ban.as_ref().filter(|f| f.enable);
+    let fail2ban = view.fail2ban;
     let ntp = host.time.as_ref().filter(|t| !t.ntp_servers.is_empty());
     if view.tailscale.is_none() && !view.mdns && fail2ban.is_none() && ntp.is_none() {
         return;
@@ -409,12 +409,25 @@ fn services(body: &mut AttrSet, view: &HostView<'_>) {
         if let Some(routing) = ts.routing.as_option() {
             set.set("useRoutingFeatures", routing);
         }
-        let flags = ts.flags();
-        if !flags.is_empty() {
-            // `up` flags apply when the host first logs in with its key; `set` applies them again at
-            // every activation, so a change in the inventory reaches a node that is logged in already.
-            set.set("extraUpFlags", strings(flags.iter().map(String::as_str)));
-            set.set("extraSetFlags", strings(flags.iter().map(String::as_str)));
+        // `up` flags apply when the host first logs in with its key; `set` applies them again at
+        // every activation, so a change in the inventory reaches a node that is logged in already.
+        // Tags are `up` flags only: `tailscale set` refuses `--advertise-tags` (a node's tags change
+        // with a new login, or in the admin console).
+        let up = ts.up_flags();
+        if !ts.advertise_tags.is_empty() {
+            set.comment(
+                "Tags at the first login only: `tailscale set` does not take --advertise-tags (retag a logged-in host in the admin console)",
+            );
+        }
+        if !up.is_empty() {
+            set.set("extraUpFlags", strings(up.iter().map(String::as_str)));
+        }
+        let set_flags = ts.set_flags();
+        if !set_flags.is_empty() {
+            set.set(
+                "extraSetFlags",
+                strings(set_flags.iter().map(String::as_str)),
+            );
         }
         body.set("services.tailscale", set);
     }
@@ -439,6 +452,15 @@ fn services(body: &mut AttrSet, view: &HostView<'_>) {
         }
         if let Some(t) = &f.ban_time {
             set.set("bantime", t.as_str());
+        }
+        if !f.ignore_ip.is_empty() {
+            // The module joins the list with spaces into the DEFAULT jail's `ignoreip` line, after
+            // loopback; the checked type holds no space or newline to break that line.
+            let ignored: Vec<String> = f.ignore_ip.iter().map(ToString::to_string).collect();
+            set.set("ignoreIP", strings(ignored.iter().map(String::as_str)));
+        }
+        if f.bantime_increment {
+            set.set("bantime-increment.enable", true);
         }
         body.set("services.fail2ban", set);
     }

@@ -349,6 +349,57 @@ fn tailscale_accepting_routes_is_a_client() {
     assert_eq!(m["services"].get("tailscale"), None);
 }
 
+/// Tags go to the first login only (`tailscale set` refuses `--advertise-tags`); Tailscale SSH
+/// and DNS go to both, `false` written out so it turns the setting off on a logged-in node.
+#[test]
+fn tailscale_tags_at_login_ssh_and_dns_at_every_activation() {
+    let text = fleet(
+        "",
+        "host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN/AROyqCRnG7LR8F2+d+V4hkfckmsMtRuC0uRqBKwjf root@box\"\n\
+         tailscale = { auth_key_secret = \"ts-key\", advertise_tags = [\"tag:server\", \"tag:home-lab\"], ssh = true, accept_dns = false }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "authKeyFile": "/run/agenix/ts-key",
+            "extraUpFlags": ["--ssh", "--accept-dns=false", "--advertise-tags=tag:server,tag:home-lab"],
+            "extraSetFlags": ["--ssh", "--accept-dns=false"],
+        })
+    );
+
+    let text = fleet(
+        "",
+        "tailscale = { advertise_tags = [\"tag:server\"], ssh = false, accept_dns = true }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "extraUpFlags": ["--ssh=false", "--accept-dns=true", "--advertise-tags=tag:server"],
+            "extraSetFlags": ["--ssh=false", "--accept-dns=true"],
+        })
+    );
+
+    let text = fleet("", "tailscale = { advertise_tags = [\"tag:server\"] }", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["tailscale"],
+        json!({
+            "enable": true,
+            "openFirewall": false,
+            "extraUpFlags": ["--advertise-tags=tag:server"],
+        }),
+        "no set flags: no tailscaled-set unit"
+    );
+}
+
 /// mDNS: avahi resolving and publishing, UDP 5353 opened once by the firewall section.
 #[test]
 fn mdns_runs_avahi_and_opens_5353() {
@@ -467,6 +518,32 @@ fn fail2ban_time_servers_and_firewall_extras() {
         json!({ "enable": true, "trustedInterfaces": ["wg0"], "allowPing": false })
     );
     let text = fleet("", "fail2ban = {}", "");
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(m["services"]["fail2ban"], json!({ "enable": true }));
+}
+
+/// Addresses fail2ban never bans, as written (a prefix normalised), and growing bans.
+#[test]
+fn fail2ban_ignores_the_lan_and_increments_bans() {
+    let text = fleet(
+        "",
+        "fail2ban = { ignore_ip = [\"192.168.1.0/24\", \"10.0.0.5\", \"fd00::/08\"], bantime_increment = true }",
+        "",
+    );
+    let Some(m) = eval_box(&text) else { return };
+    assert_eq!(
+        m["services"]["fail2ban"],
+        json!({
+            "enable": true,
+            "ignoreIP": ["192.168.1.0/24", "10.0.0.5", "fd00::/8"],
+            "bantime-increment": { "enable": true },
+        })
+    );
+    let text = fleet(
+        "",
+        "fail2ban = { ignore_ip = [], bantime_increment = false }",
+        "",
+    );
     let Some(m) = eval_box(&text) else { return };
     assert_eq!(m["services"]["fail2ban"], json!({ "enable": true }));
 }

@@ -1,6 +1,6 @@
-//! What a host runs besides SSH and containers: Tailscale, pull-mode upgrades, binary caches and
-//! the kernel command line. Each is judged from the resolved view, so a lint sees the same
-//! tailnet, flake reference and caches the renderer writes.
+//! What a host runs besides SSH and containers: Tailscale, fail2ban, pull-mode upgrades, binary
+//! caches and the kernel command line. Each is judged from the resolved view, so a lint sees the
+//! same tailnet, fail2ban settings, flake reference and caches the renderer writes.
 
 use model::Path;
 
@@ -15,6 +15,8 @@ pub(crate) const FAMILY: Family = Family {
     rules: rules![
         tailnet_deploy,
         tailscale_auth_key,
+        tailscale_ssh,
+        fail2ban_ignores_everyone,
         auto_upgrade_target,
         auto_upgrade_reboot,
         substituters,
@@ -74,6 +76,74 @@ fn tailscale_auth_key(ctx: &Context<'_>) -> Vec<Diagnostic> {
                     format!("host `{name}`: `auth_key_secret` holds what looks like the auth key itself, not the name of a secret"),
                 )
                 .help("revoke this key in the admin console, store a new one with `pifleet secrets set tailscale-key`, and set `auth_key_secret = \"tailscale-key\"`"),
+            );
+        }
+    }
+    out
+}
+
+/// Tailscale SSH answers port 22 on the tailnet addresses inside tailscaled: sshd never sees
+/// those connections, so the inventory's SSH policy (keys, allowed users, root login) does not
+/// hold for them; the tailnet policy file's `ssh` rules do.
+fn tailscale_ssh(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for view in &ctx.hosts {
+        let Some(ts) = &view.tailscale else {
+            continue;
+        };
+        if ts.ssh != Some(true) {
+            continue;
+        }
+        let name = view.name;
+        let deploy = if view.deploy_via_tailnet() && view.deploy.port == 22 {
+            format!(
+                "; deploy, which connects to {} on port 22, logs in through them too",
+                view.deploy.address
+            )
+        } else {
+            String::new()
+        };
+        out.push(
+            ctx.at_value(
+                Code::TailscaleSsh,
+                host_path(name).key("tailscale").key("ssh"),
+                format!(
+                    "host `{name}` runs Tailscale SSH: SSH over the tailnet goes to tailscaled, not sshd, so the inventory's SSH policy (keys, `allow_users`, root login) does not apply there, and the tailnet policy file's `ssh` rules decide who logs in as whom{deploy}"
+                ),
+            )
+            .help("leave `ssh` out (or `false`) and reach sshd over the tailnet with `trust_interface = true`, or `allow` this code with the reason if the policy file's rules are meant to decide"),
+        );
+    }
+    out
+}
+
+/// An `ignore_ip` entry with prefix length 0 covers every address of its family: fail2ban then
+/// bans no one (of that family), while the inventory still says it runs.
+fn fail2ban_ignores_everyone(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for view in &ctx.hosts {
+        let Some(fail2ban) = view.fail2ban else {
+            continue;
+        };
+        let name = view.name;
+        for (i, entry) in fail2ban.ignore_ip.iter().enumerate() {
+            if !entry.covers_everything() {
+                continue;
+            }
+            let family = if entry.address().is_ipv6() {
+                "IPv6"
+            } else {
+                "IPv4"
+            };
+            out.push(
+                ctx.at_value(
+                    Code::Fail2banIgnoresEveryone,
+                    host_path(name).key("fail2ban").key("ignore_ip").index(i),
+                    format!(
+                        "host `{name}`: fail2ban ignores `{entry}`, every {family} address, so it never bans an {family} client"
+                    ),
+                )
+                .help("list only the networks you trust, e.g. your LAN (\"192.168.1.0/24\"); to stop banning, set `enable = false`"),
             );
         }
     }

@@ -10,7 +10,7 @@
 //! One file per family of grammars: [`labels`] (host, user, container names, tags, releases,
 //! addresses, volumes), [`ssh_key`], [`image`], [`network`] (ports, CIDRs, IPs), [`health`]
 //! (what deploy checks on a host before confirming it) and [`system`] (kernel parameters, keymaps,
-//! caches, time servers, calendars, flake references).
+//! caches, time servers, calendars, flake references, Tailscale routes and tags).
 
 use crate::ProblemCode;
 
@@ -200,11 +200,11 @@ pub use labels::{
     Address, ContainerName, HostName, SecretName, StateVersion, Tag, UserName, UserPattern, Volume,
     wildcard_match,
 };
-pub use network::{Cidr, Ip, Port, PortMapping, Protocol};
+pub use network::{Cidr, Ip, IpOrCidr, Port, PortMapping, Protocol};
 pub use ssh_key::{KeyOption, SshPublicKey, from_allows};
 pub use system::{
     BanTime, CacheKey, Calendar, FlakeRef, KernelParam, Keymap, NtpServer, PackageName, Route,
-    Substituter,
+    Substituter, TailscaleTag,
 };
 
 /// Every checked string type, for the loader: it maps schema `pattern`/`format` failures back to a code and
@@ -238,6 +238,8 @@ pub const STRING_KINDS: &[StringKind] = &[
     FlakeRef::KIND,
     BanTime::KIND,
     Route::KIND,
+    TailscaleTag::KIND,
+    IpOrCidr::KIND,
 ];
 
 #[cfg(test)]
@@ -369,6 +371,45 @@ mod tests {
         for bad in ["192.168.1.41", "192.168.1.41/33", "300.1.1.1/24", "x/24"] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
+        let pattern = IpOrCidr::KIND.pattern.unwrap();
+        for good in [
+            "10.0.0.5",
+            "192.168.1.0/24",
+            "127.0.0.1/8",
+            "fd00::/8",
+            "::1",
+            "0.0.0.0/0",
+            "10.0.0.0/+08",
+        ] {
+            let parsed = good.parse::<IpOrCidr>();
+            assert!(parsed.is_ok(), "{good}");
+            assert!(simple_regex_match(pattern, good), "{good}");
+        }
+        assert_eq!(
+            "10.0.0.0/+08".parse::<IpOrCidr>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert!("::/0".parse::<IpOrCidr>().unwrap().covers_everything());
+        assert!(
+            !"10.0.0.0/8"
+                .parse::<IpOrCidr>()
+                .unwrap()
+                .covers_everything()
+        );
+        for bad in [
+            "",
+            "pi.lan",
+            "10.0.0.5:22",
+            "10.0.0.0/33",
+            "10.0.0.300",
+            "10.0.0.0/24 10.0.0.1",
+            "10.0.0.0/",
+        ] {
+            let e = bad.parse::<IpOrCidr>().unwrap_err();
+            assert_eq!(e.code, ProblemCode::InvalidIp, "{bad}");
+        }
+        assert!(!simple_regex_match(pattern, "pi.lan"));
+        assert!(!simple_regex_match(pattern, "10.0.0.0/24 10.0.0.1"));
         for good in ["192.168.1.41", "::1", "pi.lan", "box-1.example.org."] {
             assert!(Address::new(good).is_ok(), "{good}");
         }

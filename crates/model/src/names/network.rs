@@ -267,6 +267,71 @@ parsed_string_schema!(
     "IPv4 or IPv6 address, e.g. \"192.168.1.1\"."
 );
 
+/// An IP address or a network in CIDR form, as fail2ban's `ignoreip` takes them: `10.0.0.5`,
+/// `192.168.1.0/24`, `fd00::/8`. Host bits may be set (`127.0.0.1/8`, fail2ban's own default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum IpOrCidr {
+    /// One address.
+    Ip(IpAddr),
+    /// A network.
+    Cidr(Cidr),
+}
+
+impl IpOrCidr {
+    /// The address, or the network's address as written.
+    pub fn address(&self) -> IpAddr {
+        match self {
+            IpOrCidr::Ip(ip) => *ip,
+            IpOrCidr::Cidr(cidr) => cidr.address,
+        }
+    }
+
+    /// Whether this is a prefix of length 0 (`0.0.0.0/0`, `::/0`): every address of its family.
+    pub fn covers_everything(&self) -> bool {
+        matches!(self, IpOrCidr::Cidr(c) if c.prefix == 0)
+    }
+}
+
+impl fmt::Display for IpOrCidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpOrCidr::Ip(ip) => ip.fmt(f),
+            IpOrCidr::Cidr(cidr) => cidr.fmt(f),
+        }
+    }
+}
+
+impl FromStr for IpOrCidr {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        let code = ProblemCode::InvalidIp;
+        if s.contains('/') {
+            return s
+                .parse::<Cidr>()
+                .map(IpOrCidr::Cidr)
+                .map_err(|e| err(code, e.message));
+        }
+        s.parse::<IpAddr>().map(IpOrCidr::Ip).map_err(|_| {
+            err(
+                code,
+                format!(
+                    "`{s}` is not an IP address or a network in CIDR form, e.g. \"192.168.1.10\" or \"192.168.1.0/24\" (no DNS names, no ports)"
+                ),
+            )
+        })
+    }
+}
+
+parsed_string_schema!(
+    IpOrCidr,
+    ProblemCode::InvalidIp,
+    "pifleet-ip-or-cidr",
+    Some(r"^[0-9A-Fa-f:.]+(/[+]?[0-9]+)?$"),
+    "IPv4 or IPv6 address, or a network in CIDR form, e.g. \"10.0.0.5\" or \"192.168.1.0/24\"."
+);
+
 /// A TCP or UDP port number, 1-65535.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u16")]

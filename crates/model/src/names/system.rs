@@ -1,6 +1,6 @@
 //! Strings that configure the system itself: kernel parameters, console keymaps, unfree package
 //! names, binary caches and their keys, time servers, systemd calendar events, flake references,
-//! fail2ban durations and routes a host advertises.
+//! fail2ban durations, and the routes and tags a host advertises into its tailnet.
 //!
 //! Each lands in a NixOS option whose type is looser than what works on the host (most are `str`),
 //! so a typo would build and then do nothing, or fail at boot. Checking the grammar here gives the
@@ -19,6 +19,8 @@ use crate::ProblemCode;
 
 const KEYMAP_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$";
 const PACKAGE_NAME_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$";
+/// Tailscale's own rule (`tailcfg.CheckTag`): `tag:`, then a letter, then letters, digits and '-'.
+const TAILSCALE_TAG_PATTERN: &str = "^tag:[A-Za-z][A-Za-z0-9-]*$";
 
 /// Whether `c` may not appear in a value that ends up in a line of a config file.
 fn is_space_or_control(c: char) -> bool {
@@ -363,6 +365,52 @@ fn check_ban_time(s: &str) -> Result<(), NameError> {
     }
 }
 
+string_newtype! {
+    /// A Tailscale ACL tag the host advertises (`--advertise-tags`): `tag:server`. The policy
+    /// file's `tagOwners` must let the auth key's owner (or the key's own tags) hand it out.
+    TailscaleTag, kind = ProblemCode::InvalidTailscaleTag, pattern = Some(TAILSCALE_TAG_PATTERN), format = NO_FORMAT,
+    description = "Tailscale ACL tag as the policy file names it: \"tag:\" then a letter, then letters, digits and '-', e.g. \"tag:server\".",
+    check = check_tailscale_tag
+}
+
+fn check_tailscale_tag(s: &str) -> Result<(), NameError> {
+    let code = ProblemCode::InvalidTailscaleTag;
+    if s.is_empty() {
+        return Err(err(
+            code,
+            "a Tailscale tag cannot be empty: write one such as \"tag:server\"",
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| is_space_or_control(*c) || *c == ',') {
+        return Err(err(
+            code,
+            format!(
+                "Tailscale tag {s:?} contains {c:?}: write each tag as its own list item, e.g. [\"tag:server\", \"tag:home\"]"
+            ),
+        ));
+    }
+    let Some(name) = s.strip_prefix("tag:") else {
+        return Err(err(
+            code,
+            format!(
+                "`{s}` is not a Tailscale tag: tags start with `tag:`, as in the policy file (\"tag:{s}\")"
+            ),
+        ));
+    };
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            code,
+            format!(
+                "`{s}`: after `tag:` Tailscale takes a letter, then letters, digits and '-' (e.g. \"tag:server\", \"tag:pi-4\")"
+            ),
+        ))
+    }
+}
+
 /// A route a host advertises into its tailnet: a network in CIDR form with no host bits set
 /// (`192.168.1.0/24`, not `192.168.1.41/24`, which tailscale refuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -517,6 +565,33 @@ mod tests {
         for bad in ["", "ntp.example.org:123", "udp://ntp", "1.2.3.400", "a b"] {
             assert!(NtpServer::new(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tailscale_tags_are_checked_as_tailscale_does() {
+        for good in ["tag:server", "tag:pi-4", "tag:A1", "tag:x"] {
+            assert!(TailscaleTag::new(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "server",
+            "tag:",
+            "tag:1pi",
+            "tag:-pi",
+            "tag:pi_4",
+            "tag:a b",
+            "tag:a,tag:b",
+            "tag:a\n",
+            "Tag:server",
+            "tag:caf\u{e9}",
+        ] {
+            let e = TailscaleTag::new(bad).unwrap_err();
+            assert_eq!(e.code, ProblemCode::InvalidTailscaleTag, "{bad}");
+        }
+        let e = TailscaleTag::new("server").unwrap_err();
+        assert!(e.message.contains("\"tag:server\""), "{}", e.message);
+        let e = TailscaleTag::new("tag:a,tag:b").unwrap_err();
+        assert!(e.message.contains("own list item"), "{}", e.message);
     }
 
     #[test]

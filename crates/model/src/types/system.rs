@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::names::{BanTime, Calendar, FlakeRef, NtpServer, Route, SecretName};
+use crate::names::{
+    BanTime, Calendar, FlakeRef, IpOrCidr, NtpServer, Route, SecretName, TailscaleTag,
+};
 
 /// The engine that runs `virtualisation.oci-containers`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -113,6 +115,22 @@ pub struct Tailscale {
     /// every port, SSH included, is open to the tailnet. Tailscale's ACLs then decide who reaches the host.
     #[serde(default)]
     pub trust_interface: bool,
+    /// ACL tags the host asks for when it logs in (`--advertise-tags`), e.g. ["tag:server"]. An auth key
+    /// created with tags needs them here; the policy file's `tagOwners` must allow them. `tailscale set`
+    /// cannot change tags, so they apply at the first login only: retag a logged-in host in the admin
+    /// console.
+    #[serde(default)]
+    pub advertise_tags: Vec<TailscaleTag>,
+    /// Tailscale SSH (`--ssh`): tailscaled answers SSH on the host's tailnet addresses itself, and the
+    /// policy file's `ssh` rules, not sshd or `[ssh]`, decide who logs in as whom. `false` turns it off
+    /// on a host that has it; left out, the host keeps what it has (off on a new host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<bool>,
+    /// Use the tailnet's DNS settings, MagicDNS included (`--accept-dns`). `false` keeps the host's own
+    /// resolvers (a host that is itself the LAN's DNS server, e.g. AdGuard or Pi-hole); left out,
+    /// Tailscale's default (true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_dns: Option<bool>,
 }
 
 /// mDNS (avahi): the host answers to `<name>.local` and resolves other `.local` names.
@@ -173,6 +191,15 @@ pub struct Fail2ban {
     /// How long a ban lasts (`services.fail2ban.bantime`), e.g. "1h"; left out, "10m".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ban_time: Option<BanTime>,
+    /// Addresses and networks never banned (`services.fail2ban.ignoreIP`), e.g. ["192.168.1.0/24",
+    /// "10.0.0.5"]: your LAN, so a mistyped password at home does not lock you out. Loopback is always
+    /// ignored.
+    #[serde(default)]
+    pub ignore_ip: Vec<IpOrCidr>,
+    /// Ban addresses that come back for longer each time (`services.fail2ban.bantime-increment.enable`):
+    /// `ban_time`, then twice that, four times, and so on.
+    #[serde(default)]
+    pub bantime_increment: bool,
 }
 
 /// A compression algorithm the kernel's zram supports.

@@ -25,11 +25,11 @@ pub use ssh::{ExtraSetting, Origin, SshField, SshView};
 
 use crate::names::{
     Address, CacheKey, ContainerName, HostName, Keymap, PackageName, Protocol, Route, SecretName,
-    SshPublicKey, StateVersion, Substituter, UserName,
+    SshPublicKey, StateVersion, Substituter, TailscaleTag, UserName,
 };
 use crate::types::{
-    AutoUpgrade, Board, BootLoader, BuildOn, Container, ContainerBackend, Fleet, GarbageCollection,
-    HealthCheck, Host, Sudo, User,
+    AutoUpgrade, Board, BootLoader, BuildOn, Container, ContainerBackend, Fail2ban, Fleet,
+    GarbageCollection, HealthCheck, Host, Sudo, User,
 };
 
 /// The interface tailscaled creates (`services.tailscale.interfaceName`'s default).
@@ -286,11 +286,31 @@ pub struct TailscaleView<'a> {
     pub trust_interface: bool,
     /// `useRoutingFeatures`.
     pub routing: RoutingFeatures,
+    /// ACL tags asked for at login.
+    pub advertise_tags: &'a [TailscaleTag],
+    /// Tailscale SSH on (`Some(true)`), off (`Some(false)`), or as the node has it (`None`).
+    pub ssh: Option<bool>,
+    /// The tailnet's DNS settings accepted, refused, or Tailscale's default (`None`).
+    pub accept_dns: Option<bool>,
 }
 
 impl TailscaleView<'_> {
-    /// The `tailscale up` / `tailscale set` flags the inventory implies, in a fixed order.
-    pub fn flags(&self) -> Vec<String> {
+    /// The `tailscale up` flags of the first login (`extraUpFlags`): the [`set_flags`], then the
+    /// tags, which `tailscale set` does not take (a node's tags change only with a new login).
+    ///
+    /// [`set_flags`]: TailscaleView::set_flags
+    pub fn up_flags(&self) -> Vec<String> {
+        let mut out = self.set_flags();
+        if !self.advertise_tags.is_empty() {
+            let tags: Vec<&str> = self.advertise_tags.iter().map(|t| t.as_str()).collect();
+            out.push(format!("--advertise-tags={}", tags.join(",")));
+        }
+        out
+    }
+
+    /// The `tailscale set` flags the inventory implies, in a fixed order (`extraSetFlags`, applied
+    /// at every activation). Each is a flag `tailscale up` takes too.
+    pub fn set_flags(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.advertise_routes.is_empty() {
             let routes: Vec<String> = self
@@ -305,6 +325,14 @@ impl TailscaleView<'_> {
         }
         if self.accept_routes {
             out.push("--accept-routes".to_owned());
+        }
+        match self.ssh {
+            Some(true) => out.push("--ssh".to_owned()),
+            Some(false) => out.push("--ssh=false".to_owned()),
+            None => {}
+        }
+        if let Some(accept) = self.accept_dns {
+            out.push(format!("--accept-dns={accept}"));
         }
         out
     }
@@ -402,6 +430,8 @@ pub struct HostView<'a> {
     pub tailscale: Option<TailscaleView<'a>>,
     /// avahi answers mDNS.
     pub mdns: bool,
+    /// fail2ban's settings, when it runs.
+    pub fail2ban: Option<&'a Fail2ban>,
     /// Pull-mode upgrades, when enabled.
     pub auto_upgrade: Option<AutoUpgradeView<'a>>,
 }
@@ -457,6 +487,9 @@ impl<'a> HostView<'a> {
                     (false, true) => RoutingFeatures::Client,
                     (false, false) => RoutingFeatures::None,
                 },
+                advertise_tags: &t.advertise_tags,
+                ssh: t.ssh,
+                accept_dns: t.accept_dns,
             }
         });
         let mdns = host.mdns.as_ref().is_some_and(|m| m.enable);
@@ -522,6 +555,7 @@ impl<'a> HostView<'a> {
                 .unwrap_or(fleet.fleet.container_backend),
             tailscale,
             mdns,
+            fail2ban: host.fail2ban.as_ref().filter(|f| f.enable),
             auto_upgrade,
         }
     }
