@@ -129,9 +129,8 @@ impl File {
             // Bounded by the distinct tokens of what one thread prints; see `Printer::new`.
             static CACHE: std::cell::RefCell<rowan::NodeCache> = Default::default();
         }
-        let green = CACHE.with_borrow_mut(|cache| {
-            print::Printer::new(cache).file(&self.header, &self.body)
-        })?;
+        let green = CACHE
+            .with_borrow_mut(|cache| print::Printer::new(cache).file(&self.header, &self.body))?;
         // Printed from the green tree directly: no cursor nodes to allocate on the way.
         let text = green.to_string();
         let built = rnix::SyntaxNode::new_root(green);

@@ -479,9 +479,14 @@ impl Layout {
                 .is_ok()
     }
 
-    /// `default.nix` and `*/default.nix` under the root: where generated files live.
+    /// `default.nix`, `known_hosts` and `*/default.nix` under the root: where generated files live.
+    /// (`known_hosts` goes when no host has a recorded key any more; a stale one would pin deploy
+    /// to keys the inventory no longer has.)
     pub(crate) fn candidates(&self) -> Vec<PathBuf> {
-        let mut out = vec![PathBuf::from("default.nix")];
+        let mut out = vec![
+            PathBuf::from("default.nix"),
+            PathBuf::from(crate::KNOWN_HOSTS),
+        ];
         out.extend(
             self.dirs
                 .iter()

@@ -304,6 +304,32 @@ fn hosts_that_left_are_removed_but_hand_written_files_stay() {
 }
 
 #[test]
+fn known_hosts_goes_when_no_host_has_a_key_but_a_hand_written_one_stays() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("hosts");
+    let keyed = fleet_text(&["alpha"], "UTC")
+        + "host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOsayYpasLjJnFWkbxfFaMF7D0BbAlqNvwqypj1yjbxK root@alpha\"\n";
+    let before = support::load_and_render("tree", &keyed).output;
+    assert!(before.files.contains_key(Path::new("known_hosts")));
+    plan(&root, &before, false)
+        .expect("plan")
+        .apply()
+        .expect("apply");
+    assert!(root.join("known_hosts").exists());
+
+    let after = rendered(&["alpha"], "UTC");
+    let steps = plan(&root, &after, false).expect("plan");
+    assert_eq!(paths_of(&steps, Action::Remove), [Path::new("known_hosts")]);
+    steps.apply().expect("apply");
+    assert!(!root.join("known_hosts").exists());
+    assert!(plan(&root, &after, false).expect("plan").is_clean());
+
+    // Someone's own file by that name is not pifleet's to remove.
+    std::fs::write(root.join("known_hosts"), "alpha ssh-ed25519 AAAA\n").expect("write");
+    assert!(plan(&root, &after, false).expect("plan").is_clean());
+}
+
+#[test]
 fn a_removed_host_whose_module_was_edited_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("hosts");
