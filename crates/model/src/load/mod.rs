@@ -6,6 +6,7 @@
 //! string types register their own parsers as schema formats), a value the schema accepts deserialises, and the
 //! schema's verdict is the Rust verdict.
 
+mod by_host;
 mod schema;
 mod toml;
 
@@ -251,6 +252,16 @@ pub fn load_str_as(text: &str, source_name: &str, format: Format) -> Result<Load
         }))
     };
 
+    // A valid TOML inventory is read one host at a time, and never whole (see `by_host`).
+    if format == Format::Toml
+        && let Some(fleet) = by_host::load(text)
+    {
+        return Ok(Loaded {
+            fleet,
+            source,
+            spans: SpanMap::from_toml(text),
+        });
+    }
     let value = match format {
         Format::Toml => match ::toml::from_str::<Value>(text) {
             Ok(mut value) => {

@@ -82,17 +82,21 @@ fn strip_null(schema: &mut schemars::Schema) {
 pub(super) fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| {
-            let mut options = jsonschema::options().should_validate_formats(true);
-            for kind in STRING_KINDS {
-                if let Some(format) = kind.format {
-                    let check = kind.validate;
-                    options = options.with_format(format, move |s: &str| check(s).is_ok());
-                }
-            }
-            options.build(&schema()).ok()
-        })
+        .get_or_init(|| build_validator(&schema()))
         .as_ref()
+}
+
+/// A validator for `schema` (the inventory's, or a part of it) that checks pifleet's string
+/// formats with their parsers.
+pub(super) fn build_validator(schema: &Value) -> Option<jsonschema::Validator> {
+    let mut options = jsonschema::options().should_validate_formats(true);
+    for kind in STRING_KINDS {
+        if let Some(format) = kind.format {
+            let check = kind.validate;
+            options = options.with_format(format, move |s: &str| check(s).is_ok());
+        }
+    }
+    options.build(schema).ok()
 }
 
 /// Turns a JSON pointer into a [`Path`], using the instance to tell array indices from keys that look like numbers.
