@@ -1237,3 +1237,64 @@ fn lockout_errors_are_refused_even_when_allowed() {
     assert!(codes(&report.diagnostics).contains(&"deploy_user_without_key".to_owned()));
     assert!(report.suppressed.is_empty());
 }
+
+/// A control character is reported at the key or value that holds it, wherever in the inventory,
+/// except in a container's `command` arguments (argv, never written as lines), where a line break
+/// is allowed.
+#[test]
+fn control_characters_are_found_where_they_are_except_in_command_arguments() {
+    let inv = Inv::hardened()
+        .set("admin", "description", "\"Ada\\u0007\"")
+        .tail(
+            "[hosts.box.containers.app]\n\
+             image = \"example/app:1.0\"\n\
+             command = [\"sh\", \"-c\", \"echo one\\necho two\"]\n\
+             labels = { \"note\\tkey\" = \"x\", plain = \"tab\\there\" }\n\
+             environment = { GREETING = \"hi\\r\" }\n\
+             \n\
+             [containers.shared]\n\
+             image = \"example/shared:1.0\"\n\
+             entrypoint = \"a\\nb\"\n\
+             placement = { hosts = [\"box\"] }\n",
+        );
+    let report = inv.check();
+    let mut found: Vec<(String, String)> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.name() == "control_character")
+        .map(|d| {
+            let at = d.span.map_or(String::new(), |s| {
+                report.source.text[s.start..s.end].to_owned()
+            });
+            (d.path.to_string(), at)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            (
+                "containers.shared.entrypoint".to_owned(),
+                "\"a\\nb\"".to_owned()
+            ),
+            (
+                "hosts.box.containers.app.environment.GREETING".to_owned(),
+                "\"hi\\r\"".to_owned()
+            ),
+            (
+                "hosts.box.containers.app.labels.\"note\\tkey\"".to_owned(),
+                "\"note\\tkey\"".to_owned()
+            ),
+            (
+                "hosts.box.containers.app.labels.plain".to_owned(),
+                "\"tab\\there\"".to_owned()
+            ),
+            (
+                "users.admin.description".to_owned(),
+                "\"Ada\\u0007\"".to_owned()
+            ),
+        ],
+        "{}",
+        explain(&inv, &report)
+    );
+}

@@ -297,28 +297,54 @@ fn container_images(ctx: &Context<'_>) -> Vec<Diagnostic> {
 
 /// Every container definition once: fleet containers at `containers.<name>`, host containers at
 /// `hosts.<host>.containers.<name>`.
-fn container_definitions(fleet: &Fleet) -> Vec<(Path, String, Cow<'_, Container>)> {
-    let mut out: Vec<(Path, String, Cow<'_, Container>)> = fleet
+fn container_definitions(fleet: &Fleet) -> Vec<Definition<'_>> {
+    let mut out: Vec<Definition<'_>> = fleet
         .containers
         .iter()
-        .map(|(n, c)| {
-            (
-                Path::root().key("containers").key(n.as_str()),
-                format!("container `{n}`"),
-                Cow::Owned(c.to_container()),
-            )
+        .map(|(n, c)| Definition {
+            host: None,
+            name: n.as_str(),
+            container: Cow::Owned(c.to_container()),
         })
         .collect();
     for (host_name, host) in &fleet.hosts {
         for (n, c) in &host.containers {
-            out.push((
-                host_path(host_name).key("containers").key(n.as_str()),
-                format!("container `{n}` on host `{host_name}`"),
-                Cow::Borrowed(c),
-            ));
+            out.push(Definition {
+                host: Some(host_name.as_str()),
+                name: n.as_str(),
+                container: Cow::Borrowed(c),
+            });
         }
     }
     out
+}
+
+/// One container definition. Its path and its description are made only for a finding: a large
+/// fleet has thousands of definitions and few findings.
+struct Definition<'a> {
+    host: Option<&'a str>,
+    name: &'a str,
+    container: Cow<'a, Container>,
+}
+
+impl Definition<'_> {
+    fn base(&self) -> Path {
+        match self.host {
+            None => Path::root().key("containers").key(self.name),
+            Some(host) => Path::root()
+                .key("hosts")
+                .key(host)
+                .key("containers")
+                .key(self.name),
+        }
+    }
+
+    fn what(&self) -> String {
+        match self.host {
+            None => format!("container `{}`", self.name),
+            Some(host) => format!("container `{}` on host `{host}`", self.name),
+        }
+    }
 }
 
 /// Secrets written into a container's settings end up world-readable in the Nix store. Sure
@@ -348,29 +374,30 @@ fn container_secrets(ctx: &Context<'_>) -> Vec<Diagnostic> {
             }),
         );
     };
-    for (base, what, c) in container_definitions(ctx.fleet) {
+    for d in container_definitions(ctx.fleet) {
+        let c = &d.container;
         for (key, value) in &c.environment {
             if let Some(finding) = secret::judge_variable(key, value) {
-                let path = base.key("environment").key(key.as_str());
+                let path = d.base().key("environment").key(key.as_str());
                 push(
                     Code::SecretInEnvironment,
                     Code::PossibleSecret,
                     path,
                     finding,
-                    &what,
+                    &d.what(),
                     "environment",
                 );
             }
         }
         for (key, value) in &c.labels {
             if let Some(finding) = secret::judge_variable(key, value) {
-                let path = base.key("labels").key(key.as_str());
+                let path = d.base().key("labels").key(key.as_str());
                 push(
                     Code::SecretInContainerSettings,
                     Code::PossibleSecret,
                     path,
                     finding,
-                    &what,
+                    &d.what(),
                     "labels",
                 );
             }
@@ -392,15 +419,15 @@ fn container_secrets(ctx: &Context<'_>) -> Vec<Diagnostic> {
         for (field, args) in lists {
             if let Some((i, finding)) = secret::judge_arguments(&args) {
                 let path = match field {
-                    "entrypoint" => base.key(field),
-                    _ => base.key(field).index(i),
+                    "entrypoint" => d.base().key(field),
+                    _ => d.base().key(field).index(i),
                 };
                 push(
                     Code::SecretInContainerSettings,
                     Code::PossibleSecret,
                     path,
                     finding,
-                    &what,
+                    &d.what(),
                     field,
                 );
             }
@@ -448,7 +475,8 @@ fn engine_socket(source: &str) -> Option<&'static str> {
 /// Container exposure: sensitive ports on all addresses, the engine's socket, `privileged`.
 fn container_exposure(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for (base, what, c) in container_definitions(ctx.fleet) {
+    for d in container_definitions(ctx.fleet) {
+        let c = &d.container;
         for (i, port) in c.ports.iter().enumerate() {
             let everywhere = port.host_ip.is_none_or(|ip| ip.is_unspecified());
             let Some((_, service)) = SENSITIVE_PORTS
@@ -461,8 +489,8 @@ fn container_exposure(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 out.push(
                     ctx.at_value(
                         Code::SensitivePortExposed,
-                        base.key("ports").index(i),
-                        format!("{what} publishes {service} on every address (port {}); Docker's published ports bypass the host firewall", port.host_port),
+                        d.base().key("ports").index(i),
+                        format!("{} publishes {service} on every address (port {}); Docker's published ports bypass the host firewall", d.what(), port.host_port),
                     )
                     .help(format!("bind it to loopback (\"127.0.0.1:{}:{}\") or drop the mapping and connect over a Docker network", port.host_port, port.container_port)),
                 );
@@ -474,8 +502,8 @@ fn container_exposure(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 out.push(
                     ctx.at_value(
                         Code::DockerSocketMounted,
-                        base.key("volumes").index(i),
-                        format!("{what} gets the {engine} socket (`{source}`): it can start a privileged container, which is root on the host"),
+                        d.base().key("volumes").index(i),
+                        format!("{} gets the {engine} socket (`{source}`): it can start a privileged container, which is root on the host", d.what()),
                     )
                     .help("drop the mount, or put a filtering proxy in front of it (e.g. tecnativa/docker-socket-proxy) and mount that read-only"),
                 );
@@ -487,14 +515,14 @@ fn container_exposure(ctx: &Context<'_>) -> Vec<Diagnostic> {
             .position(|o| o == "--privileged" || o == "--privileged=true");
         if c.privileged || privileged_option.is_some() {
             let path = match privileged_option {
-                Some(i) if !c.privileged => base.key("extra_options").index(i),
-                _ => base.key("privileged"),
+                Some(i) if !c.privileged => d.base().key("extra_options").index(i),
+                _ => d.base().key("privileged"),
             };
             out.push(
                 ctx.at_value(
                     Code::PrivilegedContainer,
                     path,
-                    format!("{what} runs privileged: it has every capability and device of the host, so a compromise of it is root on the host"),
+                    format!("{} runs privileged: it has every capability and device of the host, so a compromise of it is root on the host", d.what()),
                 )
                 .help("grant only what the image needs: `extra_options = [\"--device=/dev/ttyUSB0\"]` or `--cap-add=…`"),
             );
@@ -511,13 +539,14 @@ fn is_env_name(s: &str) -> bool {
 /// Environment variable names Docker cannot pass. Caught here, they get a line number.
 fn environment_names(ctx: &Context<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for (base, _, c) in container_definitions(ctx.fleet) {
+    for d in container_definitions(ctx.fleet) {
+        let c = &d.container;
         for key in c.environment.keys() {
             if !is_env_name(key) {
                 out.push(
                     ctx.at_value(
                         Code::InvalidEnvironmentName,
-                        base.key("environment").key(key.as_str()),
+                        d.base().key("environment").key(key.as_str()),
                         format!("`{key}` is not a valid environment variable name"),
                     )
                     .help("a variable name cannot be empty or contain '=' or white space"),

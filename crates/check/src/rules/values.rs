@@ -34,9 +34,11 @@ fn control_characters(ctx: &Context<'_>) -> Vec<Diagnostic> {
         hosts,
         containers,
     } = ctx.fleet;
+    // The path is a stack of borrowed segments, made into a `Path` only for a finding: a clean
+    // fleet has hundreds of thousands of strings and no findings.
     let part = |key: &str, value: serde_json::Result<Value>, out: &mut Vec<Diagnostic>| {
         if let Ok(value) = value {
-            walk(ctx, &value, &Path::root().key(key), out);
+            walk(ctx, &value, &mut vec![Step::Key(key)], out);
         }
     };
     // In the order of the whole value's keys, so diagnostics come in the same order as before.
@@ -44,10 +46,10 @@ fn control_characters(ctx: &Context<'_>) -> Vec<Diagnostic> {
     part("containers", serde_json::to_value(containers), &mut out);
     part("fleet", serde_json::to_value(fleet), &mut out);
     for (name, host) in hosts {
-        let path = Path::root().key("hosts").key(name.as_str());
-        judge(ctx, name.as_str(), &path, true, &mut out);
+        let mut at = vec![Step::Key("hosts"), Step::Key(name.as_str())];
+        judge(ctx, name.as_str(), &at, true, &mut out);
         if let Ok(value) = serde_json::to_value(host) {
-            walk(ctx, &value, &path, &mut out);
+            walk(ctx, &value, &mut at, &mut out);
         }
     }
     part("ssh", serde_json::to_value(ssh), &mut out);
@@ -55,65 +57,89 @@ fn control_characters(ctx: &Context<'_>) -> Vec<Diagnostic> {
     out
 }
 
-fn walk(ctx: &Context<'_>, value: &Value, path: &Path, out: &mut Vec<Diagnostic>) {
+/// One segment of the path being walked, borrowed from the value.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn to_path(at: &[Step<'_>]) -> Path {
+    Path::from_segments(
+        at.iter()
+            .map(|step| match *step {
+                Step::Key(k) => Segment::Key(k.to_owned()),
+                Step::Index(i) => Segment::Index(i),
+            })
+            .collect(),
+    )
+}
+
+fn walk<'a>(
+    ctx: &Context<'_>,
+    value: &'a Value,
+    at: &mut Vec<Step<'a>>,
+    out: &mut Vec<Diagnostic>,
+) {
     match value {
-        Value::String(s) => judge(ctx, s, path, false, out),
+        Value::String(s) => judge(ctx, s, at, false, out),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(ctx, item, &path.index(i), out);
+                at.push(Step::Index(i));
+                walk(ctx, item, at, out);
+                at.pop();
             }
         }
         Value::Object(map) => {
             for (key, item) in map {
-                let child = path.key(key.as_str());
-                judge(ctx, key, &child, true, out);
-                walk(ctx, item, &child, out);
+                at.push(Step::Key(key));
+                judge(ctx, key, at, true, out);
+                walk(ctx, item, at, out);
+                at.pop();
             }
         }
         _ => {}
     }
 }
 
-/// Whether multi-line text is fine at `path`: container `command` arguments, and sshd settings
+/// Whether multi-line text is fine at `at`: container `command` arguments, and sshd settings
 /// (checked by the SSH family).
-fn lines_allowed(path: &Path) -> bool {
-    let keys: Vec<&str> = path
-        .segments()
-        .iter()
-        .filter_map(|s| match s {
-            Segment::Key(k) => Some(k.as_str()),
-            Segment::Index(_) => None,
-        })
-        .collect();
-    keys.contains(&"extra_settings")
-        || (keys.contains(&"containers") && keys.last() == Some(&"command"))
+fn lines_allowed(at: &[Step<'_>]) -> bool {
+    let mut keys = at.iter().filter_map(|s| match s {
+        Step::Key(k) => Some(*k),
+        Step::Index(_) => None,
+    });
+    let last = keys.clone().next_back();
+    keys.clone().any(|k| k == "extra_settings")
+        || (keys.any(|k| k == "containers") && last == Some("command"))
 }
 
-fn judge(ctx: &Context<'_>, s: &str, path: &Path, is_key: bool, out: &mut Vec<Diagnostic>) {
+fn judge(ctx: &Context<'_>, s: &str, at: &[Step<'_>], is_key: bool, out: &mut Vec<Diagnostic>) {
     let what = if is_key { "the name" } else { "the value" };
-    let diagnostic = if s.contains('\0') {
-        Some(format!(
-            "{what} at `{path}` holds a NUL byte, which a Nix string cannot hold"
-        ))
-    } else if !lines_allowed(path) && model::sshd::has_control(s) {
+    let nul = s.contains('\0');
+    if !nul && !model::sshd::has_control(s) {
+        return;
+    }
+    let path = to_path(at);
+    let message = if nul {
+        format!("{what} at `{path}` holds a NUL byte, which a Nix string cannot hold")
+    } else if !lines_allowed(at) {
         let c = s
             .chars()
             .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
             .unwrap_or('?');
-        Some(format!(
+        format!(
             "{what} at `{path}` holds the control character {c:?}: written into a file on the host, it would start or garble a line the inventory never wrote"
-        ))
+        )
     } else {
-        None
+        return;
     };
-    if let Some(message) = diagnostic {
-        let d = if is_key {
-            ctx.at_key(Code::ControlCharacter, path.clone(), message)
-        } else {
-            ctx.at_value(Code::ControlCharacter, path.clone(), message)
-        };
-        out.push(d.help(
-            "remove it; write multi-line content into a file on the host and point at it instead",
-        ));
-    }
+    let d = if is_key {
+        ctx.at_key(Code::ControlCharacter, path, message)
+    } else {
+        ctx.at_value(Code::ControlCharacter, path, message)
+    };
+    out.push(d.help(
+        "remove it; write multi-line content into a file on the host and point at it instead",
+    ));
 }
