@@ -131,8 +131,10 @@ impl File {
         }
         let green = CACHE
             .with_borrow_mut(|cache| print::Printer::new(cache).file(&self.header, &self.body))?;
-        // Printed from the green tree directly: no cursor nodes to allocate on the way.
-        let text = green.to_string();
+        // Printed from the green tree directly, into one allocation of the right size: no cursor
+        // nodes, and no formatter call per token (`to_string` cost a tenth of `gen`'s CPU).
+        let mut text = String::with_capacity(usize::from(green.text_len()));
+        push_text(&green, &mut text);
         let built = rnix::SyntaxNode::new_root(green);
         let parsed = rnix::Root::parse(&text);
         if let Some(err) = parsed.errors().first() {
@@ -146,6 +148,16 @@ impl File {
             });
         }
         Ok((built, text))
+    }
+}
+
+/// Appends the text of `node`'s tokens, in order, to `out`.
+fn push_text(node: &rowan::GreenNodeData, out: &mut String) {
+    for child in node.children() {
+        match child {
+            rowan::NodeOrToken::Node(node) => push_text(node, out),
+            rowan::NodeOrToken::Token(token) => out.push_str(token.text()),
+        }
     }
 }
 
