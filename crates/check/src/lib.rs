@@ -117,15 +117,51 @@ pub fn load_and_check_bytes(
     source_name: &str,
     base: Option<&FsPath>,
 ) -> (Report, Option<Loaded>) {
+    let (report, loaded) = load_and_check_alongside(bytes, source_name, base, None::<fn(&Loaded)>);
+    (report, loaded.map(|(loaded, _)| loaded))
+}
+
+/// [`load_and_check_bytes`], running `alongside` on the loaded inventory on another thread while
+/// the rules run: `gen` renders while it checks, instead of after. Whoever calls it decides from
+/// the report whether the result may be used; `alongside` must expect an inventory with errors.
+/// It does not run when the inventory cannot be loaded. If it panics on an inventory the rules
+/// found errors in, the result is `None` (the errors are the news); on a clean one the panic
+/// goes on.
+pub fn load_and_check_alongside<T: Send>(
+    bytes: &[u8],
+    source_name: &str,
+    base: Option<&FsPath>,
+    alongside: Option<impl FnOnce(&Loaded) -> T + Send>,
+) -> (Report, Option<(Loaded, Option<T>)>) {
     match model::load_bytes(bytes, source_name) {
         Ok(loaded) => {
-            let (diagnostics, suppressed) = check_loaded_in(&loaded, base);
+            let ((diagnostics, suppressed), side) = match alongside {
+                None => (check_loaded_in(&loaded, base), None),
+                Some(work) => std::thread::scope(|scope| {
+                    let loaded = &loaded;
+                    let side = scope.spawn(move || {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(loaded)))
+                    });
+                    let checked = check_loaded_in(loaded, base);
+                    let side = match side.join() {
+                        Ok(Ok(value)) => Some(value),
+                        Ok(Err(panic)) | Err(panic) => {
+                            let errors = checked.0.iter().any(|d| d.severity() == Severity::Error);
+                            if !errors {
+                                std::panic::resume_unwind(panic);
+                            }
+                            None
+                        }
+                    };
+                    (checked, side)
+                }),
+            };
             let report = Report {
                 diagnostics,
                 suppressed,
                 source: loaded.source.clone(),
             };
-            (report, Some(loaded))
+            (report, Some((loaded, side)))
         }
         Err(LoadError::Invalid(invalid)) => {
             let invalid = *invalid;

@@ -100,20 +100,48 @@ impl Workspace {
 
     /// Checks the inventory's bytes, already read (see [`Workspace::load_checked`]).
     pub(crate) fn check_text(&self, bytes: &[u8]) -> Option<model::Loaded> {
+        let (report, loaded) = check::load_and_check_bytes(bytes, &self.shown(), Some(self.base()));
+        self.report(&report).then_some(loaded).flatten()
+    }
+
+    /// [`Self::check_text`] and [`Self::render`] of what it loaded, rendered while the rules run
+    /// (on a second core; see docs/benchmarks.md). `None` when the inventory has errors.
+    pub(crate) fn check_and_render(
+        &self,
+        bytes: &[u8],
+    ) -> anyhow::Result<Option<(model::Loaded, render::Output)>> {
+        let render = |loaded: &model::Loaded| self.render(&loaded.fleet);
+        let (report, loaded) =
+            check::load_and_check_alongside(bytes, &self.shown(), Some(self.base()), Some(render));
+        if !self.report(&report) {
+            return Ok(None);
+        }
+        match loaded {
+            Some((loaded, Some(output))) => Ok(Some((loaded, output?))),
+            // Without errors, the inventory was loaded and rendered (or the render's panic went on).
+            Some((loaded, None)) => {
+                let output = self.render(&loaded.fleet)?;
+                Ok(Some((loaded, output)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Prints `report`'s diagnostics; false (after saying so) when it has errors.
+    fn report(&self, report: &check::Report) -> bool {
         let shown = self.shown();
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let (report, loaded) = check::load_and_check_bytes(bytes, &shown, Some(self.base()));
         if !report.diagnostics.is_empty() {
-            eprint!("{}", check::render_human(&report, color));
+            eprint!("{}", check::render_human(report, color));
         }
         if report.has_errors() {
             eprintln!(
                 "{shown}: {} error(s); fix them first (`pifleet check -f {shown}` lists them)",
                 report.error_count(),
             );
-            return None;
+            return false;
         }
-        loaded
+        true
     }
 
     /// Reads and loads the inventory without the semantic checks, for commands that fix what

@@ -61,10 +61,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Clean);
     }
 
-    let Some(loaded) = workspace.check_text(&text) else {
+    let Some((_, output)) = workspace.check_and_render(&text)? else {
         return Ok(Outcome::Problems);
     };
-    let output = workspace.render(&loaded.fleet)?;
     if args.check {
         // A hand-edited generated file is drift like any other: shown in the diff, exit 1. Only a
         // file pifleet never wrote, sitting where one of its files goes, cannot be diffed.
