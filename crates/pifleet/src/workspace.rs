@@ -326,25 +326,54 @@ impl Hosts {
     }
 }
 
-impl std::fmt::Display for Hosts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Hosts {
+    /// The same counts for a tree not written yet (`gen --check`): what `gen` would do.
+    pub(crate) fn pending(&self) -> impl std::fmt::Display + '_ {
+        Counts(self, Tense::Pending)
+    }
+
+    fn write(&self, tense: Tense, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let total = self.written + self.unchanged;
+        let (written, removed, index, leftover) = match tense {
+            Tense::Done => ("written", "removed", "index updated", "removed"),
+            Tense::Pending => ("to write", "to remove", "index to update", "to remove"),
+        };
         write!(
             f,
-            "{total} host{}: {} written, {} unchanged, {} removed",
+            "{total} host{}: {} {written}, {} unchanged, {} {removed}",
             if total == 1 { "" } else { "s" },
             self.written,
             self.unchanged,
             self.removed
         )?;
         if self.index_only {
-            f.write_str("; index updated")?;
+            write!(f, "; {index}")?;
         }
         match self.leftovers {
             0 => {}
-            1 => f.write_str(", 1 leftover temporary file removed")?,
-            n => write!(f, ", {n} leftover temporary files removed")?,
+            1 => write!(f, ", 1 leftover temporary file {leftover}")?,
+            n => write!(f, ", {n} leftover temporary files {leftover}")?,
         }
         Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Tense {
+    Done,
+    Pending,
+}
+
+struct Counts<'a>(&'a Hosts, Tense);
+
+impl std::fmt::Display for Counts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.write(self.1, f)
+    }
+}
+
+impl std::fmt::Display for Hosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write(Tense::Done, f)
     }
 }

@@ -308,8 +308,9 @@ fn leftover_temporary_files_are_reported_by_check_and_removed_by_gen() {
     );
     assert_eq!(
         err,
-        "hosts is out of date with fleet.toml (0 written, 4 unchanged, 0 removed, 1 leftover \
-         temporary file removed): run `pifleet gen` (or `nix run .#gen`) and commit the result\n"
+        "hosts is out of date with fleet.toml (2 hosts: 0 to write, 2 unchanged, 0 to remove, \
+         1 leftover temporary file to remove): run `pifleet gen` (or `nix run .#gen`) and commit \
+         the result\n"
     );
     assert_eq!(repo.tree(), before, "--check must not remove it");
 

@@ -93,7 +93,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             "{} is out of date with {} ({}): run `pifleet gen` (or `nix run .#gen`) and commit the result",
             out.display(),
             workspace.shown(),
-            plan.summary()
+            crate::workspace::Hosts::of(plan.steps()).pending()
         );
         return Ok(Outcome::Problems);
     }
