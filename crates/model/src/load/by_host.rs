@@ -12,10 +12,13 @@
 //! never accept what the whole-document path refuses, and it is conservative to get that:
 //! - a piece that does not parse on its own (a split inside a multi-line string or array leaves
 //!   the piece before it unterminated) means "not sure";
-//! - so does an array of tables (`[[…]]`), a `[hosts]` table, a `hosts` key outside `[hosts.<name>]`
-//!   headers, a host whose tables are not contiguous, the same header twice, and a header below
-//!   a table that another piece defined with dotted keys or an inline table (TOML allows some of
-//!   these and forbids others; the whole-document path tells them apart);
+//! - so does a `[hosts]` table, a `hosts` key outside `[hosts.<name>]` headers, a host whose
+//!   tables are not contiguous, the same header twice, and a header below a table that another
+//!   piece defined with dotted keys or an inline table (TOML allows some of these and forbids
+//!   others; the whole-document path tells them apart);
+//! - arrays of tables (`[[hosts.<name>.deploy.health]]`) are read, each piece appending one
+//!   table, as long as nothing else defines anything at or below the array, and no header or
+//!   array of tables goes below one (a sub-table of its last table);
 //! - each host is checked against the same schema definition, and deserialized by the same
 //!   types, as in the whole document.
 
@@ -39,10 +42,10 @@ pub(super) fn load(text: &str) -> Option<Fleet> {
     for piece in pieces(text) {
         let mut value: Value = ::toml::from_str(piece).ok()?;
         datetimes_to_strings(&mut value);
-        let header = header_path(piece)?;
+        let (header, array) = header_path(piece)?;
         match header.as_slice() {
             [hosts_key, name, rest @ ..] if hosts_key == "hosts" => {
-                let body = take_path(&mut value, &header)?;
+                let body = take_path(&mut value, &header, array)?;
                 if current.as_ref().is_none_or(|(n, _)| n != name) {
                     if let Some((done, tables)) = current.take() {
                         finish_host(&done, tables, &mut hosts)?;
@@ -54,15 +57,15 @@ pub(super) fn load(text: &str) -> Option<Fleet> {
                     current = Some((name.clone(), Tables::default()));
                 }
                 let (_, tables) = current.as_mut()?;
-                tables.add(rest.to_vec(), body)?;
+                tables.add(rest.to_vec(), body, array)?;
             }
             [hosts_key, ..] if hosts_key == "hosts" => return None,
             _ => {
                 if value.get("hosts").is_some() {
                     return None;
                 }
-                let body = take_path(&mut value, &header)?;
-                root.add(header, body)?;
+                let body = take_path(&mut value, &header, array)?;
+                root.add(header, body, array)?;
             }
         }
     }
@@ -131,40 +134,56 @@ fn pieces(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The path of the table `piece` starts with (empty for the text before the first header);
-/// `None` for an array of tables, or a header that does not parse.
-fn header_path(piece: &str) -> Option<Vec<String>> {
+/// The path of the table `piece` starts with (empty for the text before the first header), and
+/// whether it is an array of tables (`[[…]]`); `None` for a header that does not parse.
+fn header_path(piece: &str) -> Option<(Vec<String>, bool)> {
     let first = piece.lines().next().unwrap_or_default();
     if !first.trim_start().starts_with('[') {
-        return Some(Vec::new());
+        return Some((Vec::new(), false));
     }
-    if first.trim_start().starts_with("[[") {
-        return None;
-    }
-    // The header alone is an empty table at its path: follow it down.
+    let array = first.trim_start().starts_with("[[");
+    // The header alone is an empty table at its path (for `[[…]]`, an array of one empty
+    // table): follow it down.
     let mut value: Value = ::toml::from_str(first).ok()?;
     let mut path = Vec::new();
     loop {
-        let Value::Object(map) = value else {
-            return None;
-        };
-        let mut entries = map.into_iter();
-        match (entries.next(), entries.next()) {
-            (None, _) => return Some(path),
-            (Some((key, inner)), None) => {
-                path.push(key);
-                value = inner;
+        let inner = match value {
+            Value::Object(map) => {
+                let mut entries = map.into_iter();
+                match (entries.next(), entries.next()) {
+                    (None, _) if !array => return Some((path, false)),
+                    (Some((key, inner)), None) => {
+                        path.push(key);
+                        inner
+                    }
+                    _ => return None,
+                }
+            }
+            Value::Array(items) if array && items.len() == 1 => {
+                let [only] = <[Value; 1]>::try_from(items).ok()?;
+                if only.as_object().is_some_and(Map::is_empty) {
+                    return Some((path, true));
+                }
+                return None;
             }
             _ => return None,
-        }
+        };
+        value = inner;
     }
 }
 
-/// Takes the value at `path` out of `value` (which must lead there through tables only).
-fn take_path(value: &mut Value, path: &[String]) -> Option<Value> {
+/// Takes the value at `path` out of `value` (which must lead there through tables only); for an
+/// array of tables, the one table the piece adds to it.
+fn take_path(value: &mut Value, path: &[String], array: bool) -> Option<Value> {
     let mut cur = value;
     for key in path {
         cur = cur.as_object_mut()?.get_mut(key)?;
+    }
+    if array {
+        match cur.as_array_mut()?.as_mut_slice() {
+            [only] => cur = only,
+            _ => return None,
+        }
     }
     cur.is_object().then(|| cur.take())
 }
@@ -178,13 +197,26 @@ struct Tables {
     headers: BTreeSet<Vec<String>>,
     /// Every table defined inside a piece's body (dotted keys, inline tables).
     bodies: BTreeSet<Vec<String>>,
+    /// Every array of tables (`[[…]]`) merged so far.
+    arrays: BTreeSet<Vec<String>>,
 }
 
 impl Tables {
-    /// Merges the body of the table at `header`; `None` when it redefines anything.
-    fn add(&mut self, header: Vec<String>, body: Value) -> Option<()> {
+    /// Merges the body of the table at `header` (with `array`, the next table of the array of
+    /// tables there); `None` when it redefines anything, or the shape is one it does not read.
+    fn add(&mut self, header: Vec<String>, body: Value, array: bool) -> Option<()> {
         if self.value.is_null() {
             self.value = Value::Object(Map::new());
+        }
+        // Below an array of tables, a header means its last table's sub-table; left to the whole
+        // document. So is anything inside the bodies of its tables.
+        if (0..=header.len())
+            .any(|n| self.arrays.contains(&header[..n]) && (n < header.len() || !array))
+        {
+            return None;
+        }
+        if array {
+            return self.push(header, body);
         }
         if self.headers.contains(&header)
             || (0..=header.len()).any(|n| self.bodies.contains(&header[..n]))
@@ -214,6 +246,42 @@ impl Tables {
         merge(at, body)?;
         self.headers.insert(header);
         self.bodies.extend(defined);
+        Some(())
+    }
+
+    /// Appends `body` to the array of tables at `header`. The first time, nothing else may have
+    /// defined anything at or below it, nor a table above it inside a body.
+    fn push(&mut self, header: Vec<String>, body: Value) -> Option<()> {
+        let first = !self.arrays.contains(&header);
+        let at_or_below = |paths: &BTreeSet<Vec<String>>| {
+            paths
+                .range(header.clone()..)
+                .next()
+                .is_some_and(|h| h.starts_with(&header))
+        };
+        if first && (at_or_below(&self.headers) || at_or_below(&self.bodies)) {
+            return None;
+        }
+        if (0..header.len()).any(|n| self.bodies.contains(&header[..n])) {
+            return None;
+        }
+        let (last, parents) = header.split_last()?;
+        let mut at = &mut self.value;
+        for key in parents {
+            let map = at.as_object_mut()?;
+            at = map
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+        let map = at.as_object_mut()?;
+        match map.get_mut(last) {
+            None if first => {
+                map.insert(last.clone(), Value::Array(vec![body]));
+            }
+            Some(Value::Array(items)) if !first => items.push(body),
+            _ => return None,
+        }
+        self.arrays.insert(header);
         Some(())
     }
 }
@@ -298,8 +366,25 @@ mod tests {
             format!(
                 "{HEAD}[hosts.a]\n{host}containers = {{ web = {{ image = \"nginx:1\" }} }}\n\n[hosts.a.containers.db]\nimage = \"postgres:16\"\n"
             ),
-            // Arrays of tables, `[hosts]` itself, hosts outside their headers.
-            format!("{HEAD}[hosts.a]\n{host}\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n"),
+            // An array of tables after a table at its path, a table below one, an array inside
+            // one, one extending an inline table or an inline array.
+            format!(
+                "{HEAD}[hosts.a]\n{host}\n[hosts.a.deploy.health]\nunit = \"sshd\"\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n"
+            ),
+            format!(
+                "{HEAD}[hosts.a]\n{host}\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n[hosts.a.deploy.health.x]\ny = 1\n"
+            ),
+            format!(
+                "{HEAD}[hosts.a]\n{host}\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n[[hosts.a.deploy.health.x]]\ny = 1\n"
+            ),
+            format!(
+                "{HEAD}[hosts.a]\n{host}deploy = {{ user = \"root\" }}\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n"
+            ),
+            format!(
+                "{HEAD}[hosts.a.deploy]\nhealth = [{{ unit = \"a\" }}]\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n[hosts.a]\n{host}"
+            ),
+            format!("{HEAD}[hosts.a]\n{host}\n[[hosts.a]]\nboard = \"rpi4\"\n"),
+            // `[hosts]` itself, hosts outside their headers.
             format!("{HEAD}[hosts]\na.board = \"rpi4\"\na.address = \"10.0.0.2\"\n"),
             format!("hosts.a.board = \"rpi4\"\nhosts.a.address = \"10.0.0.2\"\n{HEAD}"),
             // A host whose tables are not contiguous.
@@ -321,10 +406,33 @@ mod tests {
     #[test]
     fn a_legal_inventory_it_is_not_sure_of_still_loads() {
         let text = format!(
-            "{HEAD}[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n"
+            "{HEAD}[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n\
+             [hosts.b]\nboard = \"rpi4\"\naddress = \"10.0.0.3\"\n\n\
+             [hosts.a.containers.web]\nimage = \"nginx:1.27\"\n"
         );
         assert!(load(&text).is_none());
         let loaded = crate::load_str(&text, "fleet.toml").expect("valid");
         assert_eq!(loaded.fleet, whole(&text));
+    }
+
+    /// Health checks are written as arrays of tables: read host by host, in order, with the
+    /// host's other tables around them.
+    #[test]
+    fn arrays_of_tables_read_the_same_as_whole() {
+        let text = format!(
+            "{HEAD}[hosts.a]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n\n\
+             [[hosts.a.deploy.health]]\nunit = \"sshd.service\"\n\n\
+             [hosts.a.containers.web]\nimage = \"nginx:1.27\"\n\n\
+             [[hosts.a.deploy.health]]\ntcp = 22\n\n\
+             [[hosts.a.deploy.health]]\ncontainer = \"web\"\n\n\
+             [hosts.a.deploy]\nuser = \"root\"\n\n\
+             [hosts.b]\nboard = \"rpi3\"\naddress = \"10.0.0.3\"\n\n\
+             [[hosts.b.deploy.health]]\nunit = \"nginx.service\"\n"
+        );
+        let fleet = load(&text).expect("arrays of tables are read host by host");
+        assert_eq!(fleet, whole(&text));
+        let a = &fleet.hosts[&crate::names::HostName::new("a").unwrap()];
+        assert_eq!(a.deploy.health.len(), 3);
+        assert_eq!(a.deploy.user.as_str(), "root");
     }
 }
