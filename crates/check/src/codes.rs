@@ -545,6 +545,12 @@ image = "nginx:1.27.3"
 placement = {}
 "#,
         r#"List hosts or tags in `placement`, or remove the container."#;
+    TailscaleTagsNeedAuthKey = "tailscale_tags_need_auth_key", Warning, Semantic,
+        r#"Tailscale tags on a host that does not log in with an auth key"#,
+        toml r#"[hosts.pi.tailscale]
+advertise_tags = ["tag:edge"]
+"#,
+        r#"Tags are a flag of `tailscale up`, which NixOS runs only with an auth key (`authKeyFile`), and `tailscale set` does not take them. Without `auth_key_secret` the tags are written into the module and never used: a host logged in by hand has the tags of that login. Add `auth_key_secret` (the host logs in at boot with the tags), or drop `advertise_tags` and tag the node in the admin console. The other flags (`advertise_routes`, `exit_node`, `accept_routes`, `ssh`, `accept_dns`) are applied with `tailscale set` at every activation, auth key or not."#;
     ContainerNameConflict = "container_name_conflict", Error, Semantic,
         r#"a host container with the name of a fleet container placed on it"#,
         toml r#"[containers.web]

@@ -1075,6 +1075,15 @@ fn table() -> Vec<(&'static str, Inv, Inv)> {
             h().set("host", "tailscale", "{ advertise_tags = [\"tag:server\", \"tag:home-lab\"] }"),
         ),
         (
+            "tailscale_tags_need_auth_key",
+            h().set("host", "tailscale", "{ advertise_tags = [\"tag:edge\"] }"),
+            h().with_secrets().set(
+                "host",
+                "tailscale",
+                "{ auth_key_secret = \"ts-key\", advertise_tags = [\"tag:edge\"] }",
+            ),
+        ),
+        (
             "fail2ban_ignores_everyone",
             h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.0/24\", \"0.0.0.0/0\"] }"),
             h().set("host", "fail2ban", "{ ignore_ip = [\"192.168.1.0/24\", \"10.0.0.0/8\"] }"),

@@ -15,6 +15,7 @@ pub(crate) const FAMILY: Family = Family {
     rules: rules![
         tailnet_deploy,
         tailscale_auth_key,
+        tailscale_tags,
         tailscale_ssh,
         fail2ban_ignores_everyone,
         auto_upgrade_target,
@@ -78,6 +79,33 @@ fn tailscale_auth_key(ctx: &Context<'_>) -> Vec<Diagnostic> {
                 .help("revoke this key in the admin console, store a new one with `pifleet secrets set tailscale-key`, and set `auth_key_secret = \"tailscale-key\"`"),
             );
         }
+    }
+    out
+}
+
+/// Tags are an `up` flag only, and NixOS runs `tailscale up` only with an auth key.
+fn tailscale_tags(ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for view in &ctx.hosts {
+        let Some(ts) = &view.tailscale else {
+            continue;
+        };
+        if ts.advertise_tags.is_empty() || ts.auth_key_secret.is_some() {
+            continue;
+        }
+        let name = view.name;
+        out.push(
+            ctx.at_value(
+                Code::TailscaleTagsNeedAuthKey,
+                host_path(name).key("tailscale").key("advertise_tags"),
+                format!(
+                    "host `{name}` advertises Tailscale tags but has no `auth_key_secret`: tags are a `tailscale up` flag, which NixOS runs only with an auth key, so these are never used"
+                ),
+            )
+            .help(format!(
+                "add `auth_key_secret` to `[hosts.{name}.tailscale]` (store the key with `pifleet secrets set tailscale-key`), or drop `advertise_tags` and tag the node in the admin console"
+            )),
+        );
     }
     out
 }
