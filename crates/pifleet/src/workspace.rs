@@ -116,15 +116,16 @@ impl Workspace {
         if !self.report(&report) {
             return Ok(None);
         }
-        match loaded {
-            Some((loaded, Some(output))) => Ok(Some((loaded, output?))),
-            // Without errors, the inventory was loaded and rendered (or the render's panic went on).
-            Some((loaded, None)) => {
-                let output = self.render(&loaded.fleet)?;
-                Ok(Some((loaded, output)))
-            }
-            None => Ok(None),
-        }
+        let Some((loaded, output)) = loaded else {
+            return Ok(None);
+        };
+        // Only an inventory with errors comes back without its render; rendering again is right
+        // whatever happened.
+        let output = match output {
+            Some(output) => output?,
+            None => self.render(&loaded.fleet)?,
+        };
+        Ok(Some((loaded, output)))
     }
 
     /// Prints `report`'s diagnostics; false (after saying so) when it has errors.

@@ -87,12 +87,10 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Output, Error> {
             let mut done = Vec::new();
             loop {
                 let start = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
-                let Some(batch) = hosts.get(start..hosts.len().min(start + BATCH)) else {
-                    return Ok(done);
-                };
-                if batch.is_empty() {
+                if start >= hosts.len() {
                     return Ok(done);
                 }
+                let batch = &hosts[start..hosts.len().min(start + BATCH)];
                 for (i, host) in batch.iter().enumerate() {
                     done.push(one(host).map_err(|e| (start + i, e))?);
                 }

@@ -225,14 +225,16 @@ impl Tables {
         }
         let mut defined = Vec::new();
         tables_in(&body, &mut header.clone(), &mut defined);
-        // A header already merged below a table this body defines is a redefinition too.
+        // A header (or array of tables) already merged at or below a table this body defines is
+        // a redefinition too.
         for table in &defined {
-            let below = self
-                .headers
-                .range(table.clone()..)
-                .next()
-                .is_some_and(|h| h.starts_with(table));
-            if below || self.headers.contains(table) {
+            let at_or_below = |paths: &BTreeSet<Vec<String>>| {
+                paths
+                    .range(table.clone()..)
+                    .next()
+                    .is_some_and(|h| h.starts_with(table))
+            };
+            if at_or_below(&self.headers) || at_or_below(&self.arrays) {
                 return None;
             }
         }
@@ -384,6 +386,13 @@ mod tests {
                 "{HEAD}[hosts.a.deploy]\nhealth = [{{ unit = \"a\" }}]\n[[hosts.a.deploy.health]]\nunit = \"sshd\"\n[hosts.a]\n{host}"
             ),
             format!("{HEAD}[hosts.a]\n{host}\n[[hosts.a]]\nboard = \"rpi4\"\n"),
+            // A table defined in a body where an array of tables put one already.
+            format!(
+                "{HEAD}[[hosts.a.deploy.health]]\nunit = \"sshd\"\n[hosts.a]\n{host}deploy = {{ user = \"root\" }}\n"
+            ),
+            format!(
+                "{HEAD}[[hosts.a.deploy.health]]\nunit = \"sshd\"\n[hosts.a]\n{host}deploy.user = \"root\"\n"
+            ),
             // `[hosts]` itself, hosts outside their headers.
             format!("{HEAD}[hosts]\na.board = \"rpi4\"\na.address = \"10.0.0.2\"\n"),
             format!("hosts.a.board = \"rpi4\"\nhosts.a.address = \"10.0.0.2\"\n{HEAD}"),
@@ -400,6 +409,60 @@ mod tests {
             format!("{HEAD}[hosts.a]\nboard = \"pi\"\naddress = \"10.0.0.2\"\n"),
         ] {
             assert!(load(&text).is_none(), "{text}");
+        }
+    }
+
+    /// Pieces a host's part of an inventory is made of: tables, arrays of tables, and the ways
+    /// TOML also defines tables (dotted keys, inline tables), which clash with some of them.
+    const PIECES: &[&str] = &[
+        "[hosts.{h}]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\n",
+        "[hosts.{h}]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\ndeploy = { user = \"root\" }\n",
+        "[hosts.{h}]\nboard = \"rpi4\"\naddress = \"10.0.0.2\"\ndeploy.user = \"root\"\n",
+        "[hosts.{h}.deploy]\nuser = \"root\"\n",
+        "[hosts.{h}.deploy]\nhealth = [{ unit = \"a.service\" }]\n",
+        "[[hosts.{h}.deploy.health]]\nunit = \"sshd.service\"\n",
+        "[[hosts.{h}.deploy.health]]\ntcp = 22\n",
+        "[hosts.{h}.deploy.health]\nunit = \"x\"\n",
+        "[[hosts.{h}.deploy.health.x]]\ny = 1\n",
+        "[hosts.{h}.containers.web]\nimage = \"nginx:1.27\"\n",
+        "[hosts.{h}.containers]\nweb = { image = \"nginx:1.27\" }\n",
+        "[[hosts.{h}.containers]]\nimage = \"nginx:1.27\"\n",
+        "[users.carol]\nssh_keys = []\n",
+    ];
+
+    /// A host's pieces: one of the first three (its own table) at `at` among `rest`, in order.
+    fn host_text(host: &str, base: usize, at: usize, rest: &[usize]) -> String {
+        let mut order: Vec<usize> = rest.iter().map(|i| 3 + i % (PIECES.len() - 4)).collect();
+        order.insert(at.min(order.len()), base % 3);
+        order
+            .iter()
+            .map(|&i| format!("{}\n", PIECES[i].replace("{h}", host)))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// Whatever it reads, it reads as serde over the whole text does: never a fleet the
+        /// whole-document path refuses, never a different one. Hosts are mostly contiguous
+        /// (most texts are then in the shape it reads), sometimes not.
+        #[test]
+        fn what_it_reads_the_whole_document_reads_the_same(
+            a in (0..3usize, 0..4usize, proptest::collection::vec(0..16usize, 0..4)),
+            b in (0..3usize, 0..4usize, proptest::collection::vec(0..16usize, 0..4)),
+            users_at in 0..3usize,
+            stray in proptest::option::of((0..PIECES.len(), 0..2usize)),
+        ) {
+            let mut parts = vec![host_text("a", a.0, a.1, &a.2), host_text("b", b.0, b.1, &b.2)];
+            parts.insert(users_at, PIECES[PIECES.len() - 1].to_owned() + "\n");
+            if let Some((piece, host)) = stray {
+                parts.push(PIECES[piece].replace("{h}", ["a", "b"][host]));
+            }
+            let text = format!("{HEAD}{}", parts.concat());
+            if let Some(fleet) = load(&text) {
+                let whole: Result<Fleet, _> = ::toml::from_str(&text);
+                proptest::prop_assert!(whole.is_ok(), "whole path refuses:\n{text}\n{:?}", whole.err());
+                proptest::prop_assert_eq!(&fleet, &whole.unwrap(), "{}", text);
+            }
         }
     }
 
