@@ -2,11 +2,9 @@
 //! for JSON, in a `.expect` sidecar) exactly which diagnostics it must produce, and nothing else may appear.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn cases_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases")
-}
+mod corpus;
 
 fn expectations(path: &Path, text: &str) -> BTreeSet<(String, usize)> {
     let sidecar = path.with_extension("expect");
@@ -48,17 +46,7 @@ fn actual(report: &check::Report) -> BTreeSet<(String, usize)> {
 
 #[test]
 fn every_bad_inventory_reports_its_code_on_its_line() {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .expect("tests/cases")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("toml" | "json")
-            )
-        })
-        .collect();
-    paths.sort();
+    let paths = corpus::files();
     assert!(
         paths.len() >= 30,
         "the corpus shrank to {} cases",
@@ -73,7 +61,7 @@ fn every_bad_inventory_reports_its_code_on_its_line() {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         let expected = expectations(path, &text);
         assert!(!expected.is_empty(), "{name} states no expectation");
-        let report = check::check_bytes(&bytes, name, Some(&cases_dir()));
+        let report = check::check_bytes(&bytes, name, Some(&corpus::dir()));
         let got = actual(&report);
         if got != expected || !report.has_errors() {
             failures.push(format!(
@@ -93,7 +81,7 @@ fn every_bad_inventory_reports_its_code_on_its_line() {
 
 #[test]
 fn the_example_fleet_is_clean() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fleet.toml");
+    let path = corpus::example();
     let report = check::check_file(&path).expect("read fleet.toml");
     assert!(
         report.diagnostics.is_empty(),

@@ -8,7 +8,7 @@
 //! address or key; a wrong type or enum value; an unknown field) must be refused by the schema.
 //! Files the loader accepts must pass it, so the schema never flags a working inventory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Codes the loader reports for single values the schema describes.
@@ -78,19 +78,15 @@ print(json.dumps([validator.is_valid(d) for d in docs]))
     serde_json::from_slice(&out.stdout).expect("a JSON list of booleans")
 }
 
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("the corpus")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    out.sort();
-    out
-}
+#[path = "../../check/tests/corpus/mod.rs"]
+mod corpus;
 
 #[test]
 fn the_schema_refuses_what_the_loader_refuses_for_values_it_can_express() {
-    let mut files = toml_files(&repo().join("crates/check/tests/cases"));
+    let mut files: Vec<PathBuf> = corpus::files()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
     files.push(repo().join("fleet.toml"));
     files.push(repo().join("templates/default/fleet.toml"));
     let mut docs = Vec::new();

@@ -4,7 +4,8 @@
 //! fleet that loads, and every one of them with a line taken out (often valid TOML with a dangling
 //! reference), is rendered here.
 
-use std::path::PathBuf;
+#[path = "../../check/tests/corpus/mod.rs"]
+mod corpus;
 
 fn render_if_it_loads(text: &str, name: &str, rendered: &mut usize) {
     let Ok(loaded) = model::load_str(text, name) else {
@@ -17,19 +18,8 @@ fn render_if_it_loads(text: &str, name: &str, rendered: &mut usize) {
 
 #[test]
 fn no_loadable_inventory_makes_render_panic() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("../check/tests/cases"))
-        .expect("check's corpus")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("toml" | "json")
-            )
-        })
-        .collect();
-    files.sort();
-    files.push(root.join("../../fleet.toml"));
+    let mut files = corpus::files();
+    files.push(corpus::example());
     let mut rendered = 0;
     for path in &files {
         let text = String::from_utf8_lossy(&std::fs::read(path).expect("read")).into_owned();
@@ -38,15 +28,8 @@ fn no_loadable_inventory_makes_render_panic() {
             .and_then(|n| n.to_str())
             .unwrap_or("x.toml");
         render_if_it_loads(&text, name, &mut rendered);
-        let lines: Vec<&str> = text.lines().collect();
-        for skip in 0..lines.len() {
-            let without: Vec<&str> = lines
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != skip)
-                .map(|(_, l)| *l)
-                .collect();
-            render_if_it_loads(&without.join("\n"), name, &mut rendered);
+        for without in corpus::without_each_line(&text) {
+            render_if_it_loads(&without, name, &mut rendered);
         }
     }
     // Most of the corpus loads (its problems are semantic): the test must have rendered plenty.
