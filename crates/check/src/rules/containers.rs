@@ -310,7 +310,7 @@ fn container_definitions(fleet: &Fleet) -> Vec<Definition<'_>> {
     for (host_name, host) in &fleet.hosts {
         for (n, c) in &host.containers {
             out.push(Definition {
-                host: Some(host_name.as_str()),
+                host: Some(host_name),
                 name: n.as_str(),
                 container: Cow::Borrowed(c),
             });
@@ -322,7 +322,7 @@ fn container_definitions(fleet: &Fleet) -> Vec<Definition<'_>> {
 /// One container definition. Its path and its description are made only for a finding: a large
 /// fleet has thousands of definitions and few findings.
 struct Definition<'a> {
-    host: Option<&'a str>,
+    host: Option<&'a model::HostName>,
     name: &'a str,
     container: Cow<'a, Container>,
 }
@@ -331,11 +331,7 @@ impl Definition<'_> {
     fn base(&self) -> Path {
         match self.host {
             None => Path::root().key("containers").key(self.name),
-            Some(host) => Path::root()
-                .key("hosts")
-                .key(host)
-                .key("containers")
-                .key(self.name),
+            Some(host) => host_path(host).key("containers").key(self.name),
         }
     }
 
